@@ -1,0 +1,220 @@
+#include "peer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define PEER_RECENT 64
+
+struct peer_t {
+    zsock_t *sock;
+    char name[ENV_NAME_MAX + 1];
+    char role[16];
+    char incarnation[20];
+    int64_t next_id;
+    bool welcomed;
+    uint64_t dropped;
+    zlistx_t *topics; /* char*, owned */
+    /* The last messages sent, so that one the broker refused as
+     * "unknown_session" (it restarted) is sent again after hello. */
+    struct {
+        int64_t id;
+        char *text;
+    } recent[PEER_RECENT];
+};
+
+void peer_random_id(char *out, size_t size)
+{
+    unsigned char raw[8] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, raw, sizeof raw) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != (ssize_t) sizeof raw) { /* fall back to time and pid */
+        uint64_t x = (uint64_t) zclock_usecs() ^ ((uint64_t) getpid() << 32);
+        memcpy(raw, &x, sizeof raw);
+    }
+    static const char hex[] = "0123456789abcdef";
+    size_t i = 0;
+    for (; i < sizeof raw && 2 * i + 2 < size; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * i] = 0;
+}
+
+static void s_hello(peer_t *self)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "role", self->role);
+    cJSON_AddStringToObject(body, "incarnation", self->incarnation);
+    peer_send(self, "broker", "hello", body, -1);
+}
+
+static void s_resend(peer_t *self, int64_t id)
+{
+    int slot = (int) (id % PEER_RECENT);
+    if (id < 0 || self->recent[slot].id != id || !self->recent[slot].text)
+        return;
+    const char *text = self->recent[slot].text;
+    if (zmq_send(zsock_resolve(self->sock), text, strlen(text), 0) < 0)
+        self->dropped++;
+}
+
+static void s_send_subscriptions(peer_t *self)
+{
+    if (zlistx_size(self->topics) == 0)
+        return;
+    cJSON *body = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(body, "topics");
+    for (char *t = zlistx_first(self->topics); t; t = zlistx_next(self->topics))
+        cJSON_AddItemToArray(list, cJSON_CreateString(t));
+    peer_send(self, "broker", "subscribe", body, -1);
+}
+
+peer_t *peer_new(const char *endpoint, const char *name, const char *role, int sndtimeo_ms)
+{
+    if (!env_name_valid(name, ENV_NAME_MAX)) {
+        log_error("invalid peer name \"%s\": use [A-Za-z0-9_.-]{1,%d}", name, ENV_NAME_MAX);
+        return NULL;
+    }
+    peer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf(self->name, sizeof self->name, "%s", name);
+    snprintf(self->role, sizeof self->role, "%s", role);
+    peer_random_id(self->incarnation, sizeof self->incarnation);
+    self->next_id = 1;
+    self->topics = zlistx_new();
+    zlistx_set_destructor(self->topics, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_duplicator(self->topics, (zlistx_duplicator_fn *) strdup);
+    self->sock = zsock_new(ZMQ_DEALER);
+    if (!self->sock) {
+        peer_destroy(&self);
+        return NULL;
+    }
+    zsock_set_identity(self->sock, name);
+    /* CZMQ defaults linger to 0, which loses the last messages at exit. */
+    zsock_set_linger(self->sock, 1000);
+    zsock_set_immediate(self->sock, 1);
+    zsock_set_sndtimeo(self->sock, sndtimeo_ms);
+    zsock_set_sndhwm(self->sock, 100000);
+    zsock_set_rcvhwm(self->sock, 100000);
+    zsock_set_heartbeat_ivl(self->sock, 1000);
+    zsock_set_heartbeat_timeout(self->sock, 3000);
+    zsock_set_heartbeat_ttl(self->sock, 3000);
+    zsock_set_reconnect_ivl(self->sock, 100);
+    zsock_set_reconnect_ivl_max(self->sock, 1000);
+    zsock_set_maxmsgsize(self->sock, 64 << 20);
+    if (zsock_connect(self->sock, "%s", endpoint) != 0) {
+        log_error("cannot connect to broker endpoint \"%s\": %s", endpoint, zmq_strerror(errno));
+        peer_destroy(&self);
+        return NULL;
+    }
+    s_hello(self);
+    return self;
+}
+
+void peer_destroy(peer_t **self)
+{
+    if (!self || !*self)
+        return;
+    zsock_destroy(&(*self)->sock);
+    for (int i = 0; i < PEER_RECENT; i++)
+        free((*self)->recent[i].text);
+    zlistx_destroy(&(*self)->topics);
+    free(*self);
+    *self = NULL;
+}
+
+zsock_t *peer_sock(peer_t *self) { return self->sock; }
+const char *peer_name(peer_t *self) { return self->name; }
+bool peer_welcomed(peer_t *self) { return self->welcomed; }
+uint64_t peer_dropped(peer_t *self) { return self->dropped; }
+
+int64_t peer_send(peer_t *self, const char *to, const char *type, cJSON *body, int64_t re)
+{
+    int64_t id = self->next_id++;
+    char *text = env_encode(type, to, id, re, body);
+    if (!text) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = zmq_send(zsock_resolve(self->sock), text, strlen(text), 0);
+    int slot = (int) (id % PEER_RECENT);
+    free(self->recent[slot].text);
+    self->recent[slot].id = id;
+    self->recent[slot].text = text;
+    if (rc < 0) {
+        int e = errno;
+        self->dropped++;
+        log_debug("could not send %s to %s: %s", type, to, zmq_strerror(e));
+        errno = e;
+        return -1;
+    }
+    return id;
+}
+
+int peer_subscribe(peer_t *self, const char *topic)
+{
+    zlistx_add_end(self->topics, (void *) topic);
+    cJSON *body = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(body, "topics");
+    cJSON_AddItemToArray(list, cJSON_CreateString(topic));
+    return peer_send(self, "broker", "subscribe", body, -1) < 0 ? -1 : 0;
+}
+
+void peer_tick(peer_t *self)
+{
+    if (self->welcomed)
+        peer_send(self, "broker", "heartbeat", NULL, -1);
+    else
+        s_hello(self);
+}
+
+env_t *peer_recv(peer_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->sock);
+    if (!msg)
+        return NULL;
+    env_t *env = NULL;
+    if (zmsg_size(msg) != 2) {
+        log_warn("dropping a message of %zu frames from the broker", zmsg_size(msg));
+        zmsg_destroy(&msg);
+        return NULL;
+    }
+    zframe_t *from = zmsg_first(msg);
+    zframe_t *data = zmsg_next(msg);
+    env_err_t err;
+    env = env_decode(zframe_data(data), zframe_size(data), &err);
+    if (!env) {
+        log_warn("dropping a bad message from %.*s: %s: %s", (int) zframe_size(from),
+                 (char *) zframe_data(from), err.code, err.message);
+        zmsg_destroy(&msg);
+        return NULL;
+    }
+    size_t n = zframe_size(from) < ENV_NAME_MAX ? zframe_size(from) : ENV_NAME_MAX;
+    memcpy(env->from, zframe_data(from), n);
+    env->from[n] = 0;
+    zmsg_destroy(&msg);
+
+    if (strcmp(env->from, "broker") == 0) {
+        if (strcmp(env->type, "welcome") == 0) {
+            self->welcomed = true;
+            s_send_subscriptions(self);
+            env_destroy(&env);
+        } else if (strcmp(env->type, "error") == 0 &&
+                   strcmp(env_str(env->body, "code") ?: "", "unknown_session") == 0) {
+            /* The broker restarted and forgot us: register again. */
+            log_info("broker does not know this session: registering again");
+            self->welcomed = false;
+            s_hello(self);
+            s_resend(self, env->re);
+            env_destroy(&env);
+        }
+    }
+    return env;
+}

@@ -1,0 +1,218 @@
+"""Integration test harness for arbor: starts the real broker, supervisors and
+CLI on ipc endpoints in a private temp dir, and guarantees that everything a
+test started is killed and reaped, even on failure, and that no process of
+the run survives (checked by a marker in every process's environment).
+
+Waits are on events (a line in a log, a reply, a process exit) with a
+deadline; nothing sleeps to synchronise."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+
+BIN = os.environ.get("ARBOR_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin")
+SRC = os.environ.get("ARBOR_SRC") or os.path.join(os.path.dirname(__file__), "..", "..")
+# Under valgrind or sanitizers everything is slower: scale the hang guards.
+SLOW = float(os.environ.get("ARBOR_TEST_SLOW", "1"))
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def marked_pids(marker):
+    """PIDs of live processes whose environment holds ARBOR_TEST_RUN=marker."""
+    needle = ("ARBOR_TEST_RUN=" + marker).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                env = f.read()
+            with open("/proc/%s/stat" % entry, "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != b"Z" and needle in env.split(b"\0"):
+            found.append(int(entry))
+    return found
+
+
+class Run:
+    """One test run: a temp dir, the daemons it started, and the cleanup."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="arbor-%s-" % name)
+        self.marker = uuid.uuid4().hex
+        self.procs = []
+        self.broker_ep = "ipc://%s/broker.sock" % self.dir
+        self.env = dict(os.environ)
+        self.env["ARBOR_TEST_RUN"] = self.marker
+        self.env["ARBOR_BROKER"] = self.broker_ep
+        self.env.setdefault("ARBOR_LOG_LEVEL", "info")
+
+    # -- processes -------------------------------------------------------
+    def start(self, name, argv, env=None):
+        log = open(os.path.join(self.dir, name + ".log"), "wb")
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             env=env or self.env, close_fds=True)
+        p.log_path = log.name
+        p.arbor_name = name
+        log.close()
+        self.procs.append(p)
+        return p
+
+    def log_of(self, p):
+        with open(p.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, p, text, timeout=10):
+        """Wait until text appears in p's log (an event), with a deadline."""
+        deadline = time.monotonic() + timeout * SLOW
+        size = 0
+        while time.monotonic() < deadline:
+            content = self.log_of(p)
+            if text in content:
+                return
+            if p.poll() is not None:
+                raise TestFailure("%s exited (%s) before logging %r:\n%s" %
+                                  (p.arbor_name, p.returncode, text, content[-3000:]))
+            if len(content) == size:
+                wait_for_change(p.log_path, size, deadline)
+            size = len(content)
+        raise TestFailure("%s did not log %r within %ss:\n%s" %
+                          (p.arbor_name, text, timeout, self.log_of(p)[-3000:]))
+
+    def broker(self, *extra):
+        p = self.start("broker", [os.path.join(BIN, "arbor-broker"), "--bind", self.broker_ep] +
+                       list(extra))
+        self.wait_log(p, "listening")
+        return p
+
+    def supervisor(self, name="sup1", *extra):
+        p = self.start(name, [os.path.join(BIN, "arbor-supervisor"), "--broker", self.broker_ep,
+                              "--name", name] + list(extra))
+        self.wait_log(p, "registered with broker")
+        return p
+
+    def ctl(self, *args, input=None, timeout=60):
+        """Run arborctl to completion; returns CompletedProcess (text)."""
+        argv = [os.path.join(BIN, "arborctl"), "--broker", self.broker_ep] + list(args)
+        return subprocess.run(argv, input=input, capture_output=True, text=True, env=self.env,
+                              timeout=timeout * SLOW)
+
+    def spawn_wait(self, spec, *extra, timeout=60):
+        """spawn --wait --json a spec (dict); returns (exit code, report dict)."""
+        r = self.ctl("spawn", "--wait", "--json", *extra, "-", input=json.dumps(spec),
+                     timeout=timeout)
+        try:
+            report = json.loads(r.stdout) if r.stdout.strip() else None
+        except ValueError:
+            raise TestFailure("arborctl printed no JSON (exit %d):\n%s\n%s" %
+                              (r.returncode, r.stdout, r.stderr))
+        return r.returncode, report
+
+    def kill_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5 * SLOW
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+    def survivors(self, timeout=3):
+        """Marked processes still alive after a deadline (polling /proc)."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            left = marked_pids(self.marker)
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.02)  # polling /proc: there is no event for "none left"
+
+    def cleanup(self):
+        self.kill_all()
+        left = self.survivors()
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return left
+
+
+def wait_for_change(path, size, deadline):
+    """Block until path grows past size or the deadline (inotify-free: short polls)."""
+    while time.monotonic() < deadline:
+        try:
+            if os.path.getsize(path) != size:
+                return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
+def walk(node):
+    yield node
+    for c in node.get("children", []):
+        yield from walk(c)
+
+
+def by_path(report):
+    return {n["path"]: n for n in walk(report["root"])}
+
+
+def main(tests):
+    """Run test functions (each takes a Run); print a closing summary line."""
+    passed = failed = 0
+    only = sys.argv[1:]
+    for fn in tests:
+        if only and fn.__name__ not in only:
+            continue
+        run = Run(fn.__name__)
+        t0 = time.monotonic()
+        ok = True
+        try:
+            fn(run)
+        except Exception:
+            ok = False
+            traceback.print_exc()
+            for p in run.procs:
+                print("---- %s log (tail) ----\n%s" % (p.arbor_name, run.log_of(p)[-4000:]))
+        left = run.cleanup()
+        if left:
+            ok = False
+            print("%s: processes survived the run: %s" % (fn.__name__, left))
+        for p in run.procs:
+            if p.returncode not in (0, -signal.SIGTERM) and ok and not getattr(p, "expect_death", False):
+                ok = False
+                print("%s: %s exited with %s:\n%s" % (fn.__name__, p.arbor_name, p.returncode,
+                                                      run.log_of(p)[-3000:]))
+        dt = time.monotonic() - t0
+        print("%s %s (%.2fs)" % ("PASS" if ok else "FAIL", fn.__name__, dt), flush=True)
+        if ok:
+            passed += 1
+            shutil.rmtree(run.dir, ignore_errors=True)
+        else:
+            failed += 1
+            print("  kept %s for inspection" % run.dir)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)

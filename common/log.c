@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 static char s_prog[64] = "arbor";
-static log_level_t s_level = LOG_INFO;
+static log_level_t s_level = ALOG_INFO;
 static const char *s_names[] = {"debug", "info", "warn", "error"};
 
 void log_init(const char *prog, log_level_t level)

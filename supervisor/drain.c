@@ -1,0 +1,103 @@
+#include "drain.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#define DRAIN_CHUNK 65536
+#define DRAIN_EVENTS 128
+
+struct drain_t {
+    int epfd;
+    drain_fn *fn;
+    void *arg;
+    char buf[DRAIN_CHUNK];
+};
+
+typedef struct {
+    int fd;
+    uint64_t key;
+} s_reg_t;
+
+drain_t *drain_new(drain_fn *fn, void *arg)
+{
+    drain_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->fn = fn;
+    self->arg = arg;
+    self->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (self->epfd < 0) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void drain_destroy(drain_t **self)
+{
+    if (!self || !*self)
+        return;
+    close((*self)->epfd);
+    free(*self);
+    *self = NULL;
+}
+
+int drain_fd(drain_t *self) { return self->epfd; }
+
+int drain_add(drain_t *self, int fd, uint64_t key)
+{
+    s_reg_t *reg = malloc(sizeof *reg);
+    if (!reg)
+        return -1;
+    *reg = (s_reg_t){fd, key};
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = reg};
+    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        free(reg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns true when the pipe ended (and was closed). max: bytes budget. */
+static bool s_read(drain_t *self, int fd, uint64_t key, size_t max)
+{
+    size_t total = 0;
+    while (total < max) {
+        ssize_t n = read(fd, self->buf, sizeof self->buf);
+        if (n > 0) {
+            self->fn(self->arg, key, self->buf, (size_t) n, false);
+            total += (size_t) n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        return true; /* EOF or a broken pipe: either way it is over */
+    }
+    return false;
+}
+
+void drain_ready(drain_t *self)
+{
+    struct epoll_event evs[DRAIN_EVENTS];
+    int n = epoll_wait(self->epfd, evs, DRAIN_EVENTS, 0);
+    for (int i = 0; i < n; i++) {
+        s_reg_t *reg = evs[i].data.ptr;
+        if (s_read(self, reg->fd, reg->key, 4 * DRAIN_CHUNK)) {
+            epoll_ctl(self->epfd, EPOLL_CTL_DEL, reg->fd, NULL);
+            close(reg->fd);
+            self->fn(self->arg, reg->key, NULL, 0, true);
+            free(reg);
+        }
+    }
+}
+
+void drain_now(drain_t *self, int fd, uint64_t key)
+{
+    s_read(self, fd, key, SIZE_MAX);
+}

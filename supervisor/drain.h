@@ -1,0 +1,24 @@
+/* drain: keeps every worker's stdout/stderr pipe empty (rule 8: output
+ * volume can never block an exit). One epoll set for all pipes, polled by
+ * the supervisor's loop through a single fd. */
+#ifndef ARBOR_DRAIN_H
+#define ARBOR_DRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct drain_t drain_t;
+/* Called with what was read from the pipe registered under key; eof once. */
+typedef void (drain_fn)(void *arg, uint64_t key, const char *data, size_t len, bool eof);
+
+drain_t *drain_new(drain_fn *fn, void *arg);
+void drain_destroy(drain_t **self);
+int drain_fd(drain_t *self);
+int drain_add(drain_t *self, int fd, uint64_t key);
+/* Read every ready pipe, a bounded amount each, then return. */
+void drain_ready(drain_t *self);
+/* Read fd until it would block or ends (a final drain after an exit). */
+void drain_now(drain_t *self, int fd, uint64_t key);
+
+#endif

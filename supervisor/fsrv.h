@@ -1,0 +1,69 @@
+/* fsrv: the fork-server — the one process that forks workers and the one
+ * reaper of them (DESIGN.md, "Fork-server rules").
+ *
+ * The supervisor starts it first, before any thread or ZeroMQ context
+ * exists, and talks to it over an inherited SOCK_SEQPACKET socketpair:
+ *
+ *   supervisor -> fsrv   SPAWN {req, payload JSON}      ACK_EXIT {req}
+ *   fsrv -> supervisor   SPAWNED {req, pid} + fds [pidfd, stdout, stderr]
+ *                        SPAWN_FAILED {req, errno, text}
+ *                        EXITED {req, pid, wait status}
+ *
+ * If the supervisor goes away, the fork-server sends SIGTERM to every
+ * worker, then SIGKILL after FSRV_KILL_AFTER_MS, reaps them all and exits. */
+#ifndef ARBOR_FSRV_H
+#define ARBOR_FSRV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define FSRV_MAX_PAYLOAD 65000
+#define FSRV_TERM_GRACE_MS 300   /* on supervisor loss: SIGTERM -> SIGKILL */
+#define FSRV_REAP_DEADLINE_MS 2000
+
+enum {
+    FSRV_SPAWN = 1, FSRV_ACK_EXIT = 2,
+    FSRV_SPAWNED = 10, FSRV_SPAWN_FAILED = 11, FSRV_EXITED = 12
+};
+
+typedef struct {
+    uint32_t type;
+    uint32_t len;    /* bytes of payload after the header */
+    uint64_t req;    /* the supervisor's id for the node */
+    int32_t pid;
+    int32_t status;  /* wait status (EXITED) */
+    int32_t err;     /* errno (SPAWN_FAILED) */
+    int32_t pad;
+} fsrv_hdr_t;
+
+typedef struct {
+    fsrv_hdr_t hdr;
+    int fds[3];      /* SPAWNED: pidfd, stdout read end, stderr read end */
+    int nfds;
+    char text[512];  /* SPAWN_FAILED: what failed */
+} fsrv_event_t;
+
+/* What a forked child runs for a builtin behaviour (never returns). The
+ * payload is the JSON the supervisor sent with SPAWN. */
+typedef void (*fsrv_builtin_fn)(const char *payload, size_t len);
+
+typedef struct {
+    pid_t pid;       /* the fork-server process */
+    int fd;          /* the supervisor's end of the socketpair */
+} fsrv_t;
+
+/* Fork the fork-server. Must be called while the caller is single-threaded.
+ * Returns 0, or -1 with errno. */
+int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin);
+
+/* Supervisor side: non-blocking; -1 with EAGAIN when the socket is full. */
+int fsrv_send_spawn(fsrv_t *self, uint64_t req, const char *payload, size_t len);
+int fsrv_send_ack(fsrv_t *self, uint64_t req);
+/* 1: an event was read; 0: none waiting; -1: the fork-server is gone. */
+int fsrv_recv(fsrv_t *self, fsrv_event_t *ev);
+
+/* Number of threads of the calling process, from /proc (-1 if unknown). */
+int fsrv_thread_count(void);
+
+#endif

@@ -1,0 +1,121 @@
+/* arbor-supervisor: builds and supervises trees of worker processes. */
+#include <czmq.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "builtin.h"
+#include "env.h"
+#include "fsrv.h"
+#include "log.h"
+#include "super.h"
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: arbor-supervisor --broker EP --name NAME [options]\n"
+            "\n"
+            "Builds trees of worker processes from specs sent by arborctl, propagates\n"
+            "cancellation with deadlines, and reports every error of each tree.\n"
+            "\n"
+            "  -b, --broker EP        broker endpoint (default: $ARBOR_BROKER or\n"
+            "                         ipc:///tmp/arbor/broker.sock)\n"
+            "  -n, --name NAME        unique supervisor name, [A-Za-z0-9_.-]{1,48}\n"
+            "                         (default: $ARBOR_SUPERVISOR_NAME or the host name)\n"
+            "      --max-nodes N      largest tree accepted (default %d)\n"
+            "      --max-depth N      deepest tree accepted (default %d)\n"
+            "      --keep-trees N     finished trees kept for status (default 256)\n"
+            "      --stop-deadline MS on SIGTERM, longest wait for trees to end\n"
+            "                         before their workers are killed (default 15000)\n"
+            "  -h, --help             this text\n"
+            "\n"
+            "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
+            "If it dies, its fork-server kills every worker within a second.\n",
+            SPEC_DEFAULT_MAX_NODES, SPEC_DEFAULT_MAX_DEPTH);
+}
+
+static int s_int_arg(const char *flag, const char *v, int min, int max)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == 0 || *end || n < min || n > max) {
+        fprintf(stderr, "arbor-supervisor: %s: \"%s\" is not a number from %d to %d\n", flag, v,
+                min, max);
+        exit(2);
+    }
+    return (int) n;
+}
+
+int main(int argc, char **argv)
+{
+    log_init("arbor-supervisor", ALOG_INFO);
+    char host[64] = "supervisor";
+    gethostname(host, sizeof host - 1);
+    for (char *p = host; *p; p++)
+        if (!env_name_valid((char[]){*p, 0}, 1))
+            *p = '-';
+    const char *name = getenv("ARBOR_SUPERVISOR_NAME") ?: host;
+    const char *broker = getenv("ARBOR_BROKER") ?: "ipc:///tmp/arbor/broker.sock";
+    super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES},
+                       .keep_finished = 256, .stop_deadline_ms = 15000};
+    static const struct option opts[] = {
+        {"broker", required_argument, 0, 'b'}, {"name", required_argument, 0, 'n'},
+        {"max-nodes", required_argument, 0, 1}, {"max-depth", required_argument, 0, 2},
+        {"keep-trees", required_argument, 0, 3}, {"stop-deadline", required_argument, 0, 4},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "b:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b': broker = optarg; break;
+        case 'n': name = optarg; break;
+        case 1: cfg.limits.max_nodes = s_int_arg("--max-nodes", optarg, 1, 1 << 20); break;
+        case 2: cfg.limits.max_depth = s_int_arg("--max-depth", optarg, 1, 64); break;
+        case 3: cfg.keep_finished = s_int_arg("--keep-trees", optarg, 0, 100000); break;
+        case 4: cfg.stop_deadline_ms = s_int_arg("--stop-deadline", optarg, 0, 3600000); break;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "arbor-supervisor: unexpected argument \"%s\"\n", argv[optind]);
+        s_usage(stderr);
+        return 2;
+    }
+    if (!env_name_valid(name, 48) || strcmp(name, "broker") == 0) {
+        fprintf(stderr, "arbor-supervisor: --name \"%s\" must match [A-Za-z0-9_.-]{1,48} "
+                        "and not be \"broker\"\n", name);
+        return 2;
+    }
+    if (!strstr(broker, "://")) {
+        fprintf(stderr, "arbor-supervisor: --broker \"%s\" is not an endpoint "
+                        "(tcp://HOST:PORT or ipc:///PATH)\n", broker);
+        return 2;
+    }
+    /* Three fds per worker (pidfd, stdout, stderr): lift the soft limit. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* Rule 1: the fork-server first, while this process has one thread,
+     * no ZeroMQ context and a small memory footprint. */
+    fsrv_t fsrv;
+    if (fsrv_start(&fsrv, builtin_run) != 0) {
+        log_error("cannot start the fork-server: %s", strerror(errno));
+        return 1;
+    }
+    zsys_handler_set(NULL); /* signals are handled with a signalfd */
+    cfg.name = name;
+    cfg.broker = broker;
+    super_t *s = super_new(&cfg, fsrv);
+    if (!s) {
+        log_error("cannot start supervisor %s with broker %s", name, broker);
+        return 1;
+    }
+    int rc = super_run(s);
+    super_destroy(&s);
+    return rc;
+}

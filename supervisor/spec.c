@@ -1,0 +1,383 @@
+#include "spec.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "env.h"
+#include "sig.h"
+
+#define MS_MAX 86400000.0 /* one day: longer waits are a typo */
+
+static const char *s_run_names[] = {"supervise", "sleep", "fail", "exit",
+                                    "crash", "hang", "flood", "exec"};
+
+/* Which behaviour-specific keys each run kind accepts. */
+static const char *s_run_keys[][4] = {
+    [RUN_SUPERVISE] = {NULL},
+    [RUN_SLEEP] = {"ms", NULL},
+    [RUN_FAIL] = {"after_ms", "error", NULL},
+    [RUN_EXIT] = {"after_ms", "code", NULL},
+    [RUN_CRASH] = {"after_ms", "signal", NULL},
+    [RUN_HANG] = {"in", NULL},
+    [RUN_FLOOD] = {"bytes", "error", NULL},
+    [RUN_EXEC] = {"argv", "env", NULL},
+};
+
+static const char *s_common_keys[] = {"name", "run", "children", "count", "strategy",
+                                      "grace_ms", "kill_after_ms", "max_restarts",
+                                      "within_ms", NULL};
+
+run_kind_t spec_run_kind(const char *name, bool *ok)
+{
+    for (int i = 0; i <= RUN_EXEC; i++)
+        if (name && strcmp(name, s_run_names[i]) == 0) {
+            *ok = true;
+            return (run_kind_t) i;
+        }
+    *ok = false;
+    return RUN_SUPERVISE;
+}
+
+static int s_fail(spec_err_t *err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int s_fail(spec_err_t *err, const char *path, const char *fmt, ...)
+{
+    if (err) {
+        snprintf(err->path, sizeof err->path, "%s", path);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static bool s_in(const char *key, const char *const *list)
+{
+    for (int i = 0; list[i]; i++)
+        if (strcmp(key, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* An optional integer key in [min, max]; *out keeps its default if absent. */
+static int s_int(const cJSON *node, const char *key, double min, double max, int64_t *out,
+                 const char *path, spec_err_t *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(node, key);
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < min ||
+        v->valuedouble > max)
+        return s_fail(err, path, "%s: must be an integer from %.0f to %.0f", key, min, max);
+    *out = (int64_t) v->valuedouble;
+    return 0;
+}
+
+static int s_check_behaviour(const cJSON *node, run_kind_t run, const char *path, spec_err_t *err)
+{
+    int64_t scratch = 0;
+    if (s_int(node, "ms", 0, MS_MAX, &scratch, path, err) ||
+        s_int(node, "after_ms", 0, MS_MAX, &scratch, path, err) ||
+        s_int(node, "code", 0, 255, &scratch, path, err) ||
+        s_int(node, "bytes", 0, 1 << 30, &scratch, path, err))
+        return -1;
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(node, "error");
+    if (error && !(cJSON_IsObject(error) && cJSON_IsString(cJSON_GetObjectItem(error, "type")) &&
+                   cJSON_IsString(cJSON_GetObjectItem(error, "message"))))
+        return s_fail(err, path, "error: must be an object with string \"type\" and \"message\"");
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(node, "signal");
+    if (sig) {
+        char num[16];
+        const char *name = cJSON_IsString(sig) ? sig->valuestring : NULL;
+        if (cJSON_IsNumber(sig)) {
+            snprintf(num, sizeof num, "%d", (int) sig->valuedouble);
+            name = num;
+        }
+        if (sig_parse(name) < 0)
+            return s_fail(err, path, "signal: unknown signal (use a name like \"SIGSEGV\")");
+    }
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(node, "in");
+    if (in && !(cJSON_IsString(in) &&
+                (!strcmp(in->valuestring, "running") || !strcmp(in->valuestring, "cleanup"))))
+        return s_fail(err, path, "in: must be \"running\" or \"cleanup\"");
+    if (run == RUN_EXEC) {
+        const cJSON *argv = cJSON_GetObjectItemCaseSensitive(node, "argv");
+        if (!cJSON_IsArray(argv) || cJSON_GetArraySize(argv) == 0)
+            return s_fail(err, path, "argv: exec needs a non-empty array of strings");
+        const cJSON *a;
+        cJSON_ArrayForEach(a, argv) if (!cJSON_IsString(a) || !*a->valuestring) return s_fail(
+            err, path, "argv: every element must be a non-empty string");
+        const cJSON *env = cJSON_GetObjectItemCaseSensitive(node, "env");
+        if (env && !cJSON_IsObject(env))
+            return s_fail(err, path, "env: must be an object of strings");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, env) if (!cJSON_IsString(e) || !*e->string ||
+                                       strchr(e->string, '=')) return s_fail(
+            err, path, "env: \"%s\" must be a string value under a name without '='", e->string);
+    }
+    return 0;
+}
+
+typedef struct {
+    const spec_limits_t *limits;
+    spec_err_t *err;
+    int nodes;
+} s_walk_t;
+
+static int s_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Sibling names, after "count" expansion, must be unique. */
+static int s_check_unique(s_walk_t *w, const cJSON *children, const char *path)
+{
+    size_t n = 0, cap = 16;
+    char **names = malloc(cap * sizeof *names);
+    int rc = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, children)
+    {
+        const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
+        const cJSON *count = cJSON_GetObjectItem(c, "count");
+        int copies = count ? (int) count->valuedouble : 1;
+        for (int k = 0; k < copies && names; k++) {
+            if (n == cap) {
+                char **grown = realloc(names, (cap *= 2) * sizeof *names);
+                if (!grown)
+                    break;
+                names = grown;
+            }
+            char buf[TREE_NAME_MAX + 16];
+            if (count)
+                snprintf(buf, sizeof buf, "%s-%d", name, k);
+            else
+                snprintf(buf, sizeof buf, "%s", name);
+            names[n++] = strdup(buf);
+        }
+    }
+    if (!names)
+        return s_fail(w->err, path, "out of memory");
+    qsort(names, n, sizeof *names, s_cmp_str);
+    for (size_t i = 1; i < n && rc == 0; i++)
+        if (names[i] && names[i - 1] && strcmp(names[i], names[i - 1]) == 0)
+            rc = s_fail(w->err, path, "children: name \"%s\" is used by two siblings", names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+static int s_check_node(s_walk_t *w, const cJSON *node, const char *path, int depth, bool root);
+
+static int s_check_children(s_walk_t *w, const cJSON *node, const char *path, int depth)
+{
+    const cJSON *children = cJSON_GetObjectItemCaseSensitive(node, "children");
+    if (!children)
+        return 0;
+    if (!cJSON_IsArray(children))
+        return s_fail(w->err, path, "children: must be an array of nodes");
+    /* Sibling names after "count" expansion must be unique. */
+    int i = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, children)
+    {
+        char cpath[256];
+        const cJSON *name = cJSON_IsObject(c) ? cJSON_GetObjectItem(c, "name") : NULL;
+        if (cJSON_IsString(name) && strlen(name->valuestring) <= TREE_NAME_MAX)
+            snprintf(cpath, sizeof cpath, "%s/%s", path, name->valuestring);
+        else
+            snprintf(cpath, sizeof cpath, "%s/children[%d]", path, i);
+        if (s_check_node(w, c, cpath, depth + 1, false))
+            return -1;
+        i++;
+    }
+    return s_check_unique(w, children, path);
+}
+
+static int s_check_node(s_walk_t *w, const cJSON *node, const char *path, int depth, bool root)
+{
+    spec_err_t *err = w->err;
+    if (!cJSON_IsObject(node))
+        return s_fail(err, path, "a node must be a JSON object");
+    if (depth > w->limits->max_depth)
+        return s_fail(err, path, "tree is deeper than the limit of %d levels", w->limits->max_depth);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(node, "name");
+    if (!cJSON_IsString(name))
+        return s_fail(err, path, "name: required, a string");
+    if (!env_name_valid(name->valuestring, TREE_NAME_MAX))
+        return s_fail(err, path, "name: \"%.80s\" must match [A-Za-z0-9_.-]{1,%d}",
+                      name->valuestring, TREE_NAME_MAX);
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(node, "run");
+    bool ok = true;
+    run_kind_t kind = RUN_SUPERVISE;
+    if (run) {
+        kind = spec_run_kind(cJSON_IsString(run) ? run->valuestring : NULL, &ok);
+        if (!ok)
+            return s_fail(err, path,
+                          "run: unknown behaviour (use supervise, sleep, fail, exit, crash, "
+                          "hang, flood or exec)");
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, node)
+    {
+        const char *key = item->string;
+        if (s_in(key, s_common_keys) || s_in(key, s_run_keys[kind]))
+            continue;
+        if (root && strcmp(key, "timeout_ms") == 0)
+            continue;
+        if (strcmp(key, "timeout_ms") == 0)
+            return s_fail(err, path, "timeout_ms: only the root node may have a tree timeout");
+        return s_fail(err, path, "%s: unknown key for a node that runs \"%s\"", key,
+                      s_run_names[kind]);
+    }
+    int64_t count = 0, scratch = 0;
+    if (s_int(node, "count", 1, w->limits->max_nodes, &count, path, err) ||
+        s_int(node, "grace_ms", 0, MS_MAX, &scratch, path, err) ||
+        s_int(node, "kill_after_ms", 0, MS_MAX, &scratch, path, err) ||
+        s_int(node, "max_restarts", 0, 1000, &scratch, path, err) ||
+        s_int(node, "within_ms", 1, MS_MAX, &scratch, path, err) ||
+        s_int(node, "timeout_ms", 1, MS_MAX, &scratch, path, err))
+        return -1;
+    if (root && count)
+        return s_fail(err, path, "count: the root node cannot be replicated");
+    if (count && strlen(name->valuestring) + 1 + snprintf(NULL, 0, "%lld", (long long) count - 1) >
+                     TREE_NAME_MAX)
+        return s_fail(err, path, "name: \"%s-%lld\" would be longer than %d characters",
+                      name->valuestring, (long long) count - 1, TREE_NAME_MAX);
+    const cJSON *strategy = cJSON_GetObjectItemCaseSensitive(node, "strategy");
+    if (strategy && !(cJSON_IsString(strategy) && (!strcmp(strategy->valuestring, "one_for_all") ||
+                                                   !strcmp(strategy->valuestring, "one_for_one") ||
+                                                   !strcmp(strategy->valuestring, "rest_for_one"))))
+        return s_fail(err, path, "strategy: must be one_for_all, one_for_one or rest_for_one");
+    if (s_check_behaviour(node, kind, path, err))
+        return -1;
+    /* Count this node's processes: itself and its subtree, times count. */
+    int before = w->nodes;
+    w->nodes++;
+    if (w->nodes > w->limits->max_nodes)
+        return s_fail(err, path, "tree has more than the limit of %d nodes", w->limits->max_nodes);
+    if (s_check_children(w, node, path, depth))
+        return -1;
+    if (count > 1) {
+        int64_t per = w->nodes - before;
+        if (per * count + before > w->limits->max_nodes)
+            return s_fail(err, path, "tree has more than the limit of %d nodes",
+                          w->limits->max_nodes);
+        w->nodes = (int) (before + per * count);
+    }
+    return 0;
+}
+
+static int s_count_children(const cJSON *node)
+{
+    int n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(node, "children"))
+    {
+        const cJSON *count = cJSON_GetObjectItem(c, "count");
+        n += count ? (int) count->valuedouble : 1;
+    }
+    return n;
+}
+
+tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
+                   const char *supervisor, const spec_limits_t *limits, spec_err_t *err)
+{
+    spec_limits_t defaults = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES};
+    s_walk_t w = {limits ? limits : &defaults, err, 0};
+    const cJSON *name = cJSON_IsObject(spec) ? cJSON_GetObjectItem(spec, "name") : NULL;
+    const char *root_path = cJSON_IsString(name) && strlen(name->valuestring) <= TREE_NAME_MAX
+                                ? name->valuestring
+                                : "(root)";
+    if (s_check_node(&w, spec, root_path, 1, true))
+        return NULL;
+    tree_t *tree = tree_new(tree_id, serial, supervisor, w.nodes);
+    if (!tree) {
+        s_fail(err, root_path, "out of memory for %d nodes", w.nodes);
+        return NULL;
+    }
+    const cJSON *timeout = cJSON_GetObjectItem(spec, "timeout_ms");
+    tree->timeout_ms = timeout ? (int64_t) timeout->valuedouble : 0;
+
+    /* Breadth-first: a node's children get consecutive indices after all
+     * nodes of the levels above, so parents are always spawned first. */
+    int next = 1;
+    tree_node_t *root = &tree->nodes[0];
+    snprintf(root->name, sizeof root->name, "%s", name->valuestring);
+    root->path = strdup(root->name);
+    root->params = cJSON_Duplicate(spec, 1);
+    for (int i = 0; i < tree->nnodes; i++) {
+        tree_node_t *n = &tree->nodes[i];
+        const cJSON *c;
+        int slot = 0;
+        n->nchildren = s_count_children(n->params);
+        n->children = n->nchildren ? calloc((size_t) n->nchildren, sizeof *n->children) : NULL;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(n->params, "children"))
+        {
+            const cJSON *count = cJSON_GetObjectItem(c, "count");
+            int copies = count ? (int) count->valuedouble : 1;
+            for (int k = 0; k < copies; k++) {
+                tree_node_t *child = &tree->nodes[next++];
+                const char *cname = cJSON_GetObjectItem(c, "name")->valuestring;
+                if (count)
+                    snprintf(child->name, sizeof child->name, "%s-%d", cname, k);
+                else
+                    snprintf(child->name, sizeof child->name, "%s", cname);
+                size_t plen = strlen(n->path) + 1 + strlen(child->name) + 1;
+                child->path = malloc(plen);
+                if (child->path)
+                    snprintf(child->path, plen, "%s/%s", n->path, child->name);
+                child->parent = n;
+                child->params = cJSON_Duplicate(c, 1);
+                n->children[slot++] = child;
+            }
+        }
+    }
+    /* Settle per-node settings, then drop the children from each node's
+     * params: what is left is what its worker needs. */
+    for (int i = 0; i < tree->nnodes; i++) {
+        tree_node_t *n = &tree->nodes[i];
+        int kids = n->nchildren;
+        tree_node_t **saved = n->children;
+        n->children = NULL;
+        const cJSON *spec_node = n->params;
+        const char *run = cJSON_GetStringValue(cJSON_GetObjectItem(spec_node, "run"));
+        bool ok;
+        n->run = run ? spec_run_kind(run, &ok) : RUN_SUPERVISE;
+        const char *strat = cJSON_GetStringValue(cJSON_GetObjectItem(spec_node, "strategy"));
+        n->strategy = !strat || !strcmp(strat, "one_for_all") ? STRAT_ONE_FOR_ALL
+                      : !strcmp(strat, "one_for_one")         ? STRAT_ONE_FOR_ONE
+                                                              : STRAT_REST_FOR_ONE;
+        const cJSON *g = cJSON_GetObjectItem(spec_node, "grace_ms");
+        const cJSON *k = cJSON_GetObjectItem(spec_node, "kill_after_ms");
+        n->grace_ms = g ? (int64_t) g->valuedouble : SPEC_DEFAULT_GRACE_MS;
+        n->kill_after_ms = k ? (int64_t) k->valuedouble : SPEC_DEFAULT_KILL_AFTER_MS;
+        n->children = saved;
+        n->nchildren = kids;
+        cJSON_DeleteItemFromObject(n->params, "children");
+        cJSON_DeleteItemFromObject(n->params, "count");
+        cJSON_DeleteItemFromObject(n->params, "timeout_ms");
+        cJSON_ReplaceItemInObject(n->params, "name", cJSON_CreateString(n->name));
+    }
+    return tree;
+}
+
+tree_t *spec_build_text(const char *text, size_t len, const char *tree_id, uint64_t serial,
+                        const char *supervisor, const spec_limits_t *limits, spec_err_t *err)
+{
+    const char *end = NULL;
+    cJSON *spec = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!spec) {
+        s_fail(err, "(spec)", "not valid JSON near byte %ld",
+               end ? (long) (end - text) : 0L);
+        return NULL;
+    }
+    tree_t *tree = spec_build(spec, tree_id, serial, supervisor, limits, err);
+    cJSON_Delete(spec);
+    return tree;
+}

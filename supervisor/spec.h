@@ -1,0 +1,36 @@
+/* spec: the tree spec of DESIGN.md ("Tree spec (contract)"), checked whole
+ * before anything is spawned. A bad spec yields a message that names the
+ * offending path ("root/spawner-0: run: unknown behaviour \"boom\""). */
+#ifndef ARBOR_SPEC_H
+#define ARBOR_SPEC_H
+
+#include <cjson/cJSON.h>
+#include "tree.h"
+
+typedef struct {
+    int max_depth;   /* root is depth 1 */
+    int max_nodes;   /* after expanding "count" */
+} spec_limits_t;
+
+#define SPEC_DEFAULT_MAX_DEPTH 16
+#define SPEC_DEFAULT_MAX_NODES 10000
+#define SPEC_DEFAULT_GRACE_MS 2000
+#define SPEC_DEFAULT_KILL_AFTER_MS 1000
+
+typedef struct {
+    char path[256];
+    char message[256];
+} spec_err_t;
+
+/* Build the tree model of spec. NULL (and err filled) when the spec is bad;
+ * nothing else happens then. limits may be NULL for the defaults. */
+tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
+                   const char *supervisor, const spec_limits_t *limits, spec_err_t *err);
+
+/* Parse JSON text, then spec_build. */
+tree_t *spec_build_text(const char *text, size_t len, const char *tree_id, uint64_t serial,
+                        const char *supervisor, const spec_limits_t *limits, spec_err_t *err);
+
+run_kind_t spec_run_kind(const char *name, bool *ok);
+
+#endif

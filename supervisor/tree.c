@@ -1,0 +1,336 @@
+#include "tree.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sig.h"
+
+static const char *s_phase_names[PH_COUNT] = {
+    "spawned", "ready", "running", "cancel_requested", "cancelling_children",
+    "children_exited", "cleanup", "exiting", "exited", "term_sent", "kill_sent"};
+
+static const char *s_status_names[] = {"pending", "running", "ok", "failed",
+                                       "cancelled", "killed", "spawn_failed", "lost"};
+
+static const char *s_tree_status_names[] = {"running", "ok", "failed", "cancelled", "lost"};
+
+const char *phase_name(phase_t p)
+{
+    return (p >= 0 && p < PH_COUNT) ? s_phase_names[p] : "none";
+}
+
+phase_t phase_parse(const char *name)
+{
+    for (int i = 0; name && i < PH_COUNT; i++)
+        if (strcmp(name, s_phase_names[i]) == 0)
+            return (phase_t) i;
+    return PH_NONE;
+}
+
+const char *status_name(status_t s) { return s_status_names[s]; }
+const char *tree_status_name(tree_status_t s) { return s_tree_status_names[s]; }
+
+bool status_is_terminal(status_t s) { return s != ST_PENDING && s != ST_RUNNING; }
+
+bool status_is_failure(status_t s)
+{
+    return s == ST_FAILED || s == ST_SPAWN_FAILED || s == ST_LOST;
+}
+
+tree_t *tree_new(const char *id, uint64_t serial, const char *supervisor, int nnodes)
+{
+    tree_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->nodes = calloc((size_t) nnodes, sizeof *self->nodes);
+    if (!self->nodes) {
+        free(self);
+        return NULL;
+    }
+    snprintf(self->id, sizeof self->id, "%s", id);
+    snprintf(self->supervisor, sizeof self->supervisor, "%s", supervisor);
+    self->serial = serial;
+    self->nnodes = nnodes;
+    for (int i = 0; i < nnodes; i++) {
+        tree_node_t *n = &self->nodes[i];
+        n->idx = i;
+        n->pidfd = n->out_fd = n->err_fd = -1;
+        n->phase = PH_NONE;
+        n->stuck_phase = PH_NONE;
+        n->child_failed_phase = PH_NONE;
+    }
+    return self;
+}
+
+void tree_destroy(tree_t **self)
+{
+    if (!self || !*self)
+        return;
+    tree_t *t = *self;
+    for (int i = 0; i < t->nnodes; i++) {
+        tree_node_t *n = &t->nodes[i];
+        free(n->path);
+        free(n->children);
+        cJSON_Delete(n->params);
+        cJSON_Delete(n->error);
+        free(n->phases);
+        free(n->tail);
+    }
+    free(t->nodes);
+    free(t);
+    *self = NULL;
+}
+
+tree_node_t *tree_find_path(tree_t *self, const char *path)
+{
+    for (int i = 0; i < self->nnodes; i++)
+        if (self->nodes[i].path && strcmp(self->nodes[i].path, path) == 0)
+            return &self->nodes[i];
+    return NULL;
+}
+
+void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms)
+{
+    if (node->nphases == node->phases_cap) {
+        int cap = node->phases_cap ? node->phases_cap * 2 : 12;
+        phase_rec_t *grown = realloc(node->phases, (size_t) cap * sizeof *grown);
+        if (!grown)
+            return; /* the phase is lost from the history, the status is not */
+        node->phases = grown;
+        node->phases_cap = cap;
+    }
+    node->phases[node->nphases++] = (phase_rec_t){phase, t_ms};
+    node->phase = phase;
+}
+
+void tree_node_tail_append(tree_node_t *node, const char *data, size_t len)
+{
+    node->err_bytes += len;
+    if (!node->tail && !(node->tail = malloc(TREE_TAIL_BYTES)))
+        return;
+    if (len > TREE_TAIL_BYTES) {
+        data += len - TREE_TAIL_BYTES;
+        len = TREE_TAIL_BYTES;
+    }
+    for (size_t i = 0; i < len; i++) {
+        node->tail[node->tail_pos] = data[i];
+        node->tail_pos = (node->tail_pos + 1) % TREE_TAIL_BYTES;
+    }
+    node->tail_len = node->tail_len + len > TREE_TAIL_BYTES ? TREE_TAIL_BYTES
+                                                             : node->tail_len + len;
+}
+
+char *tree_node_tail(const tree_node_t *node)
+{
+    char *out = malloc(node->tail_len + 1);
+    if (!out)
+        return NULL;
+    size_t start = (node->tail_pos + TREE_TAIL_BYTES - node->tail_len) % TREE_TAIL_BYTES;
+    for (size_t i = 0; i < node->tail_len; i++)
+        out[i] = node->tail[(start + i) % TREE_TAIL_BYTES];
+    out[node->tail_len] = 0;
+    return out;
+}
+
+/* Did the node die of the SIGTERM that arbor sent as its cancel (exec
+ * nodes) or as an escalation? 128+SIGTERM is how shells report it. */
+static bool s_died_of_our_sigterm(const tree_node_t *n)
+{
+    bool by_sigterm = n->exit_signal == SIGTERM || (!n->exit_signal && n->exit_code == 128 + SIGTERM);
+    return by_sigterm && (n->term_sent || (n->run == RUN_EXEC && n->cancel_delivered));
+}
+
+status_t tree_node_final_status(const tree_node_t *n)
+{
+    if (n->spawn_failed)
+        return ST_SPAWN_FAILED;
+    if (n->lost)
+        return ST_LOST;
+    /* A cancel never hides an error. */
+    if (n->error || n->child_failed)
+        return ST_FAILED;
+    if (!n->exited)
+        return n->cancel_requested ? ST_CANCELLED : ST_LOST; /* never started */
+    if (n->exit_signal == SIGKILL && n->kill_sent)
+        return ST_KILLED;
+    if (s_died_of_our_sigterm(n))
+        return n->term_sent ? ST_KILLED : ST_CANCELLED;
+    if (n->exit_signal || n->exit_code != 0)
+        return ST_FAILED;
+    if (n->term_sent || n->kill_sent)
+        return ST_KILLED;
+    return n->cancel_requested ? ST_CANCELLED : ST_OK;
+}
+
+static cJSON *s_error(const char *type, const char *message, phase_t phase)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", type);
+    cJSON_AddStringToObject(e, "message", message);
+    cJSON_AddStringToObject(e, "phase", phase_name(phase));
+    return e;
+}
+
+/* The phase the node was in before arbor's own observations were added. */
+static phase_t s_last_worker_phase(const tree_node_t *n)
+{
+    for (int i = n->nphases - 1; i >= 0; i--) {
+        phase_t p = n->phases[i].phase;
+        if (p != PH_EXITED && p != PH_TERM_SENT && p != PH_KILL_SENT)
+            return p;
+    }
+    return PH_NONE;
+}
+
+static cJSON *s_children_failed_error(const tree_node_t *n)
+{
+    int failed = 0;
+    char names[512] = "";
+    size_t used = 0;
+    for (int i = 0; i < n->nchildren; i++) {
+        const tree_node_t *c = n->children[i];
+        if (!status_is_failure(c->status))
+            continue;
+        failed++;
+        if (used < sizeof names - 80) {
+            int w = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", c->name);
+            used += (size_t) (w > 0 ? w : 0);
+        } else if (used < sizeof names - 5) {
+            used += (size_t) snprintf(names + used, sizeof names - used, ", …");
+        }
+    }
+    char msg[640];
+    snprintf(msg, sizeof msg, "%d of %d children failed: %s", failed, n->nchildren, names);
+    cJSON *e = s_error("ChildrenFailed", msg,
+                       n->child_failed_phase != PH_NONE ? n->child_failed_phase
+                                                        : s_last_worker_phase(n));
+    cJSON_AddNumberToObject(e, "failed_children", failed);
+    return e;
+}
+
+static cJSON *s_derived_error(const tree_node_t *n, status_t status)
+{
+    char msg[256];
+    phase_t at = s_last_worker_phase(n);
+    if (status == ST_FAILED && n->child_failed)
+        return s_children_failed_error(n);
+    if (status == ST_FAILED && n->exit_signal) {
+        snprintf(msg, sizeof msg, "died by %s, which arbor did not send", sig_name(n->exit_signal));
+        return s_error("KilledBySignal", msg, at);
+    }
+    if (status == ST_FAILED && n->exited) {
+        snprintf(msg, sizeof msg, "exited with code %d", n->exit_code);
+        return s_error("NonZeroExit", msg, at);
+    }
+    if (status == ST_KILLED) {
+        snprintf(msg, sizeof msg,
+                 "did not exit within grace_ms=%lld after cancel (stuck in %s); needed %s",
+                 (long long) n->grace_ms, phase_name(n->stuck_phase),
+                 n->kill_sent ? "SIGTERM and SIGKILL" : "SIGTERM");
+        return s_error("ShutdownTimeout", msg, n->stuck_phase);
+    }
+    return NULL;
+}
+
+void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status)
+{
+    if (status_is_terminal(node->status))
+        return; /* exactly one terminal status, ever */
+    node->status = status;
+    if (!node->error)
+        node->error = s_derived_error(node, status);
+    else if (node->child_failed && status == ST_FAILED)
+        cJSON_AddItemToObject(node->error, "children", s_children_failed_error(node));
+    if (node->error && node->tail_len && !cJSON_HasObjectItem(node->error, "stderr")) {
+        char *tail = tree_node_tail(node);
+        if (tail)
+            cJSON_AddStringToObject(node->error, "stderr", tail);
+        free(tail);
+    }
+    tree->nterminal++;
+}
+
+bool tree_children_settled(const tree_node_t *node)
+{
+    for (int i = 0; i < node->nchildren; i++)
+        if (!status_is_terminal(node->children[i]->status))
+            return false;
+    return true;
+}
+
+tree_status_t tree_status_of(const tree_t *self)
+{
+    if (self->nterminal < self->nnodes)
+        return TREE_RUNNING;
+    switch (self->nodes[0].status) {
+    case ST_OK: return TREE_OK;
+    case ST_CANCELLED:
+    case ST_KILLED: return TREE_CANCELLED;
+    case ST_LOST: return TREE_LOST;
+    default: return TREE_FAILED;
+    }
+}
+
+static cJSON *s_node_report(const tree_node_t *n)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", n->name);
+    cJSON_AddStringToObject(o, "path", n->path);
+    if (n->pid > 0)
+        cJSON_AddNumberToObject(o, "pid", n->pid);
+    else
+        cJSON_AddNullToObject(o, "pid");
+    cJSON_AddStringToObject(o, "status", status_name(n->status));
+    if (n->phase == PH_NONE)
+        cJSON_AddNullToObject(o, "phase");
+    else
+        cJSON_AddStringToObject(o, "phase", phase_name(n->phase));
+    cJSON *ex = cJSON_AddObjectToObject(o, "exit");
+    if (n->exited && !n->exit_signal)
+        cJSON_AddNumberToObject(ex, "code", n->exit_code);
+    else
+        cJSON_AddNullToObject(ex, "code");
+    if (n->exited && n->exit_signal)
+        cJSON_AddStringToObject(ex, "signal", sig_name(n->exit_signal));
+    else
+        cJSON_AddNullToObject(ex, "signal");
+    cJSON_AddItemToObject(o, "error", n->error ? cJSON_Duplicate(n->error, 1) : cJSON_CreateNull());
+    if (n->term_sent || n->kill_sent) {
+        cJSON *esc = cJSON_AddObjectToObject(o, "escalation");
+        cJSON_AddStringToObject(esc, "stuck_phase", phase_name(n->stuck_phase));
+        cJSON *sigs = cJSON_AddArrayToObject(esc, "signals");
+        if (n->term_sent)
+            cJSON_AddItemToArray(sigs, cJSON_CreateString("SIGTERM"));
+        if (n->kill_sent)
+            cJSON_AddItemToArray(sigs, cJSON_CreateString("SIGKILL"));
+    } else {
+        cJSON_AddNullToObject(o, "escalation");
+    }
+    cJSON *phases = cJSON_AddArrayToObject(o, "phases");
+    for (int i = 0; i < n->nphases; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "phase", phase_name(n->phases[i].phase));
+        cJSON_AddNumberToObject(p, "t_ms", (double) n->phases[i].t_ms);
+        cJSON_AddItemToArray(phases, p);
+    }
+    cJSON *kids = cJSON_AddArrayToObject(o, "children");
+    for (int i = 0; i < n->nchildren; i++)
+        cJSON_AddItemToArray(kids, s_node_report(n->children[i]));
+    return o;
+}
+
+cJSON *tree_report(const tree_t *self, int64_t now_ms)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "tree", self->id);
+    cJSON_AddStringToObject(r, "supervisor", self->supervisor);
+    cJSON_AddStringToObject(r, "status", tree_status_name(tree_status_of(self)));
+    int64_t end = self->ended_ms ? self->ended_ms : now_ms;
+    cJSON_AddNumberToObject(r, "duration_ms", (double) (end - self->started_ms));
+    if (self->reason[0])
+        cJSON_AddStringToObject(r, "reason", self->reason);
+    cJSON_AddItemToObject(r, "root", s_node_report(&self->nodes[0]));
+    return r;
+}

@@ -1,0 +1,149 @@
+/* tree: the model of one supervised tree — nodes, their phases, the facts
+ * observed about their processes, and the rules that turn those facts into
+ * exactly one terminal status per node. Pure data and rules: no I/O, so the
+ * status rules are unit-tested directly (tests/unit/test_tree.c). */
+#ifndef ARBOR_TREE_H
+#define ARBOR_TREE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TREE_NAME_MAX 64
+#define TREE_ID_MAX 64
+#define TREE_TAIL_BYTES 4096 /* stderr kept per node for its error */
+
+typedef enum {
+    RUN_SUPERVISE, RUN_SLEEP, RUN_FAIL, RUN_EXIT, RUN_CRASH, RUN_HANG, RUN_FLOOD, RUN_EXEC
+} run_kind_t;
+
+typedef enum { STRAT_ONE_FOR_ALL, STRAT_ONE_FOR_ONE, STRAT_REST_FOR_ONE } strategy_t;
+
+typedef enum {
+    PH_NONE = -1,
+    PH_SPAWNED, PH_READY, PH_RUNNING, PH_CANCEL_REQUESTED, PH_CANCELLING_CHILDREN,
+    PH_CHILDREN_EXITED, PH_CLEANUP, PH_EXITING, PH_EXITED, PH_TERM_SENT, PH_KILL_SENT,
+    PH_COUNT
+} phase_t;
+
+typedef enum {
+    ST_PENDING, ST_RUNNING, ST_OK, ST_FAILED, ST_CANCELLED, ST_KILLED, ST_SPAWN_FAILED, ST_LOST
+} status_t;
+
+typedef enum { TREE_RUNNING, TREE_OK, TREE_FAILED, TREE_CANCELLED, TREE_LOST } tree_status_t;
+
+/* Where a node's process is in its life, as the supervisor sees it. */
+typedef enum {
+    PROC_PENDING,   /* not asked for yet */
+    PROC_REQUESTED, /* spawn request sent to the fork-server */
+    PROC_ALIVE,     /* forked, not yet reaped */
+    PROC_GONE       /* reaped, never started, or given up on */
+} proc_state_t;
+
+typedef struct {
+    phase_t phase;
+    int64_t t_ms;
+} phase_rec_t;
+
+typedef struct tree_node_t tree_node_t;
+struct tree_node_t {
+    /* from the spec */
+    int idx;                 /* index in tree->nodes, breadth-first */
+    char name[TREE_NAME_MAX + 1];
+    char *path;              /* "root/spawner-0/errorer-1" */
+    tree_node_t *parent;
+    tree_node_t **children;
+    int nchildren;
+    run_kind_t run;
+    strategy_t strategy;
+    int64_t grace_ms, kill_after_ms;
+    cJSON *params;           /* the node's spec without "children" */
+
+    /* process facts */
+    proc_state_t proc;
+    pid_t pid;
+    int pidfd, out_fd, err_fd;
+    bool exited;             /* an exit status arrived */
+    int exit_code;           /* valid when exited && !exit_signal */
+    int exit_signal;         /* 0 when it exited normally */
+
+    /* teardown facts */
+    bool cancel_requested;   /* arbor asked it to stop (cancel, sibling failure, timeout) */
+    bool cancel_delivered;   /* node_cancel sent, or SIGTERM for exec */
+    bool ready;              /* the worker said ready: messages reach it */
+    bool children_exited_sent;
+    bool teardown_started;   /* own grace timer running (children all gone) */
+    bool term_sent, kill_sent;
+    phase_t stuck_phase;     /* last phase reported when SIGTERM was needed */
+    uint32_t deadline_gen;   /* stale deadline entries carry an older value */
+    int esc_stage;           /* 0 grace, 1 SIGTERM sent, 2 SIGKILL sent */
+
+    /* outcome */
+    cJSON *error;            /* reported or derived error, owned */
+    bool child_failed;       /* a child failed under one_for_all */
+    phase_t child_failed_phase; /* the phase it was in when that happened */
+    bool redeliver;          /* a message to it bounced: send again on the next tick */
+    bool lost;
+    bool spawn_failed;
+    status_t status;
+    phase_t phase;           /* last phase reached */
+    phase_rec_t *phases;
+    int nphases, phases_cap;
+
+    /* bounded tail of stderr, a ring */
+    char *tail;
+    size_t tail_len, tail_pos;
+    uint64_t out_bytes, err_bytes;
+};
+
+typedef struct {
+    char id[TREE_ID_MAX + 1];
+    uint64_t serial;
+    char supervisor[TREE_NAME_MAX + 1];
+    tree_node_t *nodes;      /* array, nodes[0] is the root */
+    int nnodes;
+    int nterminal;
+    int64_t started_ms, ended_ms;
+    int64_t timeout_ms;      /* 0: none */
+    char reason[32];         /* why it was cancelled: "cancel", "timeout", ... */
+    tree_status_t status;
+} tree_t;
+
+const char *phase_name(phase_t p);
+phase_t phase_parse(const char *name);
+const char *status_name(status_t s);
+const char *tree_status_name(tree_status_t s);
+bool status_is_terminal(status_t s);
+bool status_is_failure(status_t s);   /* failed, spawn_failed, lost */
+
+tree_t *tree_new(const char *id, uint64_t serial, const char *supervisor, int nnodes);
+void tree_destroy(tree_t **self);
+tree_node_t *tree_find_path(tree_t *self, const char *path);
+
+/* Record that node reached a phase at t_ms (relative to the tree start). */
+void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms);
+
+/* Keep the last TREE_TAIL_BYTES of what a node wrote on stderr. */
+void tree_node_tail_append(tree_node_t *node, const char *data, size_t len);
+/* The kept tail as a string (caller frees). */
+char *tree_node_tail(const tree_node_t *node);
+
+/* The status rules of DESIGN.md: the one terminal status that the facts
+ * recorded on a node add up to. Call once its process is gone. */
+status_t tree_node_final_status(const tree_node_t *node);
+
+/* Set node->status (terminal) and derive node->error when the facts call
+ * for one and none was reported. Counts it in tree->nterminal. */
+void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status);
+
+/* True when every child of node has a terminal status. */
+bool tree_children_settled(const tree_node_t *node);
+
+/* Tree status from its root (running until every node is terminal). */
+tree_status_t tree_status_of(const tree_t *self);
+
+/* The report of DESIGN.md's "Report (contract)": caller owns the result. */
+cJSON *tree_report(const tree_t *self, int64_t now_ms);
+
+#endif

@@ -1,0 +1,184 @@
+#include "builtin.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arbor_worker.h"
+#include "clock.h"
+
+typedef struct {
+    arbor_worker_t *w;
+    const cJSON *spec;
+    const char *run;
+    bool has_children;
+    bool children_exited;
+    const char *path;
+} s_node_t;
+
+static int64_t s_num(const cJSON *spec, const char *key, int64_t fallback)
+{
+    const cJSON *v = cJSON_GetObjectItem(spec, key);
+    return cJSON_IsNumber(v) ? (int64_t) v->valuedouble : fallback;
+}
+
+static int s_signal_of(const cJSON *spec)
+{
+    const cJSON *v = cJSON_GetObjectItem(spec, "signal");
+    if (cJSON_IsNumber(v))
+        return (int) v->valuedouble;
+    const char *name = cJSON_GetStringValue(v);
+    if (!name)
+        return SIGSEGV;
+    if (strncmp(name, "SIG", 3) == 0)
+        name += 3;
+    for (int s = 1; s < NSIG; s++)
+        if (sigabbrev_np(s) && strcmp(sigabbrev_np(s), name) == 0)
+            return s;
+    return SIGSEGV;
+}
+
+/* Wait for messages until deadline (-1: none). Returns the event that ended
+ * the wait, or ARBOR_EV_NONE at the deadline. children_exited is noted. */
+static int s_wait(s_node_t *n, int64_t deadline, bool stop_on_cancel)
+{
+    for (;;) {
+        int64_t now = clk_now_ms();
+        if (deadline >= 0 && now >= deadline)
+            return ARBOR_EV_NONE;
+        int wait = deadline < 0 ? 1000 : (int) (deadline - now);
+        int ev = arbor_worker_poll(n->w, wait);
+        if (ev == ARBOR_EV_CHILDREN_EXITED) {
+            n->children_exited = true;
+            return ev;
+        }
+        if (ev == ARBOR_EV_CANCEL && stop_on_cancel)
+            return ev;
+    }
+}
+
+static void s_write_all(int fd, size_t bytes)
+{
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof chunk);
+    for (size_t i = 63; i < sizeof chunk; i += 64)
+        chunk[i] = '\n';
+    while (bytes > 0) {
+        size_t n = bytes < sizeof chunk ? bytes : sizeof chunk;
+        ssize_t w = write(fd, chunk, n);
+        if (w <= 0)
+            return;
+        bytes -= (size_t) w;
+    }
+}
+
+static void s_report_error(s_node_t *n, const char *default_type)
+{
+    const cJSON *e = cJSON_GetObjectItem(n->spec, "error");
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(e, "type"));
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
+    char fallback[200];
+    snprintf(fallback, sizeof fallback, "%s failed as its spec says (run: %s)", n->path, n->run);
+    /* Also on stderr: the supervisor keeps its tail for the report. */
+    fprintf(stderr, "%s: %s\n", type ? type : default_type, msg ? msg : fallback);
+    fflush(stderr);
+    arbor_worker_error(n->w, type ? type : default_type, msg ? msg : fallback);
+}
+
+/* The node's teardown, in the contract's phase order. Parents exit only
+ * after their children: the supervisor tells us when they have. */
+static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, int code)
+{
+    if (cancelled)
+        arbor_worker_phase(n->w, "cancel_requested");
+    if (n->has_children) {
+        if (!n->children_exited) {
+            arbor_worker_phase(n->w, "cancelling_children");
+            while (!n->children_exited)
+                s_wait(n, -1, false);
+        }
+        arbor_worker_phase(n->w, "children_exited");
+    }
+    arbor_worker_phase(n->w, "cleanup");
+    const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(n->spec, "in"));
+    if (strcmp(n->run, "hang") == 0 && in && strcmp(in, "cleanup") == 0)
+        for (;;)
+            pause(); /* stuck in cleanup: only SIGKILL ends it */
+    arbor_worker_phase(n->w, "exiting");
+    arbor_worker_close(&n->w);
+    exit(code);
+}
+
+void builtin_run(const char *payload_text, size_t len)
+{
+    cJSON *payload = cJSON_ParseWithLength(payload_text, len);
+    s_node_t n = {0};
+    n.spec = cJSON_GetObjectItem(payload, "spec");
+    n.run = cJSON_GetStringValue(cJSON_GetObjectItem(n.spec, "run"));
+    if (!n.run)
+        n.run = "supervise";
+    n.path = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "path"));
+    n.has_children = cJSON_IsTrue(cJSON_GetObjectItem(payload, "has_children"));
+    n.w = arbor_worker_open(cJSON_GetStringValue(cJSON_GetObjectItem(payload, "broker")),
+                            cJSON_GetStringValue(cJSON_GetObjectItem(payload, "supervisor")),
+                            cJSON_GetStringValue(cJSON_GetObjectItem(payload, "worker")));
+    if (!n.spec || !n.path || !n.w) {
+        fprintf(stderr, "arbor worker: unusable spawn payload or broker\n");
+        _exit(126);
+    }
+    const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(n.spec, "in"));
+    bool hang_running = strcmp(n.run, "hang") == 0 && (!in || strcmp(in, "running") == 0);
+    if (hang_running)
+        signal(SIGTERM, SIG_IGN); /* the misbehaviour under test: ignores SIGTERM */
+    arbor_worker_phase(n.w, "ready");
+    arbor_worker_phase(n.w, "running");
+
+    int64_t start = clk_now_ms();
+    int64_t after = s_num(n.spec, "after_ms", 0);
+    if (strcmp(n.run, "sleep") == 0) {
+        int64_t ms = s_num(n.spec, "ms", -1);
+        int ev = s_wait(&n, ms < 0 ? -1 : start + ms, true);
+        while (ev == ARBOR_EV_CHILDREN_EXITED)
+            ev = s_wait(&n, ms < 0 ? -1 : start + ms, true);
+        s_teardown(&n, ev == ARBOR_EV_CANCEL, 0);
+    }
+    if (strcmp(n.run, "fail") == 0 || strcmp(n.run, "exit") == 0 ||
+        strcmp(n.run, "crash") == 0 || strcmp(n.run, "flood") == 0) {
+        int ev = after > 0 ? s_wait(&n, start + after, true) : ARBOR_EV_NONE;
+        while (ev == ARBOR_EV_CHILDREN_EXITED)
+            ev = s_wait(&n, start + after, true);
+        if (ev == ARBOR_EV_CANCEL)
+            s_teardown(&n, true, 0);
+        if (strcmp(n.run, "crash") == 0) {
+            int sig = s_signal_of(n.spec);
+            signal(sig, SIG_DFL);
+            raise(sig);
+            abort(); /* a signal whose default is to continue: still a crash */
+        }
+        if (strcmp(n.run, "flood") == 0) {
+            size_t bytes = (size_t) s_num(n.spec, "bytes", 8 << 20);
+            s_write_all(1, bytes);
+            s_write_all(2, bytes);
+        }
+        if (strcmp(n.run, "exit") == 0)
+            s_teardown(&n, false, (int) s_num(n.spec, "code", 0));
+        s_report_error(&n, strcmp(n.run, "flood") == 0 ? "FloodFailure" : "Failure");
+        s_teardown(&n, false, 1);
+    }
+    if (hang_running)
+        for (;;)
+            s_wait(&n, -1, false); /* ignores cancel and SIGTERM */
+    /* supervise, and hang in cleanup: hold until cancelled or the children
+     * are all gone. */
+    for (;;) {
+        int ev = s_wait(&n, -1, true);
+        if (ev == ARBOR_EV_CANCEL)
+            s_teardown(&n, true, 0);
+        if (ev == ARBOR_EV_CHILDREN_EXITED && strcmp(n.run, "supervise") == 0)
+            s_teardown(&n, false, 0);
+    }
+}

@@ -236,7 +236,12 @@ static int s_check_node(s_walk_t *w, const cJSON *node, const char *path, int de
                       s_run_names[kind]);
     }
     int64_t count = 0, scratch = 0;
-    if (s_int(node, "count", 1, w->limits->max_nodes, &count, path, err) ||
+    if (s_int(node, "count", 1, 1 << 30, &count, path, err))
+        return -1;
+    if (count > w->limits->max_nodes)
+        return s_fail(err, path, "count: %lld is over the limit of %d nodes per tree",
+                      (long long) count, w->limits->max_nodes);
+    if (
         s_int(node, "grace_ms", 0, MS_MAX, &scratch, path, err) ||
         s_int(node, "kill_after_ms", 0, MS_MAX, &scratch, path, err) ||
         s_int(node, "max_restarts", 0, 1000, &scratch, path, err) ||

@@ -448,6 +448,7 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
     n->out_fd = ev->fds[1];
     n->err_fd = ev->fds[2];
     n->proc = PROC_ALIVE;
+    n->status = ST_RUNNING;
     drain_add(s->drain, n->out_fd, ev->hdr.req << 1);
     drain_add(s->drain, n->err_fd, (ev->hdr.req << 1) | 1);
     s_phase(s, t, n, PH_SPAWNED);
@@ -480,7 +481,8 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     s_phase(s, t, n, PH_EXITED);
     /* Its last reports travel through the broker and may trail the exit
      * status: wait for "exiting" (the last one) a bounded time. */
-    bool spoke = n->ready && n->phase != PH_EXITING;
+    /* Builtins always report; exec'd programs only if they use the library. */
+    bool spoke = n->run != RUN_EXEC || n->ready;
     bool talked_last = false;
     for (int i = n->nphases - 1; i >= 0 && !talked_last; i--)
         talked_last = n->phases[i].phase == PH_EXITING;

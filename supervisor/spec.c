@@ -188,7 +188,7 @@ static int s_check_children(s_walk_t *w, const cJSON *node, const char *path, in
     {
         char cpath[256];
         const cJSON *name = cJSON_IsObject(c) ? cJSON_GetObjectItem(c, "name") : NULL;
-        if (cJSON_IsString(name) && strlen(name->valuestring) <= TREE_NAME_MAX)
+        if (cJSON_IsString(name) && env_name_valid(name->valuestring, TREE_NAME_MAX))
             snprintf(cpath, sizeof cpath, "%s/%s", path, name->valuestring);
         else
             snprintf(cpath, sizeof cpath, "%s/children[%d]", path, i);
@@ -296,7 +296,7 @@ tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
     spec_limits_t defaults = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES};
     s_walk_t w = {limits ? limits : &defaults, err, 0};
     const cJSON *name = cJSON_IsObject(spec) ? cJSON_GetObjectItem(spec, "name") : NULL;
-    const char *root_path = cJSON_IsString(name) && strlen(name->valuestring) <= TREE_NAME_MAX
+    const char *root_path = cJSON_IsString(name) && env_name_valid(name->valuestring, TREE_NAME_MAX)
                                 ? name->valuestring
                                 : "(root)";
     if (s_check_node(&w, spec, root_path, 1, true))

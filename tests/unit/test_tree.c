@@ -1,0 +1,188 @@
+/* tree: the status rules — exactly one terminal status per node, and a
+ * cancel never hides an error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec.h"
+#include "tree.h"
+
+static tree_node_t s_node(run_kind_t run)
+{
+    tree_node_t n;
+    memset(&n, 0, sizeof n);
+    n.run = run;
+    n.phase = n.stuck_phase = n.child_failed_phase = PH_NONE;
+    n.pidfd = n.out_fd = n.err_fd = -1;
+    n.grace_ms = 2000;
+    return n;
+}
+
+static void test_exit_codes_and_signals(void **state)
+{
+    (void) state;
+    tree_node_t n = s_node(RUN_SLEEP);
+    n.exited = true;
+    assert_int_equal(tree_node_final_status(&n), ST_OK);
+    n.exit_code = 3;
+    assert_int_equal(tree_node_final_status(&n), ST_FAILED);
+    n.exit_code = 0;
+    n.exit_signal = SIGSEGV; /* nobody sent it */
+    assert_int_equal(tree_node_final_status(&n), ST_FAILED);
+}
+
+static void test_cancel_outcomes(void **state)
+{
+    (void) state;
+    tree_node_t n = s_node(RUN_SLEEP);
+    n.exited = true;
+    n.cancel_requested = n.cancel_delivered = true;
+    assert_int_equal(tree_node_final_status(&n), ST_CANCELLED);
+    n.term_sent = true; /* needed SIGTERM, exited 0 after it */
+    assert_int_equal(tree_node_final_status(&n), ST_KILLED);
+    n.exit_signal = SIGTERM;
+    assert_int_equal(tree_node_final_status(&n), ST_KILLED);
+    n.kill_sent = true;
+    n.exit_signal = SIGKILL;
+    assert_int_equal(tree_node_final_status(&n), ST_KILLED);
+}
+
+static void test_exec_cancel_is_sigterm(void **state)
+{
+    (void) state;
+    tree_node_t n = s_node(RUN_EXEC);
+    n.exited = true;
+    n.cancel_requested = n.cancel_delivered = true;
+    n.exit_signal = SIGTERM; /* arbor's cancel, within grace */
+    assert_int_equal(tree_node_final_status(&n), ST_CANCELLED);
+    n.exit_signal = 0;
+    n.exit_code = 128 + SIGTERM; /* a shell saying the same */
+    assert_int_equal(tree_node_final_status(&n), ST_CANCELLED);
+    n.exit_code = 2; /* its own failure while stopping: not hidden */
+    assert_int_equal(tree_node_final_status(&n), ST_FAILED);
+    /* A builtin dying of SIGTERM nobody sent is a failure. */
+    tree_node_t b = s_node(RUN_SLEEP);
+    b.exited = true;
+    b.exit_signal = SIGTERM;
+    assert_int_equal(tree_node_final_status(&b), ST_FAILED);
+}
+
+static void test_cancel_never_hides_an_error(void **state)
+{
+    (void) state;
+    tree_node_t n = s_node(RUN_FAIL);
+    n.exited = true;
+    n.cancel_requested = n.cancel_delivered = true;
+    n.error = cJSON_Parse("{\"type\":\"ValueError\",\"message\":\"x\"}");
+    assert_int_equal(tree_node_final_status(&n), ST_FAILED);
+    cJSON_Delete(n.error);
+    n.error = NULL;
+    n.child_failed = true;
+    assert_int_equal(tree_node_final_status(&n), ST_FAILED);
+}
+
+static void test_special_outcomes(void **state)
+{
+    (void) state;
+    tree_node_t n = s_node(RUN_EXEC);
+    n.spawn_failed = true;
+    assert_int_equal(tree_node_final_status(&n), ST_SPAWN_FAILED);
+    n = s_node(RUN_SLEEP);
+    n.cancel_requested = true; /* cancelled before it was ever spawned */
+    assert_int_equal(tree_node_final_status(&n), ST_CANCELLED);
+    n.lost = true;
+    assert_int_equal(tree_node_final_status(&n), ST_LOST);
+}
+
+static void test_settle_once_and_report(void **state)
+{
+    (void) state;
+    const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"a\",\"run\":\"fail\"},"
+                       "{\"name\":\"b\",\"run\":\"sleep\"}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t9", 9, "sup1", NULL, &err);
+    assert_non_null(t);
+    t->started_ms = 1000;
+    tree_node_t *a = &t->nodes[1], *b = &t->nodes[2], *root = &t->nodes[0];
+    a->exited = true;
+    a->exit_code = 1;
+    tree_node_phase(a, PH_RUNNING, 5);
+    tree_node_tail_append(a, "trace line\n", 11);
+    tree_node_settle(t, a, tree_node_final_status(a));
+    assert_int_equal(a->status, ST_FAILED);
+    assert_string_equal(cJSON_GetObjectItem(a->error, "type")->valuestring, "NonZeroExit");
+    assert_string_equal(cJSON_GetObjectItem(a->error, "stderr")->valuestring, "trace line\n");
+    tree_node_settle(t, a, ST_OK); /* a second settle changes nothing */
+    assert_int_equal(a->status, ST_FAILED);
+    assert_int_equal(t->nterminal, 1);
+    assert_int_equal(tree_status_of(t), TREE_RUNNING);
+
+    b->exited = true;
+    b->cancel_requested = true;
+    tree_node_settle(t, b, tree_node_final_status(b));
+    root->exited = true;
+    root->child_failed = true;
+    tree_node_settle(t, root, tree_node_final_status(root));
+    assert_int_equal(tree_status_of(t), TREE_FAILED);
+    cJSON *r = tree_report(t, 1500);
+    assert_string_equal(cJSON_GetObjectItem(r, "status")->valuestring, "failed");
+    cJSON *rroot = cJSON_GetObjectItem(r, "root");
+    cJSON *rerr = cJSON_GetObjectItem(rroot, "error");
+    assert_string_equal(cJSON_GetObjectItem(rerr, "type")->valuestring, "ChildrenFailed");
+    assert_int_equal(cJSON_GetObjectItem(rerr, "failed_children")->valueint, 1);
+    cJSON *kids = cJSON_GetObjectItem(rroot, "children");
+    assert_int_equal(cJSON_GetArraySize(kids), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(kids, 1), "status")->valuestring,
+                        "cancelled");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(kids, 1), "error")));
+    cJSON_Delete(r);
+    tree_destroy(&t);
+}
+
+static void test_tail_is_bounded(void **state)
+{
+    (void) state;
+    tree_node_t n = s_node(RUN_FLOOD);
+    char chunk[1000];
+    memset(chunk, 'a', sizeof chunk);
+    for (int i = 0; i < 100; i++)
+        tree_node_tail_append(&n, chunk, sizeof chunk);
+    tree_node_tail_append(&n, "END", 3);
+    char *tail = tree_node_tail(&n);
+    assert_int_equal(strlen(tail), TREE_TAIL_BYTES);
+    assert_string_equal(tail + TREE_TAIL_BYTES - 3, "END");
+    assert_int_equal(n.err_bytes, 100003);
+    free(tail);
+    free(n.tail);
+}
+
+static void test_names(void **state)
+{
+    (void) state;
+    assert_string_equal(phase_name(PH_CANCELLING_CHILDREN), "cancelling_children");
+    assert_int_equal(phase_parse("children_exited"), PH_CHILDREN_EXITED);
+    assert_int_equal(phase_parse("nope"), PH_NONE);
+    assert_string_equal(status_name(ST_SPAWN_FAILED), "spawn_failed");
+    assert_true(status_is_failure(ST_LOST));
+    assert_false(status_is_failure(ST_KILLED));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exit_codes_and_signals),
+        cmocka_unit_test(test_cancel_outcomes),
+        cmocka_unit_test(test_exec_cancel_is_sigterm),
+        cmocka_unit_test(test_cancel_never_hides_an_error),
+        cmocka_unit_test(test_special_outcomes),
+        cmocka_unit_test(test_settle_once_and_report),
+        cmocka_unit_test(test_tail_is_bounded),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

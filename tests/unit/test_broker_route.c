@@ -25,12 +25,19 @@ static env_t *s_env(const char *type, const char *to, const char *extra)
     return env;
 }
 
-/* route_decide on a fresh envelope; returns the action, fills *r. */
+/* route_decide on a fresh envelope; returns the action, fills *r. r->dest
+ * and r->topic point into the envelope, so they are copied before it goes. */
 static route_action_t s_route(reg_t *reg, const char *sender, const char *type, const char *to,
                               const char *extra, route_t *r)
 {
+    static char where[256];
     env_t *env = s_env(type, to, extra);
     route_decide(env, sender, reg, r);
+    const char **p = r->dest ? &r->dest : r->topic ? &r->topic : NULL;
+    if (p) {
+        snprintf(where, sizeof where, "%s", *p);
+        *p = where;
+    }
     env_destroy(&env);
     return r->action;
 }

@@ -12,7 +12,7 @@
 
 #include "exitcode.h"
 #include "render.h"
-#include "spec.h"
+#include "specfile.h"
 
 static cJSON *s_json(const char *text)
 {
@@ -323,23 +323,23 @@ static void test_exit_codes(void **state)
     assert_true(exitcode_node_ended("killed"));
 }
 
-static void test_spec_parse_errors(void **state)
+static void test_specfile_parse_errors(void **state)
 {
     (void) state;
     char err[256];
     const char *bad = "{\n  \"name\": \"a\",\n  \"run\": sleep\n}";
-    assert_null(spec_parse(bad, strlen(bad), err, sizeof err));
+    assert_null(specfile_parse(bad, strlen(bad), err, sizeof err));
     assert_non_null(strstr(err, "line 3, column 10"));
     const char *cut = "{\"name\": \"a\",\n";
-    assert_null(spec_parse(cut, strlen(cut), err, sizeof err));
+    assert_null(specfile_parse(cut, strlen(cut), err, sizeof err));
     assert_non_null(strstr(err, "unexpected end of input"));
-    assert_null(spec_parse("[1]", 3, err, sizeof err));
+    assert_null(specfile_parse("[1]", 3, err, sizeof err));
     assert_non_null(strstr(err, "must be a JSON object"));
-    assert_null(spec_parse("", 0, err, sizeof err));
-    cJSON *ok = spec_parse("{\"name\":\"r\"}  ", 14, err, sizeof err);
+    assert_null(specfile_parse("", 0, err, sizeof err));
+    cJSON *ok = specfile_parse("{\"name\":\"r\"}  ", 14, err, sizeof err);
     assert_non_null(ok);
     cJSON_Delete(ok);
-    assert_null(spec_load("/nonexistent/spec.json", err, sizeof err));
+    assert_null(specfile_load("/nonexistent/spec.json", err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/spec.json: No such file"));
 }
 
@@ -357,7 +357,7 @@ int main(void)
         cmocka_unit_test(test_event_lines),
         cmocka_unit_test(test_tables),
         cmocka_unit_test(test_exit_codes),
-        cmocka_unit_test(test_spec_parse_errors),
+        cmocka_unit_test(test_specfile_parse_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,251 @@
+/* arbor-broker: flags, the ROUTER socket, and one zloop with three named
+ * handlers: messages, the expiry timer, and signals (through a signalfd). */
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "clock.h"
+#include "log.h"
+
+#define S_BINDS_MAX 16
+#define S_BATCH 256 /* messages per wakeup: amortises the poll, keeps timers fair */
+#define S_HWM 100000
+
+typedef struct {
+    const char *binds[S_BINDS_MAX];
+    int nbinds;
+    brk_cfg_t cfg;
+} s_opts_t;
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: arbor-broker --bind EP [--bind EP...] [options]\n"
+            "\n"
+            "Routes arbor's JSON envelopes between named DEALER peers (docs/BROKER.md).\n"
+            "\n"
+            "  -b, --bind EP          endpoint to listen on (tcp://*:5555, ipc:///path); repeatable\n"
+            "  -m, --max-msg BYTES    largest accepted message (default 4194304)\n"
+            "  -H, --heartbeat-ms N   heartbeat interval told to peers (default 1000)\n"
+            "  -e, --expiry-ms N      forget a peer silent this long (default 5000)\n"
+            "  -c, --capture FILE     append every message as a JSON line to FILE\n"
+            "  -h, --help             show this help\n"
+            "\n"
+            "ARBOR_LOG_LEVEL=debug|info|warn|error sets the log level (default info).\n");
+}
+
+/* A whole number in [min, max], or -1. */
+static long long s_number(const char *text, long long min, long long max)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || !end || end == text || *end || v < min || v > max)
+        return -1;
+    return v;
+}
+
+/* 0, or 2 (usage error) after a message on stderr; 1 for --help. */
+static int s_parse(int argc, char **argv, s_opts_t *o)
+{
+    static const struct option longopts[] = {{"bind", required_argument, NULL, 'b'},
+                                             {"max-msg", required_argument, NULL, 'm'},
+                                             {"heartbeat-ms", required_argument, NULL, 'H'},
+                                             {"expiry-ms", required_argument, NULL, 'e'},
+                                             {"capture", required_argument, NULL, 'c'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    o->cfg = (brk_cfg_t){.max_msg = 4 << 20, .heartbeat_ms = 1000, .expiry_ms = 5000};
+    long long v;
+    int c;
+    opterr = 0; /* our own messages */
+    while ((c = getopt_long(argc, argv, ":b:m:H:e:c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            if (o->nbinds == S_BINDS_MAX) {
+                fprintf(stderr, "arbor-broker: at most %d --bind\n", S_BINDS_MAX);
+                return 2;
+            }
+            o->binds[o->nbinds++] = optarg;
+            break;
+        case 'm':
+            if ((v = s_number(optarg, 256, 1LL << 30)) < 0) {
+                fprintf(stderr, "arbor-broker: --max-msg: \"%s\" is not a size in 256..%lld\n",
+                        optarg, 1LL << 30);
+                return 2;
+            }
+            o->cfg.max_msg = (size_t) v;
+            break;
+        case 'H':
+        case 'e':
+            if ((v = s_number(optarg, 1, 24LL * 3600 * 1000)) < 0) {
+                fprintf(stderr, "arbor-broker: --%s: \"%s\" is not a positive number of ms\n",
+                        c == 'H' ? "heartbeat-ms" : "expiry-ms", optarg);
+                return 2;
+            }
+            *(c == 'H' ? &o->cfg.heartbeat_ms : &o->cfg.expiry_ms) = v;
+            break;
+        case 'c':
+            o->cfg.capture = optarg;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 1;
+        case ':':
+            fprintf(stderr, "arbor-broker: %s needs a value (see --help)\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "arbor-broker: unknown option \"%s\" (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "arbor-broker: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    if (o->nbinds == 0) {
+        fprintf(stderr, "arbor-broker: --bind EP is required (see --help)\n");
+        return 2;
+    }
+    return 0;
+}
+
+static zsock_t *s_router(const s_opts_t *o)
+{
+    zsock_t *sock = zsock_new(ZMQ_ROUTER);
+    if (!sock) {
+        log_error("cannot create the ROUTER socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    zsock_set_router_mandatory(sock, 1); /* unroutable sends fail, not vanish */
+    zsock_set_router_handover(sock, 1);  /* a restarted peer takes its name back */
+    zsock_set_sndhwm(sock, S_HWM);
+    zsock_set_rcvhwm(sock, S_HWM);
+    zsock_set_maxmsgsize(sock, (int64_t) o->cfg.max_msg * 2); /* too_large above max_msg */
+    zsock_set_heartbeat_ivl(sock, 1000);
+    zsock_set_heartbeat_timeout(sock, 3000);
+    zsock_set_heartbeat_ttl(sock, 3000);
+    zsock_set_linger(sock, 1000); /* CZMQ's default 0 loses the last replies */
+    return sock;
+}
+
+/* Last step of the start: "listening" means ready to serve. */
+static int s_bind(zsock_t *sock, const s_opts_t *o)
+{
+    for (int i = 0; i < o->nbinds; i++) {
+        if (zsock_bind(sock, "%s", o->binds[i]) < 0) {
+            log_error("cannot bind %s: %s", o->binds[i], zmq_strerror(errno));
+            return -1;
+        }
+        log_info("listening on %s", o->binds[i]);
+    }
+    return 0;
+}
+
+static int s_on_message(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    (void) sock;
+    brk_drain(arg, S_BATCH);
+    return 0;
+}
+
+static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    brk_expire(arg, clk_now_ms());
+    return 0;
+}
+
+static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    struct signalfd_siginfo si;
+    if (read(item->fd, &si, sizeof si) != (ssize_t) sizeof si)
+        return 0;
+    log_info("stopping on %s", strsignal((int) si.ssi_signo));
+    return -1; /* ends zloop_start */
+}
+
+/* Signals come through a signalfd in the loop. Blocked before CZMQ starts
+ * its I/O threads, so that they inherit the mask. */
+static int s_signals(void)
+{
+    zsys_handler_set(NULL);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0)
+        log_error("signalfd: %s", strerror(errno));
+    return fd;
+}
+
+static brk_t *s_broker(zsock_t *router, const s_opts_t *o)
+{
+    brk_t *brk = brk_new(router, &o->cfg);
+    if (!brk && o->cfg.capture)
+        log_error("cannot open capture file %s: %s", o->cfg.capture, strerror(errno));
+    else if (!brk)
+        log_error("cannot start: %s", strerror(errno));
+    if (o->cfg.expiry_ms <= o->cfg.heartbeat_ms)
+        log_warn("--expiry-ms %lld <= --heartbeat-ms %lld: peers will expire between heartbeats",
+                 (long long) o->cfg.expiry_ms, (long long) o->cfg.heartbeat_ms);
+    return brk;
+}
+
+/* The loop, until a signal: 0, or 1 when it cannot be set up. */
+static int s_run(zsock_t *router, brk_t *brk, int sigfd, const s_opts_t *o)
+{
+    zloop_t *loop = zloop_new();
+    if (!loop)
+        return 1;
+    zmq_pollitem_t sigitem = {.fd = sigfd, .events = ZMQ_POLLIN};
+    int64_t tick = o->cfg.expiry_ms / 4; /* expiry is late by at most a tick */
+    tick = tick < 10 ? 10 : tick > 250 ? 250 : tick;
+    zloop_reader(loop, router, s_on_message, brk);
+    zloop_reader_set_tolerant(loop, router);
+    zloop_poller(loop, &sigitem, s_on_signal, NULL);
+    zloop_timer(loop, (size_t) tick, 0, s_on_tick, brk);
+    log_info("broker %s ready (max-msg %zu, heartbeat %lld ms, expiry %lld ms)",
+             brk_incarnation(brk), o->cfg.max_msg, (long long) o->cfg.heartbeat_ms,
+             (long long) o->cfg.expiry_ms);
+    zloop_start(loop);
+    zloop_destroy(&loop);
+    const stats_t *st = brk_stats(brk);
+    log_info("stopped: received %llu, routed %llu, published %llu, errors %llu",
+             (unsigned long long) st->received, (unsigned long long) st->routed,
+             (unsigned long long) st->published, (unsigned long long) st->errors);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    log_init("arbor-broker", ALOG_INFO);
+    s_opts_t opts = {0};
+    int rc = s_parse(argc, argv, &opts);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    int sigfd = s_signals();
+    if (sigfd < 0)
+        return 1;
+    zsock_t *router = s_router(&opts);
+    brk_t *brk = router ? s_broker(router, &opts) : NULL;
+    rc = brk && s_bind(router, &opts) == 0 ? s_run(router, brk, sigfd, &opts) : 1;
+    brk_destroy(&brk);
+    zsock_destroy(&router);
+    close(sigfd);
+    return rc;
+}

@@ -1,0 +1,153 @@
+#include "cmd.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "env.h"
+#include "exitcode.h"
+#include "query.h"
+
+#define USAGE_SPAWN                                                                          \
+    "usage: arborctl [--broker EP] spawn [--supervisor NAME] [--wait] [--timeout S] [--json] " \
+    "FILE|-\n"                                                                               \
+    "  Start the tree described by the JSON spec FILE (\"-\": stdin) and print its id.\n"     \
+    "  --supervisor NAME  supervisor to run it (default: $ARBOR_SUPERVISOR, else the only one)\n" \
+    "  --wait             wait for the tree to end and print its report\n"                  \
+    "  --timeout S        with --wait: give up after S seconds (exit 3; the tree keeps running)\n" \
+    "  --json             print the report as one JSON object (without --wait: the\n"                \
+    "                     report right after the spawn)\n"
+#define USAGE_STATUS                                                                         \
+    "usage: arborctl [--broker EP] status [--supervisor NAME] [--json] TREE\n"              \
+    "  Print the report of TREE; exit by its status (running: 0).\n"                         \
+    "  --supervisor NAME  ask only this supervisor (default: ask all)\n"                     \
+    "  --json             print the report as one JSON object\n"
+#define USAGE_CANCEL                                                                         \
+    "usage: arborctl [--broker EP] cancel [--supervisor NAME] [--wait] [--timeout S] [--json] " \
+    "TREE[/PATH]\n"                                                                          \
+    "  Cancel TREE, or only the subtree at node PATH (e.g. ID/root/spawner-0).\n"             \
+    "  --supervisor NAME  ask only this supervisor (default: ask all)\n"                     \
+    "  --wait             wait for the tree (or the node) to end, print the report, exit by status\n" \
+    "  --timeout S        with --wait: give up after S seconds (exit 3)\n"                   \
+    "  --json             print the report as one JSON object\n"
+#define USAGE_WATCH                                                                          \
+    "usage: arborctl [--broker EP] watch [--supervisor NAME] [TREE]\n"                       \
+    "  Print live events: one line per phase change, node status and tree end.\n"            \
+    "  With TREE: stop when it ends and exit by its status. Without: all trees, until Ctrl-C.\n"
+#define USAGE_PEERS                                                                          \
+    "usage: arborctl [--broker EP] peers [--json]\n"                                         \
+    "  List the peers registered at the broker (name, role, idle ms).\n"                     \
+    "  --json  print the broker's answer {\"peers\": [...]} as one JSON object\n"
+#define USAGE_LIST                                                                           \
+    "usage: arborctl [--broker EP] list [--supervisor NAME] [--json]\n"                       \
+    "  List the trees known to every supervisor (or only NAME).\n"                           \
+    "  --json  print {\"trees\": [{\"supervisor\",\"tree\",\"status\",\"root\"}...]}\n"
+
+const cmd_t cmd_table[] = {
+    {"spawn", cmd_spawn, USAGE_SPAWN, "start a tree from a JSON spec"},
+    {"status", cmd_status, USAGE_STATUS, "print a tree's report"},
+    {"cancel", cmd_cancel, USAGE_CANCEL, "cancel a tree or a subtree"},
+    {"watch", cmd_watch, USAGE_WATCH, "print live phase events"},
+    {"peers", cmd_peers, USAGE_PEERS, "list the peers registered at the broker"},
+    {"list", cmd_list, USAGE_LIST, "list the trees on the supervisors"},
+    {NULL, NULL, NULL, NULL},
+};
+
+void cmd_print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: arborctl [--broker EP] COMMAND [ARGS...]\n"
+            "       arborctl COMMAND --help\n"
+            "\n"
+            "Control arbor supervision trees through the broker.\n"
+            "\n"
+            "options:\n"
+            "  --broker EP  broker endpoint (default: $ARBOR_BROKER, else %s)\n"
+            "  -h, --help   print this help\n"
+            "\n"
+            "commands:\n",
+            CTL_DEFAULT_BROKER);
+    for (const cmd_t *c = cmd_table; c->name; c++)
+        fprintf(out, "  %-8s %s\n", c->name, c->summary);
+    fprintf(out, "\n"
+                 "exit codes: 0 ok (or still running), 1 tree failed or lost, 2 usage error,\n"
+                 "invalid spec or unknown tree, 3 broker or supervisor unreachable or --timeout\n"
+                 "reached, 4 tree cancelled, 130 interrupted while waiting.\n"
+                 "See docs/CLI.md.\n");
+}
+
+static const cmd_t *s_find(const char *name)
+{
+    for (const cmd_t *c = cmd_table; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+{
+    fprintf(stderr, "arborctl %s: ", cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    const cmd_t *c = s_find(cmd);
+    if (c)
+        fputs(c->usage, stderr);
+    return EXIT_USAGE;
+}
+
+int cmd_bad_option(const char *cmd, int c, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "?";
+    if (c == ':')
+        return cmd_usage_error(cmd, "option %s needs a value", arg);
+    if (optopt && optopt != '?')
+        return cmd_usage_error(cmd, "unknown option -%c", optopt);
+    return cmd_usage_error(cmd, "unknown option %s", arg);
+}
+
+int cmd_help(const char *cmd)
+{
+    const cmd_t *c = s_find(cmd);
+    if (!c) {
+        fprintf(stderr, "arborctl: unknown command \"%s\"\n", cmd);
+        cmd_print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    fputs(c->usage, stdout);
+    return EXIT_TREE_OK;
+}
+
+ctl_t *cmd_connect(const char *broker, int *rc)
+{
+    if (ctl_signals_init() != 0) {
+        fprintf(stderr, "arborctl: cannot set up signal handling: %s\n", strerror(errno));
+        *rc = EXIT_UNREACHABLE;
+        return NULL;
+    }
+    ctl_t *ctl = ctl_connect(broker);
+    if (!ctl)
+        *rc = ctl_signalled() ? EXIT_INTERRUPTED : EXIT_UNREACHABLE;
+    return ctl;
+}
+
+int cmd_parse_seconds(const char *text, int64_t *ms)
+{
+    char *end = NULL;
+    errno = 0;
+    double s = strtod(text, &end);
+    /* !(s > 0 && s <= 1e7) also refuses NaN; no libm needed */
+    if (errno || !end || end == text || *end || !(s > 0 && s <= 1e7))
+        return -1;
+    int64_t whole = (int64_t) (s * 1000.0);
+    *ms = whole + ((double) whole < s * 1000.0); /* round up: never wait less */
+    return 0;
+}
+
+bool cmd_tree_id_valid(const char *tree)
+{
+    return env_name_valid(tree, QUERY_TREE_MAX);
+}

@@ -1,0 +1,63 @@
+/* arborctl: the command-line client of arbor. Global options, then one
+ * command (cmd.h); see docs/CLI.md. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+
+#include "cmd.h"
+#include "ctl.h"
+#include "exitcode.h"
+#include "log.h"
+
+static const char s_short[] =
+    "usage: arborctl [--broker EP] COMMAND [ARGS...]   (arborctl --help: commands and options)\n";
+
+int main(int argc, char **argv)
+{
+    /* Our own signal handling (signalfd, ctl.c): CZMQ must not install its own. */
+    zsys_handler_set(NULL);
+    log_init("arborctl", ALOG_WARN);
+    const char *broker = getenv("ARBOR_BROKER");
+    if (!broker || !*broker)
+        broker = CTL_DEFAULT_BROKER;
+
+    static const struct option longs[] = {
+        {"broker", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0;
+    /* '+': stop at the command; its flags are its own. */
+    while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'b': broker = optarg; break;
+        case 'h': cmd_print_usage(stdout); return EXIT_TREE_OK;
+        case ':':
+            fprintf(stderr, "arborctl: option %s needs a value\n%s", argv[optind - 1], s_short);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "arborctl: unknown option %s\n%s", argv[optind - 1], s_short);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "arborctl: missing COMMAND\n%s", s_short);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    if (strcmp(name, "help") == 0) {
+        if (optind + 1 < argc)
+            return cmd_help(argv[optind + 1]);
+        cmd_print_usage(stdout);
+        return EXIT_TREE_OK;
+    }
+    for (const cmd_t *cmd = cmd_table; cmd->name; cmd++)
+        if (strcmp(cmd->name, name) == 0)
+            return cmd->run(broker, argc - optind, argv + optind);
+    fprintf(stderr, "arborctl: unknown command \"%s\"\n%s", name, s_short);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,46 @@
+/* query: the supervisor conversations shared by arborctl's commands —
+ * choosing a supervisor, finding which one owns a tree, waiting for a tree
+ * (or one node) to end, printing a report. Functions returning int give 0,
+ * or an exit code (exitcode.h) after printing why on stderr. */
+#ifndef ARBOR_CLI_QUERY_H
+#define ARBOR_CLI_QUERY_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl.h"
+
+#define QUERY_POLL_MS 1000     /* status fallback while waiting: events can be lost */
+#define QUERY_SILENCE_MS 15000 /* supervisor silent this long while waiting: unreachable */
+#define QUERY_TREE_MAX 64      /* tree ids: [A-Za-z0-9_.-]{1,64} */
+
+/* Supervisor for a spawn: forced (--supervisor), else $ARBOR_SUPERVISOR,
+ * else the only peer with role "supervisor". */
+int query_pick_supervisor(ctl_t *ctl, const char *forced, char *out, size_t size);
+
+/* Ask every supervisor (or only forced) for tree's status; the one answering
+ * with a report owns it. Fills sup and *report (caller deletes). Unknown
+ * tree: EXIT_USAGE; no answer: EXIT_UNREACHABLE. */
+int query_find_tree(ctl_t *ctl, const char *tree, const char *forced, char *sup, size_t size,
+                    cJSON **report);
+
+/* Wait until tree has ended — or, with path, until that node has a terminal
+ * status — on events of topic tree/ID (subscribe first) with a status poll
+ * every QUERY_POLL_MS as fallback. deadline: clk_now_ms() base, 0 = none.
+ * Fills *report with the final report. */
+int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *path,
+                   int64_t deadline, cJSON **report);
+
+/* The node of report whose "path" is path, or NULL. */
+const cJSON *query_node(const cJSON *report, const char *path);
+
+/* Report to stdout: the JSON object on one line, or the human rendering.
+ * 0, or -1 when stdout failed. */
+int query_print_report(const cJSON *report, bool json);
+
+/* "status" of a report ("?" when absent). */
+const char *query_status(const cJSON *report);
+
+#endif

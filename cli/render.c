@@ -1,0 +1,403 @@
+#include "render.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sbuf.h"
+
+#define C_RESET "\033[0m"
+#define FIELD_MAX 300 /* longest error message / name shown on a node line */
+
+/* Statuses in summary order; others are counted as "other". */
+static const char *s_statuses[] = {"ok",     "running", "pending", "failed", "killed",
+                                   "cancelled", "spawn_failed", "lost", NULL};
+#define N_STATUSES 8
+
+typedef struct {
+    sbuf_t out;
+    bool colour;
+    char prefix[RENDER_MAX_DEPTH * 6 + 8]; /* "│   " is 6 bytes */
+    size_t prefix_len;
+    int64_t counts[N_STATUSES + 1];       /* last: other */
+    int64_t nodes;
+    int64_t hidden;                       /* nodes below RENDER_MAX_DEPTH */
+} ctx_t;
+
+bool render_colour_wanted(int fd)
+{
+    const char *no = getenv("NO_COLOR");
+    return isatty(fd) && !(no && *no);
+}
+
+const char *render_status_colour(const char *status)
+{
+    if (!status)
+        return "";
+    if (!strcmp(status, "failed") || !strcmp(status, "spawn_failed") || !strcmp(status, "lost"))
+        return "\033[31m";
+    if (!strcmp(status, "killed"))
+        return "\033[35m";
+    if (!strcmp(status, "cancelled"))
+        return "\033[33m";
+    if (!strcmp(status, "ok"))
+        return "\033[32m";
+    return "";
+}
+
+static const char *s_str(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+static bool s_num(const cJSON *obj, const char *key, int64_t *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(item))
+        return false;
+    *out = (int64_t) item->valuedouble;
+    return true;
+}
+
+static void s_status(ctx_t *c, const char *status)
+{
+    const char *col = c->colour ? render_status_colour(status) : "";
+    sbuf_add(&c->out, col, strlen(col));
+    sbuf_add_clean(&c->out, status ? status : "?", 40);
+    if (*col)
+        sbuf_add(&c->out, C_RESET, strlen(C_RESET));
+}
+
+static void s_duration(sbuf_t *out, int64_t ms)
+{
+    if (ms < 1000)
+        sbuf_printf(out, "%" PRId64 " ms", ms);
+    else
+        sbuf_printf(out, "%.2f s", (double) ms / 1000.0);
+}
+
+static void s_count(ctx_t *c, const char *status)
+{
+    int i = 0;
+    while (s_statuses[i] && !(status && !strcmp(status, s_statuses[i])))
+        i++;
+    c->counts[i]++;
+    c->nodes++;
+}
+
+/* "SIGTERM, SIGKILL" from an array of strings. */
+static void s_signal_list(sbuf_t *out, const cJSON *signals)
+{
+    bool first = true;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, signals)
+    {
+        if (!cJSON_IsString(s))
+            continue;
+        sbuf_printf(out, "%s", first ? "" : ", ");
+        sbuf_add_clean(out, s->valuestring, 20);
+        first = false;
+    }
+    if (first)
+        sbuf_printf(out, "no signal");
+}
+
+/* A line under the node, lined up with its children's branches. */
+static void s_detail_start(ctx_t *c, bool last, bool has_children, bool is_root)
+{
+    sbuf_add(&c->out, c->prefix, c->prefix_len);
+    if (!is_root)
+        sbuf_printf(&c->out, "%s", last ? "    " : "│   ");
+    sbuf_printf(&c->out, "%s", has_children ? "│   " : "    ");
+}
+
+static void s_stderr_tail(ctx_t *c, const char *text, bool last, bool has_children, bool is_root)
+{
+    /* Find the start of the last RENDER_STDERR_LINES non-empty lines. */
+    const char *starts[RENDER_STDERR_LINES];
+    size_t lens[RENDER_STDERR_LINES];
+    int n = 0;
+    const char *end = text + strlen(text);
+    while (end > text && n < RENDER_STDERR_LINES) {
+        const char *line_end = end;
+        while (line_end > text && (line_end[-1] == '\n' || line_end[-1] == '\r'))
+            line_end--;
+        const char *line = line_end;
+        while (line > text && line[-1] != '\n')
+            line--;
+        if (line_end > line) {
+            starts[n] = line;
+            lens[n] = (size_t) (line_end - line);
+            n++;
+        }
+        end = line;
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        s_detail_start(c, last, has_children, is_root);
+        sbuf_printf(&c->out, "stderr| ");
+        char piece[FIELD_MAX + 1];
+        size_t len = lens[i] < FIELD_MAX ? lens[i] : FIELD_MAX;
+        memcpy(piece, starts[i], len);
+        piece[len] = 0;
+        sbuf_add_clean(&c->out, piece, 0);
+        if (lens[i] > FIELD_MAX)
+            sbuf_printf(&c->out, "...");
+        sbuf_printf(&c->out, "\n");
+    }
+}
+
+static void s_node_fields(ctx_t *c, const cJSON *node)
+{
+    const char *name = s_str(node, "name");
+    sbuf_add_clean(&c->out, name ? name : "?", FIELD_MAX);
+    sbuf_printf(&c->out, "  ");
+    s_status(c, s_str(node, "status"));
+    int64_t pid;
+    if (s_num(node, "pid", &pid))
+        sbuf_printf(&c->out, "  pid %" PRId64, pid);
+    const char *phase = s_str(node, "phase");
+    if (phase) {
+        sbuf_printf(&c->out, "  ");
+        sbuf_add_clean(&c->out, phase, 40);
+    }
+    const cJSON *exit = cJSON_GetObjectItemCaseSensitive(node, "exit");
+    const char *sig = s_str(exit, "signal");
+    int64_t code;
+    if (sig) {
+        sbuf_printf(&c->out, "  ");
+        sbuf_add_clean(&c->out, sig, 20);
+    } else if (s_num(exit, "code", &code)) {
+        sbuf_printf(&c->out, "  exit %" PRId64, code);
+    }
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(node, "error");
+    if (cJSON_IsObject(error)) {
+        const char *type = s_str(error, "type");
+        const char *message = s_str(error, "message");
+        const char *in = s_str(error, "phase");
+        sbuf_printf(&c->out, "  ");
+        sbuf_add_clean(&c->out, type ? type : "Error", 80);
+        if (message) {
+            sbuf_printf(&c->out, ": ");
+            sbuf_add_clean(&c->out, message, FIELD_MAX);
+        }
+        if (in) {
+            sbuf_printf(&c->out, " (in phase ");
+            sbuf_add_clean(&c->out, in, 40);
+            sbuf_printf(&c->out, ")");
+        }
+    }
+    sbuf_printf(&c->out, "\n");
+}
+
+static void s_hidden(ctx_t *c, const cJSON *node)
+{
+    s_count(c, s_str(node, "status"));
+    c->hidden++;
+    const cJSON *kids = cJSON_GetObjectItemCaseSensitive(node, "children");
+    const cJSON *kid;
+    cJSON_ArrayForEach(kid, (cJSON_IsArray(kids) ? kids : NULL))
+        s_hidden(c, kid);
+}
+
+static void s_node(ctx_t *c, const cJSON *node, int depth, bool last)
+{
+    bool is_root = depth == 0;
+    if (!cJSON_IsObject(node)) {
+        sbuf_add(&c->out, c->prefix, c->prefix_len);
+        sbuf_printf(&c->out, "%s(not a node)\n", is_root ? "" : last ? "└── " : "├── ");
+        return;
+    }
+    s_count(c, s_str(node, "status"));
+    const cJSON *kids = cJSON_GetObjectItemCaseSensitive(node, "children");
+    if (!cJSON_IsArray(kids))
+        kids = NULL;
+    bool has_children = cJSON_GetArraySize(kids) > 0;
+
+    sbuf_add(&c->out, c->prefix, c->prefix_len);
+    if (!is_root)
+        sbuf_printf(&c->out, "%s", last ? "└── " : "├── ");
+    s_node_fields(c, node);
+
+    const cJSON *esc = cJSON_GetObjectItemCaseSensitive(node, "escalation");
+    if (cJSON_IsObject(esc)) {
+        const char *stuck = s_str(esc, "stuck_phase");
+        s_detail_start(c, last, has_children, is_root);
+        if (stuck) {
+            sbuf_printf(&c->out, "stuck in ");
+            sbuf_add_clean(&c->out, stuck, 40);
+        } else {
+            sbuf_printf(&c->out, "did not exit in time");
+        }
+        sbuf_printf(&c->out, "; sent ");
+        s_signal_list(&c->out, cJSON_GetObjectItemCaseSensitive(esc, "signals"));
+        sbuf_printf(&c->out, "\n");
+    }
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(node, "error");
+    const char *err_text = s_str(error, "stderr");
+    if (err_text)
+        s_stderr_tail(c, err_text, last, has_children, is_root);
+
+    if (!has_children)
+        return;
+    size_t saved = c->prefix_len;
+    if (!is_root) {
+        const char *add = last ? "    " : "│   ";
+        memcpy(c->prefix + c->prefix_len, add, strlen(add) + 1);
+        c->prefix_len += strlen(add);
+    }
+    if (depth + 1 >= RENDER_MAX_DEPTH) {
+        int64_t before = c->hidden;
+        const cJSON *kid;
+        cJSON_ArrayForEach(kid, kids)
+            s_hidden(c, kid);
+        sbuf_add(&c->out, c->prefix, c->prefix_len);
+        sbuf_printf(&c->out, "└── (%" PRId64 " deeper nodes not shown)\n", c->hidden - before);
+    } else {
+        const cJSON *kid;
+        cJSON_ArrayForEach(kid, kids)
+            s_node(c, kid, depth + 1, kid->next == NULL);
+    }
+    c->prefix_len = saved;
+    c->prefix[saved] = 0;
+}
+
+char *render_report(const cJSON *report, bool colour)
+{
+    ctx_t c = {.colour = colour};
+    if (!cJSON_IsObject(report)) {
+        sbuf_printf(&c.out, "(no report: not a JSON object)\n");
+        return sbuf_take(&c.out);
+    }
+    const char *tree = s_str(report, "tree");
+    const char *sup = s_str(report, "supervisor");
+    sbuf_printf(&c.out, "tree ");
+    sbuf_add_clean(&c.out, tree ? tree : "?", 80);
+    sbuf_printf(&c.out, "  ");
+    s_status(&c, s_str(report, "status"));
+    int64_t ms;
+    if (s_num(report, "duration_ms", &ms)) {
+        sbuf_printf(&c.out, "  in ");
+        s_duration(&c.out, ms);
+    }
+    sbuf_printf(&c.out, "  on ");
+    sbuf_add_clean(&c.out, sup ? sup : "?", 140);
+    sbuf_printf(&c.out, "\n");
+
+    const cJSON *root = cJSON_GetObjectItemCaseSensitive(report, "root");
+    if (root)
+        s_node(&c, root, 0, true);
+    else
+        sbuf_printf(&c.out, "(no nodes)\n");
+
+    sbuf_printf(&c.out, "%" PRId64 " node%s", c.nodes, c.nodes == 1 ? "" : "s");
+    const char *sep = ": ";
+    for (int i = 0; i <= N_STATUSES; i++) {
+        if (!c.counts[i])
+            continue;
+        sbuf_printf(&c.out, "%s%" PRId64 " ", sep, c.counts[i]);
+        if (s_statuses[i])
+            s_status(&c, s_statuses[i]);
+        else
+            sbuf_printf(&c.out, "other");
+        sep = ", ";
+    }
+    sbuf_printf(&c.out, "\n");
+    return sbuf_take(&c.out);
+}
+
+char *render_event(const cJSON *event, const char *clock, bool colour)
+{
+    ctx_t c = {.colour = colour};
+    const char *tree = s_str(event, "tree");
+    const char *kind = s_str(event, "kind");
+    const char *path = s_str(event, "path");
+    sbuf_printf(&c.out, "%s  ", clock ? clock : "");
+    sbuf_add_clean(&c.out, tree ? tree : "?", 80);
+    sbuf_printf(&c.out, "  ");
+    sbuf_add_clean(&c.out, path && *path ? path : "-", FIELD_MAX);
+    sbuf_printf(&c.out, "  ");
+    if (kind && !strcmp(kind, "phase")) {
+        const char *phase = s_str(event, "phase");
+        sbuf_printf(&c.out, "phase ");
+        sbuf_add_clean(&c.out, phase ? phase : "?", 40);
+        int64_t t;
+        if (s_num(event, "t_ms", &t))
+            sbuf_printf(&c.out, "  +%" PRId64 " ms", t);
+    } else if (kind && (!strcmp(kind, "status") || !strcmp(kind, "done"))) {
+        sbuf_printf(&c.out, "%s ", !strcmp(kind, "done") ? "tree" : "status");
+        s_status(&c, s_str(event, "status"));
+    } else {
+        sbuf_add_clean(&c.out, kind ? kind : "event", 40);
+    }
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(event, "error");
+    if (cJSON_IsObject(error)) {
+        const char *type = s_str(error, "type");
+        const char *message = s_str(error, "message");
+        sbuf_printf(&c.out, "  ");
+        sbuf_add_clean(&c.out, type ? type : "Error", 80);
+        if (message) {
+            sbuf_printf(&c.out, ": ");
+            sbuf_add_clean(&c.out, message, FIELD_MAX);
+        }
+    }
+    sbuf_printf(&c.out, "\n");
+    return sbuf_take(&c.out);
+}
+
+char *render_peers(const cJSON *peers_body)
+{
+    sbuf_t out = {0};
+    const cJSON *peers = cJSON_GetObjectItemCaseSensitive(peers_body, "peers");
+    sbuf_printf(&out, "%-40s %-10s %8s\n", "NAME", "ROLE", "IDLE_MS");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, (cJSON_IsArray(peers) ? peers : NULL))
+    {
+        const char *name = s_str(p, "name");
+        const char *role = s_str(p, "role");
+        int64_t idle = -1;
+        s_num(p, "idle_ms", &idle);
+        sbuf_t cell = {0};
+        sbuf_add_clean(&cell, name ? name : "?", 128);
+        sbuf_printf(&out, "%-40s ", cell.data ? cell.data : "");
+        sbuf_reset(&cell);
+        sbuf_add_clean(&cell, role ? role : "?", 20);
+        sbuf_printf(&out, "%-10s ", cell.data ? cell.data : "");
+        sbuf_reset(&cell);
+        if (idle >= 0)
+            sbuf_printf(&out, "%8" PRId64 "\n", idle);
+        else
+            sbuf_printf(&out, "%8s\n", "?");
+    }
+    return sbuf_take(&out);
+}
+
+char *render_trees(const cJSON *rows, bool colour)
+{
+    ctx_t c = {.colour = colour};
+    sbuf_printf(&c.out, "%-20s %-20s %-12s %s\n", "SUPERVISOR", "TREE", "STATUS", "ROOT");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, (cJSON_IsArray(rows) ? rows : NULL))
+    {
+        const char *cols[] = {s_str(r, "supervisor"), s_str(r, "tree")};
+        for (int i = 0; i < 2; i++) {
+            sbuf_t cell = {0};
+            sbuf_add_clean(&cell, cols[i] ? cols[i] : "?", 128);
+            sbuf_printf(&c.out, "%-20s ", cell.data ? cell.data : "");
+            sbuf_reset(&cell);
+        }
+        const char *status = s_str(r, "status");
+        s_status(&c, status);
+        /* pad by the visible width, not the colour bytes */
+        size_t shown = strlen(status ? status : "?");
+        sbuf_printf(&c.out, "%*s ", (int) (shown < 12 ? 12 - shown : 0), "");
+        const cJSON *root = cJSON_GetObjectItemCaseSensitive(r, "root");
+        const char *root_name = cJSON_IsString(root) ? root->valuestring : s_str(root, "name");
+        sbuf_add_clean(&c.out, root_name ? root_name : "?", 128);
+        sbuf_printf(&c.out, "\n");
+    }
+    return sbuf_take(&c.out);
+}

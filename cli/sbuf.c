@@ -1,0 +1,87 @@
+#include "sbuf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool s_reserve(sbuf_t *self, size_t extra)
+{
+    if (self->oom)
+        return false;
+    if (self->len + extra + 1 <= self->cap)
+        return true;
+    size_t cap = self->cap ? self->cap : 256;
+    while (cap < self->len + extra + 1)
+        cap *= 2;
+    char *data = realloc(self->data, cap);
+    if (!data) {
+        self->oom = true;
+        return false;
+    }
+    self->data = data;
+    self->cap = cap;
+    return true;
+}
+
+void sbuf_add(sbuf_t *self, const char *text, size_t len)
+{
+    if (!s_reserve(self, len))
+        return;
+    memcpy(self->data + self->len, text, len);
+    self->len += len;
+    self->data[self->len] = 0;
+}
+
+void sbuf_printf(sbuf_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !s_reserve(self, (size_t) n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(self->data + self->len, (size_t) n + 1, fmt, ap);
+    va_end(ap);
+    self->len += (size_t) n;
+}
+
+void sbuf_add_clean(sbuf_t *self, const char *text, size_t max)
+{
+    size_t n = strlen(text);
+    bool cut = max && n > max;
+    if (cut) { /* do not split a UTF-8 sequence */
+        n = max;
+        while (n > 0 && ((unsigned char) text[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (!s_reserve(self, n + 3))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) text[i];
+        self->data[self->len++] = (c < 0x20 || c == 0x7f) ? '?' : (char) c;
+    }
+    self->data[self->len] = 0;
+    if (cut)
+        sbuf_add(self, "...", 3);
+}
+
+char *sbuf_take(sbuf_t *self)
+{
+    if (!self->data && s_reserve(self, 0))
+        self->data[0] = 0;
+    char *text = self->data;
+    self->data = NULL;
+    self->len = self->cap = 0;
+    self->oom = false;
+    return text;
+}
+
+void sbuf_reset(sbuf_t *self)
+{
+    free(self->data);
+    self->data = NULL;
+    self->len = self->cap = 0;
+    self->oom = false;
+}

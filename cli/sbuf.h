@@ -1,0 +1,25 @@
+/* sbuf: a growable text buffer for building output before one write. */
+#ifndef ARBOR_CLI_SBUF_H
+#define ARBOR_CLI_SBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    char *data; /* always NUL-terminated once anything was added */
+    size_t len;
+    size_t cap;
+    bool oom; /* an append failed; the text is truncated */
+} sbuf_t;
+
+void sbuf_printf(sbuf_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_add(sbuf_t *self, const char *text, size_t len);
+/* Append text with control characters replaced by '?' and at most max bytes
+ * (0: no limit): report strings come from workers and must not drive the
+ * terminal. */
+void sbuf_add_clean(sbuf_t *self, const char *text, size_t max);
+/* Hand the text over (never NULL unless out of memory); the buffer is reset. */
+char *sbuf_take(sbuf_t *self);
+void sbuf_reset(sbuf_t *self);
+
+#endif

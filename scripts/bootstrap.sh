@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install what arbor needs from Debian (only when something is missing),
+# then configure and build. Usage: scripts/bootstrap.sh [BUILD_DIR] [cmake args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+shift || true
+
+packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libcjson-dev
+          libcmocka-dev python3 python3-zmq python3-jsonschema)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "bootstrap: installing ${missing[*]}" >&2
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bootstrap: packages are missing and this is not root: run as root" >&2
+        exit 2
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+log=$(mktemp)
+if ! { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&
+       cmake --build "$build" -j"$(nproc)"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "bootstrap: build failed" >&2
+    exit 1
+fi
+rm -f "$log"
+echo "bootstrap: built in $build" >&2

@@ -130,9 +130,10 @@ static zsock_t *s_router(const s_opts_t *o)
     zsock_set_sndhwm(sock, S_HWM);
     zsock_set_rcvhwm(sock, S_HWM);
     zsock_set_maxmsgsize(sock, (int64_t) o->cfg.max_msg * 2); /* too_large above max_msg */
-    zsock_set_heartbeat_ivl(sock, 1000);
-    zsock_set_heartbeat_timeout(sock, 3000);
-    zsock_set_heartbeat_ttl(sock, 3000);
+    /* No ZMTP heartbeats from this side: peers that need them (supervisors,
+     * clients) ping the broker themselves, and in libzmq 4.3.4 each timer
+     * makes every message cost the I/O thread O(connections). Silent peers
+     * are expired by the registry instead. */
     zsock_set_linger(sock, 1000); /* CZMQ's default 0 loses the last replies */
     return sock;
 }

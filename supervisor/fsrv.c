@@ -218,6 +218,7 @@ static void s_child_reset(pid_t parent, int out_w, int err_w)
     if (getppid() != parent)
         _exit(127);
     setsid(); /* a terminal's ^C reaches the supervisor, never workers directly */
+    prctl(PR_SET_NAME, "arbor-worker"); /* not "arbor-supervisor" in ps and top */
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         _exit(127);
@@ -519,6 +520,7 @@ int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin)
     /* The fork-server. */
     close(sv[0]);
     log_init("arbor-forkserver", ALOG_INFO);
+    prctl(PR_SET_NAME, "arbor-forksrv");
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);

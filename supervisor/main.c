@@ -1,6 +1,7 @@
 /* arbor-supervisor: builds and supervises trees of worker processes. */
 #include <czmq.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,10 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    /* Work every worker would otherwise repeat after fork, done once here
+     * and inherited: libzmq's getprotobyname() loads the NSS modules. */
+    endprotoent();
+    getprotobyname("tcp");
     /* Rule 1: the fork-server first, while this process has one thread,
      * no ZeroMQ context and a small memory footprint. */
     fsrv_t fsrv;

@@ -301,6 +301,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         return;
     }
     pid_t self_pid = getpid();
+    int64_t forked_at = clk_now_ms();
     pid_t pid = fork();
     if (pid == 0) {
         s_child_reset(self_pid, out[1], err[1]);
@@ -361,7 +362,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     }
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     s->children[s->nchildren++] = (s_child_t){pid, req};
-    fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = req, .pid = pid};
+    fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = req, .pid = pid, .mono_ms = forked_at};
     int fds[3] = {pidfd, out[0], err[0]};
     s_queue(s, &hdr, NULL, fds, 3);
 }
@@ -378,7 +379,7 @@ static void s_reap(s_server_t *s)
             if (s->children[i].pid != pid)
                 continue;
             fsrv_hdr_t hdr = {.type = FSRV_EXITED, .req = s->children[i].req, .pid = pid,
-                              .status = status};
+                              .status = status, .mono_ms = clk_now_ms()};
             s_queue(s, &hdr, NULL, NULL, 0);
             s->children[i] = s->children[--s->nchildren];
             break;

@@ -35,6 +35,7 @@ typedef struct {
     int32_t status;  /* wait status (EXITED) */
     int32_t err;     /* errno (SPAWN_FAILED) */
     int32_t pad;
+    int64_t mono_ms; /* CLOCK_MONOTONIC when it forked (SPAWNED) or was reaped (EXITED) */
 } fsrv_hdr_t;
 
 typedef struct {

@@ -162,12 +162,22 @@ static void s_publish_phase(super_t *s, const tree_t *t, const tree_node_t *n, p
     s_publish(s, t, body);
 }
 
+/* Record a phase that happened at mono_ms (CLOCK_MONOTONIC, one clock per
+ * host); times from the future or before the tree are clamped. */
+static void s_phase_at(super_t *s, tree_t *t, tree_node_t *n, phase_t ph, int64_t mono_ms)
+{
+    int64_t now = clk_now_ms();
+    if (mono_ms > now || mono_ms < t->started_ms)
+        mono_ms = now;
+    int64_t t_ms = mono_ms - t->started_ms;
+    tree_node_phase(n, ph, t_ms);
+    s_publish_phase(s, t, n, ph, t_ms);
+}
+
 /* Record a phase the supervisor observed itself, now. */
 static void s_phase(super_t *s, tree_t *t, tree_node_t *n, phase_t ph)
 {
-    int64_t t_ms = clk_now_ms() - t->started_ms;
-    tree_node_phase(n, ph, t_ms);
-    s_publish_phase(s, t, n, ph, t_ms);
+    s_phase_at(s, t, n, ph, clk_now_ms());
 }
 
 static void s_to_worker(super_t *s, tree_t *t, tree_node_t *n, const char *type, cJSON *body)
@@ -451,7 +461,7 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
     n->status = ST_RUNNING;
     drain_add(s->drain, n->out_fd, ev->hdr.req << 1);
     drain_add(s->drain, n->err_fd, (ev->hdr.req << 1) | 1);
-    s_phase(s, t, n, PH_SPAWNED);
+    s_phase_at(s, t, n, PH_SPAWNED, ev->hdr.mono_ms);
     for (int i = 0; i < n->nchildren; i++)
         if (n->children[i]->proc == PROC_PENDING && !status_is_terminal(n->children[i]->status))
             s_enqueue(s, t, n->children[i]);
@@ -478,7 +488,7 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     if (n->proc == PROC_GONE) /* given up on after SIGKILL: already lost */
         return;
     n->proc = PROC_GONE;
-    s_phase(s, t, n, PH_EXITED);
+    s_phase_at(s, t, n, PH_EXITED, ev->hdr.mono_ms);
     /* Its last reports travel through the broker and may trail the exit
      * status: wait for "exiting" (the last one) a bounded time. */
     /* Builtins always report; exec'd programs only if they use the library. */
@@ -769,23 +779,9 @@ static void s_handle_phase(super_t *s, env_t *msg)
         log_debug("ignoring node_phase from %s", msg->from);
         return;
     }
-    /* The worker's own clock (CLOCK_MONOTONIC is one clock per host) dates
-     * the phase: reports that trail an exit status still land in order. */
-    int64_t now = clk_now_ms();
-    int64_t at = env_int(msg->body, "t_mono_ms", now);
-    if (at > now || at < t->started_ms)
-        at = now;
-    int64_t t_ms = at - t->started_ms;
-    int pos = n->nphases;
-    tree_node_phase(n, ph, t_ms);
-    while (pos > 0 && n->phases[pos - 1].t_ms > t_ms) { /* keep the history in time order */
-        phase_rec_t tmp = n->phases[pos - 1];
-        n->phases[pos - 1] = n->phases[pos];
-        n->phases[pos] = tmp;
-        pos--;
-    }
-    n->phase = n->phases[n->nphases - 1].phase;
-    s_publish_phase(s, t, n, ph, t_ms);
+    /* The worker's own clock dates the phase: reports that trail an exit
+     * status still land in order. */
+    s_phase_at(s, t, n, ph, env_int(msg->body, "t_mono_ms", clk_now_ms()));
 
     const cJSON *error = cJSON_GetObjectItem(msg->body, "error");
     if (cJSON_IsObject(error) && !n->error) {

@@ -101,8 +101,15 @@ void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms)
         node->phases = grown;
         node->phases_cap = cap;
     }
-    node->phases[node->nphases++] = (phase_rec_t){phase, t_ms};
-    node->phase = phase;
+    /* Phases are dated where they happened (a worker's report can trail the
+     * fork-server's exit status): keep the history in time order. */
+    int pos = node->nphases++;
+    while (pos > 0 && node->phases[pos - 1].t_ms > t_ms) {
+        node->phases[pos] = node->phases[pos - 1];
+        pos--;
+    }
+    node->phases[pos] = (phase_rec_t){phase, t_ms};
+    node->phase = node->phases[node->nphases - 1].phase;
 }
 
 void tree_node_tail_append(tree_node_t *node, const char *data, size_t len)

@@ -161,6 +161,22 @@ static void test_tail_is_bounded(void **state)
     free(n.tail);
 }
 
+static void test_phases_keep_time_order(void **state)
+{
+    (void) state;
+    tree_node_t n = s_node(RUN_SLEEP);
+    tree_node_phase(&n, PH_SPAWNED, 1);
+    tree_node_phase(&n, PH_EXITED, 40);  /* the exit status came first... */
+    tree_node_phase(&n, PH_CLEANUP, 30); /* ...the worker's reports trailed it */
+    tree_node_phase(&n, PH_EXITING, 35);
+    assert_int_equal(n.nphases, 4);
+    assert_int_equal(n.phases[1].phase, PH_CLEANUP);
+    assert_int_equal(n.phases[2].phase, PH_EXITING);
+    assert_int_equal(n.phases[3].phase, PH_EXITED);
+    assert_int_equal(n.phase, PH_EXITED);
+    free(n.phases);
+}
+
 static void test_names(void **state)
 {
     (void) state;
@@ -182,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_special_outcomes),
         cmocka_unit_test(test_settle_once_and_report),
         cmocka_unit_test(test_tail_is_bounded),
+        cmocka_unit_test(test_phases_keep_time_order),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,6 +107,17 @@ int fsrv_recv(fsrv_t *self, fsrv_event_t *ev)
     return rc;
 }
 
+const char *fsrv_guarantee_name(int bit)
+{
+    switch (bit) {
+    case FSRV_G_PIDFD: return "pidfd_signals";
+    case FSRV_G_PDEATHSIG: return "pdeathsig";
+    case FSRV_G_SUBREAPER: return "subreaper";
+    case FSRV_G_CLOSE_RANGE: return "close_range";
+    default: return "unknown";
+    }
+}
+
 int fsrv_thread_count(void)
 {
     char buf[1024];
@@ -538,8 +549,11 @@ int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin)
     s->builtin = builtin;
     s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     /* Rule 6: if the supervisor dies we hear it as SIGTERM (and as EOF). */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    int guarantees = 0;
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0)
+        guarantees |= FSRV_G_PDEATHSIG;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) == 0)
+        guarantees |= FSRV_G_SUBREAPER;
     if (getppid() != supervisor || s->sigfd < 0)
         _exit(1);
     /* Keep the fd table small and low-numbered: only 0-2, sock, sigfd. */
@@ -547,7 +561,16 @@ int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin)
     for (int fd = 3; fd < keep_hi; fd++)
         if (fd != s->sock && fd != s->sigfd)
             close(fd);
-    close_range((unsigned) keep_hi + 1, ~0U, 0);
+    if (close_range((unsigned) keep_hi + 1, ~0U, 0) == 0)
+        guarantees |= FSRV_G_CLOSE_RANGE;
+    int self_fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
+    if (self_fd >= 0) {
+        guarantees |= FSRV_G_PIDFD;
+        close(self_fd);
+    }
+    fsrv_hdr_t ready = {.type = FSRV_READY, .status = guarantees, .pid = getpid(),
+                        .mono_ms = clk_now_ms()};
+    s_queue(s, &ready, NULL, NULL, 0);
     s_serve(s);
     _exit(0);
 }

@@ -24,8 +24,20 @@
 
 enum {
     FSRV_SPAWN = 1, FSRV_ACK_EXIT = 2,
-    FSRV_SPAWNED = 10, FSRV_SPAWN_FAILED = 11, FSRV_EXITED = 12
+    FSRV_SPAWNED = 10, FSRV_SPAWN_FAILED = 11, FSRV_EXITED = 12,
+    FSRV_READY = 13 /* first message: status = the FSRV_G_ guarantees in force */
 };
+
+/* Guarantees the fork-server checked it can keep (rule 6: report them). */
+enum {
+    FSRV_G_PIDFD = 1 << 0,       /* pidfd_open works: signals go through pidfds */
+    FSRV_G_PDEATHSIG = 1 << 1,   /* it dies with the supervisor; workers die with it */
+    FSRV_G_SUBREAPER = 1 << 2,   /* orphans of exec'd programs come back to it */
+    FSRV_G_CLOSE_RANGE = 1 << 3, /* children close every inherited fd above 2 */
+};
+
+/* Names of the guarantees in flags, for logs and reports. */
+const char *fsrv_guarantee_name(int bit);
 
 typedef struct {
     uint32_t type;

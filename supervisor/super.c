@@ -50,6 +50,7 @@ struct super_t {
     int64_t stop_deadline;
     int exit_code;
     bool fsrv_gone;
+    int guarantees; /* FSRV_G_ flags the fork-server reported */
 };
 
 static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n);
@@ -531,6 +532,23 @@ static void s_fsrv_lost(super_t *s)
     s->exit_code = 1;
 }
 
+/* The fork-server says which guarantees it could arm: log them once, and
+ * put them in every report. */
+static void s_on_fsrv_ready(super_t *s, int flags)
+{
+    static const int all[] = {FSRV_G_PIDFD, FSRV_G_PDEATHSIG, FSRV_G_SUBREAPER,
+                              FSRV_G_CLOSE_RANGE};
+    char active[160] = "", missing[160] = "";
+    s->guarantees = flags;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        char *to = (flags & all[i]) ? active : missing;
+        size_t used = strlen(to);
+        snprintf(to + used, 160 - used, "%s%s", used ? ", " : "", fsrv_guarantee_name(all[i]));
+    }
+    log_info("fork-server ready; guarantees active: %s%s%s", active[0] ? active : "none",
+             missing[0] ? "; MISSING: " : "", missing);
+}
+
 static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
@@ -554,8 +572,11 @@ static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             tree_node_t *n = s_node_by_req(s, ev.hdr.req, &t);
             if (n && n->proc == PROC_REQUESTED)
                 s_spawn_failed(s, t, n, ev.text);
-        } else if (ev.hdr.type == FSRV_EXITED)
+        } else if (ev.hdr.type == FSRV_EXITED) {
             s_on_exited(s, &ev);
+        } else if (ev.hdr.type == FSRV_READY) {
+            s_on_fsrv_ready(s, ev.hdr.status);
+        }
     }
     s_pump(s);
     return 0;
@@ -718,6 +739,14 @@ static void s_handle_spawn(super_t *s, env_t *req)
     s_pump(s);
 }
 
+static void s_add_guarantees(super_t *s, cJSON *obj)
+{
+    cJSON *list = cJSON_AddArrayToObject(obj, "guarantees");
+    for (int bit = 1; bit <= FSRV_G_CLOSE_RANGE; bit <<= 1)
+        if (s->guarantees & bit)
+            cJSON_AddItemToArray(list, cJSON_CreateString(fsrv_guarantee_name(bit)));
+}
+
 static void s_handle_status(super_t *s, env_t *req)
 {
     tree_t *t = s_tree_by_id(s, env_str(req->body, "tree"));
@@ -726,8 +755,10 @@ static void s_handle_status(super_t *s, env_t *req)
                       env_str(req->body, "tree") ?: "");
         return;
     }
+    cJSON *report = tree_report(t, clk_now_ms());
+    s_add_guarantees(s, report);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "report", tree_report(t, clk_now_ms()));
+    cJSON_AddItemToObject(body, "report", report);
     s_send(s, req->from, "report", body, req->id);
 }
 
@@ -765,6 +796,7 @@ static void s_handle_list(super_t *s, env_t *req)
         cJSON_AddNumberToObject(o, "nodes", t->nnodes);
         cJSON_AddItemToArray(list, o);
     }
+    s_add_guarantees(s, body);
     s_send(s, req->from, "trees", body, req->id);
 }
 

@@ -179,7 +179,8 @@ static void s_queue(s_server_t *s, const fsrv_hdr_t *hdr, const char *text, cons
     if (text)
         snprintf(o->text, sizeof o->text, "%s", text);
     o->hdr.len = text ? (uint32_t) strlen(o->text) : 0;
-    memcpy(o->fds, fds, (size_t) nfds * sizeof(int));
+    if (nfds > 0)
+        memcpy(o->fds, fds, (size_t) nfds * sizeof(int));
     o->nfds = nfds;
     if (s->out_tail)
         s->out_tail->next = o;

@@ -519,6 +519,7 @@ static void s_fsrv_lost(super_t *s)
                 cJSON_AddStringToObject(n->error, "type", "Lost");
                 cJSON_AddStringToObject(n->error, "message",
                                         "the fork-server died; no exit status can be known");
+                cJSON_AddStringToObject(n->error, "phase", phase_name(n->phase));
             }
             n->cancel_requested = true;
             n->proc = PROC_GONE;
@@ -650,6 +651,7 @@ static void s_escalate(super_t *s, tree_t *t, tree_node_t *n)
         n->error = cJSON_CreateObject();
         cJSON_AddStringToObject(n->error, "type", "Lost");
         cJSON_AddStringToObject(n->error, "message", "did not die after SIGKILL");
+        cJSON_AddStringToObject(n->error, "phase", phase_name(n->stuck_phase));
         s_settle_exited(s, t, n);
         break;
     }
@@ -812,10 +814,12 @@ static void s_handle_phase(super_t *s, env_t *msg)
         return;
     }
     /* The worker's own clock dates the phase: reports that trail an exit
-     * status still land in order. */
-    s_phase_at(s, t, n, ph, env_int(msg->body, "t_mono_ms", clk_now_ms()));
-
+     * status still land in order. An error report repeats the phase it
+     * happened in: that is not a new phase. */
     const cJSON *error = cJSON_GetObjectItem(msg->body, "error");
+    if (!cJSON_IsObject(error) || ph != n->phase)
+        s_phase_at(s, t, n, ph, env_int(msg->body, "t_mono_ms", clk_now_ms()));
+
     if (cJSON_IsObject(error) && !n->error) {
         n->error = cJSON_Duplicate(error, 1);
         if (!cJSON_HasObjectItem(n->error, "phase"))

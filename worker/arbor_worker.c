@@ -14,6 +14,7 @@ struct arbor_worker_t {
     char supervisor[ENV_NAME_MAX + 1];
     int64_t next_tick;
     bool cancelled;
+    char phase[32]; /* the last phase reported: an error happens in it */
 };
 
 arbor_worker_t *arbor_worker_open(const char *broker, const char *supervisor, const char *name)
@@ -48,6 +49,7 @@ arbor_worker_t *arbor_worker_from_env(void)
 int arbor_worker_phase(arbor_worker_t *w, const char *phase)
 {
     cJSON *body = cJSON_CreateObject();
+    snprintf(w->phase, sizeof w->phase, "%s", phase);
     cJSON_AddStringToObject(body, "phase", phase);
     cJSON_AddNumberToObject(body, "t_mono_ms", (double) clk_now_ms());
     return peer_send(w->peer, w->supervisor, "node_phase", body, -1) < 0 ? -1 : 0;
@@ -56,7 +58,7 @@ int arbor_worker_phase(arbor_worker_t *w, const char *phase)
 int arbor_worker_error(arbor_worker_t *w, const char *type, const char *message)
 {
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "phase", "running");
+    cJSON_AddStringToObject(body, "phase", w->phase[0] ? w->phase : "running");
     cJSON_AddNumberToObject(body, "t_mono_ms", (double) clk_now_ms());
     cJSON *err = cJSON_AddObjectToObject(body, "error");
     cJSON_AddStringToObject(err, "type", type);
@@ -114,6 +116,8 @@ void arbor_worker_close(arbor_worker_t **w)
 {
     if (!w || !*w)
         return;
+    /* Say goodbye so the broker forgets this name now, not at expiry. */
+    peer_send((*w)->peer, "broker", "bye", NULL, -1);
     peer_destroy(&(*w)->peer); /* linger 1 s: queued phases get out, bounded */
     free(*w);
     *w = NULL;

@@ -132,8 +132,8 @@ void builtin_run(const char *payload_text, size_t len)
     }
     const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(n.spec, "in"));
     bool hang_running = strcmp(n.run, "hang") == 0 && (!in || strcmp(in, "running") == 0);
-    if (hang_running)
-        signal(SIGTERM, SIG_IGN); /* the misbehaviour under test: ignores SIGTERM */
+    if (strcmp(n.run, "hang") == 0)
+        signal(SIGTERM, SIG_IGN); /* the misbehaviour under test: only SIGKILL ends it */
     arbor_worker_phase(n.w, "ready");
     arbor_worker_phase(n.w, "running");
 

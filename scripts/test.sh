@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, build, unit and integration tests (and the
-# compose tests when a Docker engine answers). Usage: scripts/test.sh
+# The whole test suite, as CI runs it (.ci/run):
+#   1. set-up and build, then every test with CTest: cmocka units, integration
+#      tests with the real daemons, compose tests when a Docker engine answers;
+#   2. the same units and integration tests again on an ASan+UBSan build.
+# Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
 scripts/bootstrap.sh build
-cd build
-ctest --output-on-failure --timeout 600 -j2
+(cd build && ctest --output-on-failure --timeout 900 -j2)
+
+if [ "${1:-}" != "--no-sanitize" ]; then
+    echo "== ASan+UBSan build: units and integration tests ==" >&2
+    scripts/bootstrap.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DARBOR_SANITIZE=ON
+    # Sanitized daemons are slower: hang guards scale, assertions do not.
+    (cd build-asan && ARBOR_TEST_SLOW=3 ctest --output-on-failure --timeout 900 -j2 -E compose)
+fi

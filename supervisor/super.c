@@ -51,6 +51,9 @@ struct super_t {
     int exit_code;
     bool fsrv_gone;
     int guarantees; /* FSRV_G_ flags the fork-server reported */
+    struct {
+        uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected;
+    } count;
 };
 
 static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n);
@@ -267,6 +270,7 @@ static void s_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *wh
     cJSON_AddStringToObject(n->error, "message", why);
     cJSON_AddStringToObject(n->error, "phase", "spawned");
     log_warn("tree %s: %s: spawn failed: %s", t->id, n->path, why);
+    s->count.spawn_failures++;
     /* Its children never start. */
     for (int i = 0; i < n->nchildren; i++)
         s_cancel_node(s, t, n->children[i], "parent failed to spawn");
@@ -302,6 +306,7 @@ static void s_pump(super_t *s)
         }
         n->proc = PROC_REQUESTED;
         s->inflight++;
+        s->count.spawns++;
     }
 }
 
@@ -478,6 +483,7 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     if (!n || n->pid != ev->hdr.pid || n->exited)
         return;
     int st = ev->hdr.status;
+    s->count.exits++;
     n->exited = true;
     n->exit_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     n->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -632,6 +638,7 @@ static void s_escalate(super_t *s, tree_t *t, tree_node_t *n)
         log_info("tree %s: %s did not exit within grace_ms=%lld (stuck in %s): SIGTERM", t->id,
                  n->path, (long long) n->grace_ms, phase_name(n->stuck_phase));
         s_signal(t, n, SIGTERM);
+        s->count.sigterms++;
         s_deadline(s, t, n, DL_ESCALATE, next);
         break;
     case ESC_SEND_KILL:
@@ -640,12 +647,14 @@ static void s_escalate(super_t *s, tree_t *t, tree_node_t *n)
         log_info("tree %s: %s still alive %lld ms after SIGTERM: SIGKILL", t->id, n->path,
                  (long long) n->kill_after_ms);
         s_signal(t, n, SIGKILL);
+        s->count.sigkills++;
         s_deadline(s, t, n, DL_ESCALATE, next);
         break;
     case ESC_GIVE_UP:
         log_error("tree %s: %s (pid %d) survived SIGKILL for %d ms: marking it lost", t->id,
                   n->path, (int) n->pid, ESC_REAP_MS);
         n->lost = true;
+        s->count.lost++;
         n->proc = PROC_GONE;
         cJSON_Delete(n->error);
         n->error = cJSON_CreateObject();
@@ -724,11 +733,13 @@ static void s_handle_spawn(super_t *s, env_t *req)
         cJSON_AddStringToObject(body, "message", spec ? err.message : "body.spec: missing");
         cJSON_AddStringToObject(body, "path", spec ? err.path : "(spec)");
         s_send(s, req->from, "error", body, req->id);
+        s->count.rejected++;
         log_info("rejected a spec from %s: %s: %s", req->from, spec ? err.path : "(spec)",
                  spec ? err.message : "missing");
         return;
     }
     s->next_serial++;
+    s->count.trees++;
     t->started_ms = clk_now_ms();
     zlistx_add_end(s->trees, t);
     log_info("tree %s: spawning %d nodes for %s", t->id, t->nnodes, req->from);
@@ -800,6 +811,34 @@ static void s_handle_list(super_t *s, env_t *req)
     }
     s_add_guarantees(s, body);
     s_send(s, req->from, "trees", body, req->id);
+}
+
+static void s_handle_stats(super_t *s, env_t *req)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "role", "supervisor");
+    cJSON *c = cJSON_AddObjectToObject(body, "counters");
+    cJSON_AddNumberToObject(c, "trees_spawned", (double) s->count.trees);
+    cJSON_AddNumberToObject(c, "specs_rejected", (double) s->count.rejected);
+    cJSON_AddNumberToObject(c, "spawns", (double) s->count.spawns);
+    cJSON_AddNumberToObject(c, "spawn_failures", (double) s->count.spawn_failures);
+    cJSON_AddNumberToObject(c, "exits", (double) s->count.exits);
+    cJSON_AddNumberToObject(c, "sigterms_sent", (double) s->count.sigterms);
+    cJSON_AddNumberToObject(c, "sigkills_sent", (double) s->count.sigkills);
+    cJSON_AddNumberToObject(c, "lost", (double) s->count.lost);
+    cJSON_AddNumberToObject(c, "broker_sends_dropped", (double) peer_dropped(s->peer));
+    int running = 0, alive = 0;
+    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees)) {
+        running += !t->ended_ms;
+        for (int i = 0; !t->ended_ms && i < t->nnodes; i++)
+            alive += t->nodes[i].proc == PROC_ALIVE;
+    }
+    cJSON_AddNumberToObject(c, "trees_running", running);
+    cJSON_AddNumberToObject(c, "trees_kept", (double) zlistx_size(s->trees));
+    cJSON_AddNumberToObject(c, "processes", alive);
+    cJSON_AddNumberToObject(c, "spawn_queue", (double) zlistx_size(s->spawn_queue));
+    s_add_guarantees(s, body);
+    s_send(s, req->from, "stats", body, req->id);
 }
 
 /* A worker reports a phase (and perhaps its error). */
@@ -908,6 +947,8 @@ static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
             s_handle_cancel(s, msg);
         else if (!strcmp(msg->type, "list"))
             s_handle_list(s, msg);
+        else if (!strcmp(msg->type, "stats"))
+            s_handle_stats(s, msg);
         else if (!strcmp(msg->type, "error") && s_bounced(s, msg))
             ;
         else if (!strcmp(msg->type, "error"))

@@ -137,10 +137,15 @@ for image in $images; do
     t0=$(date +%s.%N)
     stage "$image"
     name=$prefix$image:$tag
-    docker build -q -t "$name" \
-        --label org.opencontainers.image.source=arbor \
+    # The classic builder's deprecation notice goes to stderr: show it only
+    # when the build fails.
+    if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t "$name" \
+        --label org.opencontainers.image.title="arbor $image" \
         --label "org.opencontainers.image.revision=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-        "$build_dir/docker/$image" >/dev/null || die "docker build of $name failed"
+        "$build_dir/docker/$image" 2>&1); then
+        echo "$out" >&2
+        die "docker build of $name failed"
+    fi
     size=$(docker image inspect -f '{{.Size}}' "$name")
     t1=$(date +%s.%N)
     awk -v n="$name" -v s="$size" -v a="$t0" -v b="$t1" \

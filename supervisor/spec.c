@@ -362,6 +362,13 @@ tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
         const cJSON *k = cJSON_GetObjectItem(spec_node, "kill_after_ms");
         n->grace_ms = g ? (int64_t) g->valuedouble : SPEC_DEFAULT_GRACE_MS;
         n->kill_after_ms = k ? (int64_t) k->valuedouble : SPEC_DEFAULT_KILL_AFTER_MS;
+        /* Restarting strategies restart by default; one_for_all only when
+         * max_restarts says so. */
+        const cJSON *mr = cJSON_GetObjectItem(spec_node, "max_restarts");
+        const cJSON *wm = cJSON_GetObjectItem(spec_node, "within_ms");
+        n->max_restarts = mr ? (int) mr->valuedouble
+                          : n->strategy == STRAT_ONE_FOR_ALL ? 0 : SPEC_DEFAULT_MAX_RESTARTS;
+        n->within_ms = wm ? (int64_t) wm->valuedouble : SPEC_DEFAULT_WITHIN_MS;
         n->children = saved;
         n->nchildren = kids;
         cJSON_DeleteItemFromObject(n->params, "children");

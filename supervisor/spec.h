@@ -16,6 +16,8 @@ typedef struct {
 #define SPEC_DEFAULT_MAX_NODES 10000
 #define SPEC_DEFAULT_GRACE_MS 2000
 #define SPEC_DEFAULT_KILL_AFTER_MS 1000
+#define SPEC_DEFAULT_MAX_RESTARTS 3   /* one_for_one, rest_for_one */
+#define SPEC_DEFAULT_WITHIN_MS 5000
 
 typedef struct {
     char path[256];

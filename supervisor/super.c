@@ -22,7 +22,10 @@
 #include "sig.h"
 
 #define SPAWN_WINDOW 64 /* spawn requests in flight to the fork-server */
-#define REQ_NODE_BITS 20 /* req = tree serial << 20 | node index */
+/* req = tree serial << 28 | incarnation (8 bits) << 20 | node index: events
+ * about an earlier incarnation of a restarted node are recognised as such. */
+#define REQ_NODE_BITS 20
+#define REQ_GEN_BITS 8
 #define TICK_MS 100
 
 typedef struct {
@@ -52,11 +55,12 @@ struct super_t {
     bool fsrv_gone;
     int guarantees; /* FSRV_G_ flags the fork-server reported */
     struct {
-        uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected;
+        uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected, restarts;
     } count;
 };
 
 static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n);
+static void s_pump(super_t *s);
 static void s_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *reason);
 
 /* ---- lookups -------------------------------------------------------------- */
@@ -79,15 +83,21 @@ static tree_t *s_tree_by_id(super_t *s, const char *id)
 
 static uint64_t s_req(const tree_t *t, const tree_node_t *n)
 {
-    return (t->serial << REQ_NODE_BITS) | (uint64_t) n->idx;
+    uint64_t gen = n->incarnation & ((1u << REQ_GEN_BITS) - 1);
+    return (t->serial << (REQ_NODE_BITS + REQ_GEN_BITS)) | (gen << REQ_NODE_BITS) |
+           (uint64_t) n->idx;
 }
 
+/* The node a fork-server event or pipe is about, if it is about the node's
+ * current incarnation. */
 static tree_node_t *s_node_by_req(super_t *s, uint64_t req, tree_t **tree)
 {
-    tree_t *t = s_tree_by_serial(s, req >> REQ_NODE_BITS);
+    tree_t *t = s_tree_by_serial(s, req >> (REQ_NODE_BITS + REQ_GEN_BITS));
     int idx = (int) (req & ((1u << REQ_NODE_BITS) - 1));
     *tree = t;
-    return (t && idx < t->nnodes) ? &t->nodes[idx] : NULL;
+    if (!t || idx >= t->nnodes || s_req(t, &t->nodes[idx]) != req)
+        return NULL;
+    return &t->nodes[idx];
 }
 
 /* Worker names are SUPERVISOR.TREE.INDEX: the broker stamps them, so a
@@ -305,6 +315,9 @@ static void s_pump(super_t *s)
             continue;
         }
         n->proc = PROC_REQUESTED;
+        /* Anything this incarnation reports is dated after this moment;
+         * reports of the one before were all dated before it. */
+        n->incarnation_mono_ms = clk_now_ms();
         s->inflight++;
         s->count.spawns++;
     }
@@ -411,6 +424,67 @@ static void s_tree_done(super_t *s, tree_t *t)
     }
 }
 
+/* ---- restarts ------------------------------------------------------------ */
+
+static bool s_restart_pending(const tree_node_t *p)
+{
+    for (int i = 0; i < p->nchildren; i++)
+        if (p->children[i]->restart_wanted)
+            return true;
+    return false;
+}
+
+/* Child c of p failed: restart it (and, by p's strategy, its siblings) if
+ * p's restart intensity allows. False: p fails instead. */
+static bool s_restart(super_t *s, tree_t *t, tree_node_t *p, tree_node_t *c)
+{
+    if (p->cancel_requested || p->proc != PROC_ALIVE || p->max_restarts == 0)
+        return false;
+    if (!tree_restart_allowed(p, clk_now_ms())) {
+        log_info("tree %s: %s: more than %d restarts within %lld ms: giving up", t->id, p->path,
+                 p->max_restarts, (long long) p->within_ms);
+        p->restart_limit_hit = true;
+        return false;
+    }
+    int from = 0;
+    for (int i = 0; i < p->nchildren; i++)
+        if (p->children[i] == c)
+            from = i;
+    int first = p->strategy == STRAT_ONE_FOR_ONE || p->strategy == STRAT_REST_FOR_ONE ? from : 0;
+    int last = p->strategy == STRAT_ONE_FOR_ONE ? from : p->nchildren - 1;
+    log_info("tree %s: %s failed: restarting %s%s (%s)", t->id, c->path,
+             first == last ? "it" : "it and ", first == last ? "" : "its siblings",
+             p->strategy == STRAT_ONE_FOR_ONE    ? "one_for_one"
+             : p->strategy == STRAT_REST_FOR_ONE ? "rest_for_one"
+                                                 : "one_for_all");
+    for (int i = first; i <= last; i++) {
+        tree_node_t *x = p->children[i];
+        x->restart_wanted = true;
+        s_cancel_node(s, t, x, "restart");
+    }
+    return true;
+}
+
+/* Once every subtree to restart has ended, start them again, in order. */
+static void s_restart_ready(super_t *s, tree_t *t, tree_node_t *p)
+{
+    if (!s_restart_pending(p) || p->cancel_requested || status_is_terminal(p->status))
+        return;
+    for (int i = 0; i < p->nchildren; i++)
+        if (p->children[i]->restart_wanted && !tree_subtree_settled(p->children[i]))
+            return;
+    int64_t t_ms = clk_now_ms() - t->started_ms;
+    for (int i = 0; i < p->nchildren; i++) {
+        tree_node_t *x = p->children[i];
+        if (!x->restart_wanted)
+            continue;
+        tree_subtree_reset(t, x, t_ms);
+        s->count.restarts++;
+        s_enqueue(s, t, x);
+    }
+    s_pump(s);
+}
+
 static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n)
 {
     cJSON *body = cJSON_CreateObject();
@@ -422,15 +496,19 @@ static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n)
         log_info("tree %s: %s %s", t->id, n->path, status_name(n->status));
     tree_node_t *p = n->parent;
     if (p && !status_is_terminal(p->status)) {
-        if (status_is_failure(n->status))
+        if (status_is_failure(n->status) && !s_restart(s, t, p, n))
             s_child_failed(s, t, p);
-        if (!status_is_terminal(p->status) && tree_children_settled(p) && p->proc == PROC_ALIVE) {
+        s_restart_ready(s, t, p);
+        if (!status_is_terminal(p->status) && tree_children_settled(p) && p->proc == PROC_ALIVE &&
+            !s_restart_pending(p)) {
             if (!p->children_exited_sent)
                 s_send_children_exited(s, t, p);
             if (p->cancel_requested)
                 s_start_teardown(s, t, p);
         }
     }
+    for (tree_node_t *a = p ? p->parent : NULL; a; a = a->parent)
+        s_restart_ready(s, t, a);
     if (t->nterminal == t->nnodes && t->status == TREE_RUNNING && !t->ended_ms)
         s_tree_done(s, t);
 }
@@ -826,6 +904,7 @@ static void s_handle_stats(super_t *s, env_t *req)
     cJSON_AddNumberToObject(c, "sigterms_sent", (double) s->count.sigterms);
     cJSON_AddNumberToObject(c, "sigkills_sent", (double) s->count.sigkills);
     cJSON_AddNumberToObject(c, "lost", (double) s->count.lost);
+    cJSON_AddNumberToObject(c, "restarts", (double) s->count.restarts);
     cJSON_AddNumberToObject(c, "broker_sends_dropped", (double) peer_dropped(s->peer));
     int running = 0, alive = 0;
     for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees)) {
@@ -847,9 +926,13 @@ static void s_handle_phase(super_t *s, env_t *msg)
     tree_t *t;
     tree_node_t *n = s_node_by_worker(s, msg->from, &t);
     phase_t ph = phase_parse(env_str(msg->body, "phase"));
+    int64_t at = n ? env_int(msg->body, "t_mono_ms", clk_now_ms()) : 0;
     if (!n || ph == PH_NONE || ph == PH_SPAWNED || ph == PH_EXITED || ph == PH_TERM_SENT ||
-        ph == PH_KILL_SENT || status_is_terminal(n->status)) {
-        log_debug("ignoring node_phase from %s", msg->from);
+        ph == PH_KILL_SENT || status_is_terminal(n->status) || n->proc == PROC_PENDING ||
+        at < n->incarnation_mono_ms) {
+        /* Unknown, out of place, or from an earlier incarnation of a
+         * restarted node (dated before the current one was forked). */
+        log_debug("ignoring node_phase %s from %s", env_str(msg->body, "phase") ?: "?", msg->from);
         return;
     }
     /* The worker's own clock dates the phase: reports that trail an exit
@@ -857,7 +940,7 @@ static void s_handle_phase(super_t *s, env_t *msg)
      * happened in: that is not a new phase. */
     const cJSON *error = cJSON_GetObjectItem(msg->body, "error");
     if (!cJSON_IsObject(error) || ph != n->phase)
-        s_phase_at(s, t, n, ph, env_int(msg->body, "t_mono_ms", clk_now_ms()));
+        s_phase_at(s, t, n, ph, at);
 
     if (cJSON_IsObject(error) && !n->error) {
         n->error = cJSON_Duplicate(error, 1);
@@ -867,7 +950,8 @@ static void s_handle_phase(super_t *s, env_t *msg)
                  env_str(error, "type") ?: "an error", env_str(error, "message") ?: "");
         /* Act on a failure as soon as it is known, not at exit: the parent
          * fails and cancels the siblings now. */
-        s_child_failed(s, t, n->parent);
+        if (!n->parent || n->parent->max_restarts == 0)
+            s_child_failed(s, t, n->parent); /* restarts are decided at its exit */
     }
     if (ph == PH_READY) {
         n->ready = true;

@@ -77,6 +77,8 @@ void tree_destroy(tree_t **self)
         cJSON_Delete(n->error);
         free(n->phases);
         free(n->tail);
+        free(n->restart_at);
+        cJSON_Delete(n->history);
     }
     free(t->nodes);
     free(t);
@@ -208,8 +210,12 @@ static cJSON *s_children_failed_error(const tree_node_t *n)
             used += (size_t) snprintf(names + used, sizeof names - used, ", …");
         }
     }
-    char msg[640];
-    snprintf(msg, sizeof msg, "%d of %d children failed: %s", failed, n->nchildren, names);
+    char msg[700];
+    if (n->restart_limit_hit)
+        snprintf(msg, sizeof msg, "more than %d restarts within %lld ms; %d of %d children failed: %s",
+                 n->max_restarts, (long long) n->within_ms, failed, n->nchildren, names);
+    else
+        snprintf(msg, sizeof msg, "%d of %d children failed: %s", failed, n->nchildren, names);
     cJSON *e = s_error("ChildrenFailed", msg,
                        n->child_failed_phase != PH_NONE ? n->child_failed_phase
                                                         : s_last_worker_phase(n));
@@ -267,6 +273,76 @@ bool tree_children_settled(const tree_node_t *node)
     return true;
 }
 
+bool tree_subtree_settled(const tree_node_t *node)
+{
+    if (!status_is_terminal(node->status))
+        return false;
+    for (int i = 0; i < node->nchildren; i++)
+        if (!tree_subtree_settled(node->children[i]))
+            return false;
+    return true;
+}
+
+bool tree_restart_allowed(tree_node_t *parent, int64_t now_ms)
+{
+    if (parent->max_restarts <= 0)
+        return false;
+    int recent = 0;
+    for (int i = 0; i < parent->nrestart_at; i++)
+        recent += parent->restart_at[i] > now_ms - parent->within_ms;
+    if (recent >= parent->max_restarts)
+        return false;
+    /* Keep only the last max_restarts times: older ones cannot count. */
+    if (!parent->restart_at &&
+        !(parent->restart_at = calloc((size_t) parent->max_restarts, sizeof(int64_t))))
+        return false;
+    if (parent->nrestart_at < parent->max_restarts)
+        parent->restart_at[parent->nrestart_at++] = now_ms;
+    else {
+        memmove(parent->restart_at, parent->restart_at + 1,
+                (size_t) (parent->max_restarts - 1) * sizeof(int64_t));
+        parent->restart_at[parent->max_restarts - 1] = now_ms;
+    }
+    return true;
+}
+
+static cJSON *s_exit_json(const tree_node_t *n);
+
+void tree_subtree_reset(tree_t *tree, tree_node_t *n, int64_t t_ms)
+{
+    for (int i = 0; i < n->nchildren; i++)
+        tree_subtree_reset(tree, n->children[i], t_ms);
+    if (!n->history)
+        n->history = cJSON_CreateArray();
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddNumberToObject(h, "t_ms", (double) t_ms);
+    if (n->pid > 0)
+        cJSON_AddNumberToObject(h, "pid", n->pid);
+    else
+        cJSON_AddNullToObject(h, "pid");
+    cJSON_AddStringToObject(h, "status", status_name(n->status));
+    cJSON_AddItemToObject(h, "exit", s_exit_json(n));
+    cJSON_AddItemToObject(h, "error", n->error ? n->error : cJSON_CreateNull());
+    cJSON_AddItemToArray(n->history, h);
+    if (status_is_terminal(n->status))
+        tree->nterminal--;
+    /* Everything about the last process goes; the history stays. */
+    n->error = NULL;
+    n->proc = PROC_PENDING;
+    n->pid = 0;
+    n->exited = n->cancel_requested = n->cancel_delivered = n->ready = false;
+    n->children_exited_sent = n->teardown_started = n->term_sent = n->kill_sent = false;
+    n->child_failed = n->lost = n->spawn_failed = n->restart_wanted = n->redeliver = false;
+    n->exit_code = n->exit_signal = 0;
+    n->stuck_phase = n->child_failed_phase = PH_NONE;
+    n->esc_stage = 0;
+    n->deadline_gen++; /* its pending deadlines are void */
+    n->incarnation++;
+    n->nrestart_at = 0; /* a restarted parent starts with a fresh intensity */
+    n->restart_limit_hit = false;
+    n->status = ST_PENDING;
+}
+
 tree_status_t tree_status_of(const tree_t *self)
 {
     if (self->nterminal < self->nnodes)
@@ -278,6 +354,20 @@ tree_status_t tree_status_of(const tree_t *self)
     case ST_LOST: return TREE_LOST;
     default: return TREE_FAILED;
     }
+}
+
+static cJSON *s_exit_json(const tree_node_t *n)
+{
+    cJSON *ex = cJSON_CreateObject();
+    if (n->exited && !n->exit_signal)
+        cJSON_AddNumberToObject(ex, "code", n->exit_code);
+    else
+        cJSON_AddNullToObject(ex, "code");
+    if (n->exited && n->exit_signal)
+        cJSON_AddStringToObject(ex, "signal", sig_name(n->exit_signal));
+    else
+        cJSON_AddNullToObject(ex, "signal");
+    return ex;
 }
 
 static cJSON *s_node_report(const tree_node_t *n)
@@ -294,15 +384,7 @@ static cJSON *s_node_report(const tree_node_t *n)
         cJSON_AddNullToObject(o, "phase");
     else
         cJSON_AddStringToObject(o, "phase", phase_name(n->phase));
-    cJSON *ex = cJSON_AddObjectToObject(o, "exit");
-    if (n->exited && !n->exit_signal)
-        cJSON_AddNumberToObject(ex, "code", n->exit_code);
-    else
-        cJSON_AddNullToObject(ex, "code");
-    if (n->exited && n->exit_signal)
-        cJSON_AddStringToObject(ex, "signal", sig_name(n->exit_signal));
-    else
-        cJSON_AddNullToObject(ex, "signal");
+    cJSON_AddItemToObject(o, "exit", s_exit_json(n));
     cJSON_AddItemToObject(o, "error", n->error ? cJSON_Duplicate(n->error, 1) : cJSON_CreateNull());
     if (n->term_sent || n->kill_sent) {
         cJSON *esc = cJSON_AddObjectToObject(o, "escalation");
@@ -322,6 +404,9 @@ static cJSON *s_node_report(const tree_node_t *n)
         cJSON_AddNumberToObject(p, "t_ms", (double) n->phases[i].t_ms);
         cJSON_AddItemToArray(phases, p);
     }
+    /* Earlier incarnations, when its parent restarted it. */
+    cJSON_AddItemToObject(o, "restarts",
+                          n->history ? cJSON_Duplicate(n->history, 1) : cJSON_CreateArray());
     cJSON *kids = cJSON_AddArrayToObject(o, "children");
     for (int i = 0; i < n->nchildren; i++)
         cJSON_AddItemToArray(kids, s_node_report(n->children[i]));

@@ -91,6 +91,17 @@ struct tree_node_t {
     phase_rec_t *phases;
     int nphases, phases_cap;
 
+    /* restarts (a parent's strategy restarts its failed children) */
+    int max_restarts;        /* as a parent: restarts allowed within_ms (0: none) */
+    int64_t within_ms;
+    int64_t *restart_at;     /* as a parent: when its last restarts happened, a ring */
+    int nrestart_at;
+    uint32_t incarnation;    /* 0 for the first process of this node */
+    int64_t incarnation_mono_ms; /* when the current one was asked for */
+    bool restart_wanted;     /* restart once its whole subtree has ended */
+    bool restart_limit_hit;  /* as a parent: failed because restarts ran out */
+    cJSON *history;          /* outcomes of its earlier incarnations, oldest first */
+
     /* bounded tail of stderr, a ring */
     char *tail;
     size_t tail_len, tail_pos;
@@ -139,6 +150,17 @@ void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status);
 
 /* True when every child of node has a terminal status. */
 bool tree_children_settled(const tree_node_t *node);
+/* True when node and all its descendants have terminal statuses. */
+bool tree_subtree_settled(const tree_node_t *node);
+
+/* Restart intensity: may parent restart a child at now_ms? Records the
+ * restart when it may; false once more than max_restarts would fall within
+ * within_ms (then the parent fails, as under one_for_all). */
+bool tree_restart_allowed(tree_node_t *parent, int64_t now_ms);
+
+/* Put node and its subtree back to pending for a new incarnation, keeping
+ * each node's outcome in its history (reported as "restarts"). */
+void tree_subtree_reset(tree_t *tree, tree_node_t *node, int64_t t_ms);
 
 /* Tree status from its root (running until every node is terminal). */
 tree_status_t tree_status_of(const tree_t *self);

@@ -28,6 +28,30 @@ class TestFailure(AssertionError):
     pass
 
 
+_report_validator = None
+
+
+def validate_report(report):
+    """Check a report against schema/report.json (the report contract)."""
+    global _report_validator
+    if _report_validator is None:
+        import jsonschema
+        store = {}
+        schema_dir = os.path.join(SRC, "schema")
+        for name in os.listdir(schema_dir):
+            if name.endswith(".json"):
+                with open(os.path.join(schema_dir, name)) as f:
+                    doc = json.load(f)
+                store[doc["$id"]] = doc
+        root = store["https://arbor.invalid/schema/report.json"]
+        resolver = jsonschema.RefResolver.from_schema(root, store=store)
+        _report_validator = jsonschema.Draft202012Validator(root, resolver=resolver)
+    errors = sorted(_report_validator.iter_errors(report), key=lambda e: list(e.path))
+    if errors:
+        raise TestFailure("report does not match schema/report.json: %s at %s" %
+                          (errors[0].message, "/".join(str(p) for p in errors[0].path)))
+
+
 def check(cond, what):
     if not cond:
         raise TestFailure(what)
@@ -125,6 +149,8 @@ class Run:
         except ValueError:
             raise TestFailure("arborctl printed no JSON (exit %d):\n%s\n%s" %
                               (r.returncode, r.stdout, r.stderr))
+        if report is not None:
+            validate_report(report)
         return r.returncode, report
 
     def kill_all(self):

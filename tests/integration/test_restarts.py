@@ -1,0 +1,110 @@
+"""Restart strategies: one_for_one, rest_for_one, one_for_all with
+max_restarts; restart intensity; the restart history in the report."""
+
+import json
+import os
+
+from harness import by_path, check, main, walk
+
+HANG_GUARD = 30
+
+
+def started(run):
+    run.broker()
+    run.supervisor("sup1")
+
+
+def restarts(node):
+    return node["restarts"]
+
+
+def test_one_for_one_restarts_only_the_failed_child(run):
+    started(run)
+    spec = {"name": "root", "strategy": "one_for_one", "max_restarts": 2, "within_ms": 60000,
+            "children": [{"name": "flaky", "run": "fail", "after_ms": 50},
+                         {"name": "steady", "run": "sleep"}]}
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    flaky, steady = nodes["root/flaky"], nodes["root/steady"]
+    # Two restarts allowed: three incarnations, the third failure ends it.
+    check(len(restarts(flaky)) == 2, "flaky history %r" % restarts(flaky))
+    for h in restarts(flaky):
+        check(h["status"] == "failed" and h["error"]["type"] == "Failure", "history %r" % h)
+    pids = [h["pid"] for h in restarts(flaky)] + [flaky["pid"]]
+    check(len(set(pids)) == 3, "each incarnation is a new process: %r" % pids)
+    check(flaky["status"] == "failed", "flaky %s" % flaky["status"])
+    check(restarts(steady) == [] and steady["status"] == "cancelled",
+          "steady was touched: %s %r" % (steady["status"], restarts(steady)))
+    root = report["root"]
+    check(root["status"] == "failed" and "more than 2 restarts" in root["error"]["message"],
+          "root %s %r" % (root["status"], root["error"]))
+    check(code == 1, "exit %d" % code)
+
+
+def test_rest_for_one_restarts_the_later_siblings(run):
+    started(run)
+    spec = {"name": "root", "strategy": "rest_for_one", "max_restarts": 1, "within_ms": 60000,
+            "children": [{"name": "a", "run": "sleep"},
+                         {"name": "b", "run": "fail", "after_ms": 80},
+                         {"name": "c", "run": "sleep"}]}
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(restarts(nodes["root/a"]) == [], "a restarted: %r" % restarts(nodes["root/a"]))
+    check(len(restarts(nodes["root/b"])) == 1, "b history %r" % restarts(nodes["root/b"]))
+    check(len(restarts(nodes["root/c"])) == 1, "c history %r" % restarts(nodes["root/c"]))
+    check(restarts(nodes["root/c"])[0]["status"] == "cancelled", "c was stopped for the restart")
+    # b's restart comes after c has stopped: ordering of rest_for_one.
+    c_exit = [p["t_ms"] for p in nodes["root/c"]["phases"] if p["phase"] == "exited"][0]
+    b_spawns = [p["t_ms"] for p in nodes["root/b"]["phases"] if p["phase"] == "spawned"]
+    check(len(b_spawns) == 2 and b_spawns[1] >= c_exit, "b respawned at %r, c exited at %r" % (b_spawns, c_exit))
+    check(report["root"]["status"] == "failed" and code == 1, "root %s" % report["root"]["status"])
+
+
+def test_one_for_all_with_restarts(run):
+    started(run)
+    spec = {"name": "root", "strategy": "one_for_all", "max_restarts": 1, "within_ms": 60000,
+            "children": [{"name": "x", "run": "sleep"},
+                         {"name": "y", "run": "crash", "after_ms": 60, "signal": "SIGABRT"}]}
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(len(restarts(nodes["root/x"])) == 1 and len(restarts(nodes["root/y"])) == 1,
+          "histories %r %r" % (restarts(nodes["root/x"]), restarts(nodes["root/y"])))
+    check(restarts(nodes["root/y"])[0]["exit"]["signal"] == "SIGABRT", "%r" % restarts(nodes["root/y"]))
+    check(code == 1, "exit %d" % code)
+
+
+def test_restart_then_recover(run):
+    """A child that fails twice, then succeeds: the tree ends ok."""
+    started(run)
+    counter = os.path.join(run.dir, "attempts")
+    script = ('n=$(cat %s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s; '
+              '[ $n -ge 3 ] && exit 0; echo "attempt $n failed" >&2; exit 7') % (counter, counter)
+    spec = {"name": "root", "strategy": "one_for_one", "max_restarts": 3, "within_ms": 60000,
+            "children": [{"name": "job", "run": "exec", "argv": ["sh", "-c", script]}]}
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    job = by_path(report)["root/job"]
+    check(job["status"] == "ok", "job %s %r" % (job["status"], job["error"]))
+    check([h["exit"]["code"] for h in restarts(job)] == [7, 7], "history %r" % restarts(job))
+    check("attempt 2 failed" in restarts(job)[1]["error"]["stderr"], "stderr %r" % restarts(job)[1]["error"])
+    check(code == 0 and report["status"] == "ok", "tree %s exit %d" % (report["status"], code))
+
+
+def test_restart_subtree(run):
+    """A restarted middle node comes back with its whole subtree."""
+    started(run)
+    spec = {"name": "root", "strategy": "one_for_one", "max_restarts": 1, "within_ms": 60000,
+            "children": [{"name": "mid", "children": [
+                {"name": "leaf", "run": "sleep", "count": 2},
+                {"name": "bad", "run": "fail", "after_ms": 60}]}]}
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(len(restarts(nodes["root/mid"])) == 1, "mid %r" % restarts(nodes["root/mid"]))
+    for p in ("root/mid/leaf-0", "root/mid/leaf-1", "root/mid/bad"):
+        check(len(restarts(nodes[p])) == 1, "%s history %r" % (p, restarts(nodes[p])))
+    for n in walk(report["root"]):
+        check(n["status"] in ("failed", "cancelled"), "%s %s" % (n["path"], n["status"]))
+
+
+if __name__ == "__main__":
+    main([test_one_for_one_restarts_only_the_failed_child, test_rest_for_one_restarts_the_later_siblings,
+          test_one_for_all_with_restarts, test_restart_then_recover, test_restart_subtree])

@@ -16,6 +16,7 @@ struct peer_t {
     char incarnation[20];
     int64_t next_id;
     bool welcomed;
+    bool unreachable; /* a send timed out: don't wait again until the broker speaks */
     uint64_t dropped;
     zlistx_t *topics; /* char*, owned */
     /* The last messages sent, so that one the broker refused as
@@ -150,7 +151,11 @@ int64_t peer_send(peer_t *self, const char *to, const char *type, cJSON *body, i
         errno = ENOMEM;
         return -1;
     }
-    int rc = zmq_send(zsock_resolve(self->sock), text, strlen(text), 0);
+    /* One send per outage may wait sndtimeo; the next ones fail at once. */
+    int rc = zmq_send(zsock_resolve(self->sock), text, strlen(text),
+                      self->unreachable ? ZMQ_DONTWAIT : 0);
+    if (rc < 0 && errno == EAGAIN)
+        self->unreachable = true;
     int slot = (int) (id % PEER_RECENT);
     free(self->recent[slot].text);
     self->recent[slot].id = id;
@@ -176,6 +181,7 @@ int peer_subscribe(peer_t *self, const char *topic)
 
 void peer_tick(peer_t *self)
 {
+    self->unreachable = false; /* at most one waiting send per heartbeat */
     if (self->welcomed)
         peer_send(self, "broker", "heartbeat", NULL, -1);
     else
@@ -193,6 +199,7 @@ env_t *peer_recv(peer_t *self)
         zmsg_destroy(&msg);
         return NULL;
     }
+    self->unreachable = false; /* it spoke: it is there */
     zframe_t *from = zmsg_first(msg);
     zframe_t *data = zmsg_next(msg);
     env_err_t err;

@@ -521,6 +521,9 @@ static void s_settle_exited(super_t *s, tree_t *t, tree_node_t *n)
     /* Children still running lose their parent: stop them. */
     for (int i = 0; i < n->nchildren; i++)
         s_cancel_node(s, t, n->children[i], "parent exited");
+    if (tree_node_error_from_tail(n))
+        log_info("tree %s: %s: error taken from its stderr (its report did not arrive)", t->id,
+                 n->path);
     tree_node_settle(t, n, tree_node_final_status(n));
     s_after_settle(s, t, n);
 }

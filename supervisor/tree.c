@@ -143,6 +143,39 @@ char *tree_node_tail(const tree_node_t *node)
     return out;
 }
 
+bool tree_node_error_from_tail(tree_node_t *node)
+{
+    static const char mark[] = "ARBOR-ERROR ";
+    if (node->error || node->tail_len == 0)
+        return false;
+    char *tail = tree_node_tail(node);
+    if (!tail)
+        return false;
+    char *found = NULL;
+    for (char *p = strstr(tail, mark); p; p = strstr(p + 1, mark))
+        if (p == tail || p[-1] == '\n')
+            found = p;
+    bool ok = false;
+    if (found) {
+        char *line = found + sizeof mark - 1;
+        char *end = strchr(line, '\n');
+        cJSON *e = cJSON_ParseWithLength(line, end ? (size_t) (end - line) : strlen(line));
+        if (cJSON_IsObject(e) && cJSON_IsString(cJSON_GetObjectItem(e, "type")) &&
+            cJSON_IsString(cJSON_GetObjectItem(e, "message"))) {
+            if (!cJSON_IsString(cJSON_GetObjectItem(e, "phase"))) {
+                cJSON_DeleteItemFromObject(e, "phase");
+                cJSON_AddStringToObject(e, "phase", "running");
+            }
+            node->error = e;
+            ok = true;
+        } else {
+            cJSON_Delete(e);
+        }
+    }
+    free(tail);
+    return ok;
+}
+
 /* Did the node die of the SIGTERM that arbor sent as its cancel (exec
  * nodes) or as an escalation? 128+SIGTERM is how shells report it. */
 static bool s_died_of_our_sigterm(const tree_node_t *n)

@@ -140,6 +140,11 @@ void tree_node_tail_append(tree_node_t *node, const char *data, size_t len);
 /* The kept tail as a string (caller frees). */
 char *tree_node_tail(const tree_node_t *node);
 
+/* A worker's error that did not arrive through the broker may still be in
+ * its stderr, as the line "ARBOR-ERROR {json}" (libarbor_worker writes it):
+ * take the last such line as the node's error. True if one was found. */
+bool tree_node_error_from_tail(tree_node_t *node);
+
 /* The status rules of DESIGN.md: the one terminal status that the facts
  * recorded on a node add up to. Call once its process is gone. */
 status_t tree_node_final_status(const tree_node_t *node);

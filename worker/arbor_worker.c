@@ -57,6 +57,19 @@ int arbor_worker_phase(arbor_worker_t *w, const char *phase)
 
 int arbor_worker_error(arbor_worker_t *w, const char *type, const char *message)
 {
+    /* The same error also goes to stderr, which the supervisor always
+     * drains: it still reaches the report when the broker is away. */
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddStringToObject(line, "type", type);
+    cJSON_AddStringToObject(line, "message", message);
+    cJSON_AddStringToObject(line, "phase", w->phase[0] ? w->phase : "running");
+    char *text = cJSON_PrintUnformatted(line);
+    cJSON_Delete(line);
+    if (text) {
+        fprintf(stderr, "ARBOR-ERROR %s\n", text);
+        fflush(stderr);
+        free(text);
+    }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "phase", w->phase[0] ? w->phase : "running");
     cJSON_AddNumberToObject(body, "t_mono_ms", (double) clk_now_ms());

@@ -83,9 +83,6 @@ static void s_report_error(s_node_t *n, const char *default_type)
     const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
     char fallback[200];
     snprintf(fallback, sizeof fallback, "%s failed as its spec says (run: %s)", n->path, n->run);
-    /* Also on stderr: the supervisor keeps its tail for the report. */
-    fprintf(stderr, "%s: %s\n", type ? type : default_type, msg ? msg : fallback);
-    fflush(stderr);
     arbor_worker_error(n->w, type ? type : default_type, msg ? msg : fallback);
 }
 

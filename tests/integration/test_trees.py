@@ -329,6 +329,36 @@ def test_broker_death_mid_teardown(run):
         check(n["status"] in ("cancelled", "killed"), "%s %s" % (n["path"], n["status"]))
 
 
+def test_error_survives_broker_loss(run):
+    """An error reported while the broker is away still reaches the report
+    (through the worker's stderr, which the supervisor always drains)."""
+    broker = run.broker()
+    run.supervisor("sup1")
+    spec = {"name": "root", "children": [
+        {"name": "late", "run": "fail", "after_ms": 600,
+         "error": {"type": "LateError", "message": "failed while the broker was down"}},
+        {"name": "s", "run": "sleep", "grace_ms": 200}]}
+    tree = run.ctl("spawn", "-", input=json.dumps(spec)).stdout.strip()
+    wait_for_pid(run, tree, "root/late")
+    broker.expect_death = True
+    broker.kill()
+    broker.wait()
+    run.procs.remove(broker)
+    # The failure happens now, with no broker; then a broker comes back.
+    deadline = time.monotonic() + HANG_GUARD
+    sup_log = run.procs[-1]
+    run.wait_log(sup_log, "tree %s finished" % tree, timeout=HANG_GUARD)
+    run.broker()
+    while True:
+        r = run.ctl("status", tree, "--json", timeout=10)
+        if r.returncode == 1 and r.stdout.strip():
+            break
+        check(time.monotonic() < deadline, "no report: %d %s" % (r.returncode, r.stderr))
+        time.sleep(0.1)  # polling until the supervisor is back on the new broker
+    late = by_path(json.loads(r.stdout))["root/late"]
+    check(late["error"]["type"] == "LateError", "error lost: %r" % late["error"])
+
+
 if __name__ == "__main__":
     main([test_fanout_depth1, test_fanout_depth3, test_demo_rendering, test_ok_tree,
           test_many_children_fail_while_spawning, test_grandchild_hangs_in_cleanup,
@@ -336,4 +366,4 @@ if __name__ == "__main__":
           test_exec_env_and_stderr_tail, test_exec_worker_library, test_flood_during_teardown,
           test_cancel_subtree_by_path, test_invalid_spec_spawns_nothing, test_sigkill_middle_node,
           test_sigkill_supervisor_leaves_no_orphans, test_timeout_cancels_tree,
-          test_broker_death_mid_teardown])
+          test_broker_death_mid_teardown, test_error_survives_broker_loss])

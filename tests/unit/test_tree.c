@@ -177,6 +177,28 @@ static void test_phases_keep_time_order(void **state)
     free(n.phases);
 }
 
+static void test_error_from_stderr_tail(void **state)
+{
+    (void) state;
+    tree_node_t n = s_node(RUN_FAIL);
+    const char *out = "starting\nARBOR-ERROR {\"type\":\"Old\",\"message\":\"first\"}\n"
+                      "noise ARBOR-ERROR {\"type\":\"NotALine\",\"message\":\"x\"}\n"
+                      "ARBOR-ERROR {\"type\":\"LateError\",\"message\":\"broker away\","
+                      "\"phase\":\"cleanup\"}\nbye\n";
+    tree_node_tail_append(&n, out, strlen(out));
+    assert_true(tree_node_error_from_tail(&n));
+    assert_string_equal(cJSON_GetObjectItem(n.error, "type")->valuestring, "LateError");
+    assert_string_equal(cJSON_GetObjectItem(n.error, "phase")->valuestring, "cleanup");
+    assert_false(tree_node_error_from_tail(&n)); /* a reported error is never replaced */
+    cJSON_Delete(n.error);
+    free(n.tail);
+    tree_node_t m = s_node(RUN_FAIL);
+    tree_node_tail_append(&m, "ARBOR-ERROR {broken\n", 20);
+    assert_false(tree_node_error_from_tail(&m));
+    assert_null(m.error);
+    free(m.tail);
+}
+
 static void test_names(void **state)
 {
     (void) state;
@@ -199,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_settle_once_and_report),
         cmocka_unit_test(test_tail_is_bounded),
         cmocka_unit_test(test_phases_keep_time_order),
+        cmocka_unit_test(test_error_from_stderr_tail),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,7 +66,9 @@ static void s_on_hello(svc_t *self, const env_t *env, const char *sender, int64_
         s_event(out, svc_peer_event("peer_lost", &old, "replaced"));
     }
     if (rc == REG_JOINED)
-        log_info("peer %s joined (%s, incarnation %s)", sender, role, incarnation);
+        /* Clients and workers come and go by the thousand: debug level. */
+        log_msg(strcmp(role, "supervisor") == 0 ? ALOG_INFO : ALOG_DEBUG,
+                "peer %s joined (%s, incarnation %s)", sender, role, incarnation);
     if (rc != REG_REFRESHED)
         s_event(out, svc_peer_event("peer_joined", peer, "hello"));
     out->reply = "welcome";
@@ -163,7 +165,8 @@ static void s_on_bye(svc_t *self, const char *sender, svc_out_t *out)
     if (reg_remove(self->reg, sender, &gone) != 0)
         return;
     topics_drop_peer(self->topics, sender);
-    log_info("peer %s left (%s, bye)", sender, gone.role);
+    log_msg(strcmp(gone.role, "supervisor") == 0 ? ALOG_INFO : ALOG_DEBUG, "peer %s left (%s, bye)",
+            sender, gone.role);
     s_event(out, svc_peer_event("peer_lost", &gone, "bye"));
 }
 

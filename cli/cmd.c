@@ -32,8 +32,9 @@
     "  --timeout S        with --wait: give up after S seconds (exit 3)\n"                   \
     "  --json             print the report as one JSON object\n"
 #define USAGE_WATCH                                                                          \
-    "usage: arborctl [--broker EP] watch [--supervisor NAME] [TREE]\n"                       \
-    "  Print live events: one line per phase change, node status and tree end.\n"            \
+    "usage: arborctl [--broker EP] watch [--supervisor NAME] [--plain] [TREE]\n"             \
+    "  Live view on a terminal: nodes per phase and status, progress, the slowest nodes.\n"  \
+    "  Otherwise (or with --plain) one line per phase change, node status and tree end.\n"   \
     "  With TREE: stop when it ends and exit by its status. Without: all trees, until Ctrl-C.\n"
 #define USAGE_PEERS                                                                          \
     "usage: arborctl [--broker EP] peers [--json]\n"                                         \
@@ -44,6 +45,23 @@
     "  List the trees known to every supervisor (or only NAME).\n"                           \
     "  --json  print {\"trees\": [{\"supervisor\",\"tree\",\"status\",\"root\"}...]}\n"
 
+#define USAGE_TRACE                                                                          \
+    "usage: arborctl [--broker EP] trace [--supervisor NAME] [-o FILE] TREE | --report FILE\n" \
+    "  Write the tree's phase timeline as Trace Event Format JSON (Perfetto, chrome://tracing).\n" \
+    "  -o, --output FILE  write to FILE (default: stdout)\n"                                 \
+    "  --report FILE      convert a saved report (status --json) instead of asking (\"-\": stdin)\n"
+#define USAGE_TIMELINE                                                                       \
+    "usage: arborctl [--broker EP] timeline [--supervisor NAME] (--png FILE | --svg FILE) "  \
+    "[--width PX] TREE | --report FILE\n"                                                   \
+    "  Draw the tree's phase timeline with gnuplot: nodes down, time across, stuck phase in red.\n" \
+    "  --png FILE, --svg FILE  the picture to write (\"-\": stdout)\n"                        \
+    "  --width PX              picture width (default 1400)\n"                                \
+    "  --report FILE           draw a saved report (status --json) instead of asking\n"
+#define USAGE_STATS                                                                          \
+    "usage: arborctl [--broker EP] stats [--supervisor NAME] [--json]\n"                     \
+    "  Print the broker's counters and every supervisor's (or only NAME's).\n"               \
+    "  --json  print {\"broker\": {...}, \"supervisors\": {NAME: {...}}}\n"
+
 const cmd_t cmd_table[] = {
     {"spawn", cmd_spawn, USAGE_SPAWN, "start a tree from a JSON spec"},
     {"status", cmd_status, USAGE_STATUS, "print a tree's report"},
@@ -51,6 +69,9 @@ const cmd_t cmd_table[] = {
     {"watch", cmd_watch, USAGE_WATCH, "print live phase events"},
     {"peers", cmd_peers, USAGE_PEERS, "list the peers registered at the broker"},
     {"list", cmd_list, USAGE_LIST, "list the trees on the supervisors"},
+    {"trace", cmd_trace, USAGE_TRACE, "write a tree's timeline as Trace Event Format JSON"},
+    {"timeline", cmd_timeline, USAGE_TIMELINE, "draw a tree's timeline (PNG/SVG, gnuplot)"},
+    {"stats", cmd_stats, USAGE_STATS, "print broker and supervisor counters"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -505,33 +505,10 @@ static void s_serve(s_server_t *s)
     }
 }
 
-int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin)
+/* The fork-server's life: set up, say which guarantees hold, serve. */
+static void __attribute__((noreturn)) s_server_main(int sock, pid_t supervisor,
+                                                     fsrv_builtin_fn builtin)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return -1;
-    int bufsize = 4 << 20;
-    for (int i = 0; i < 2; i++) {
-        setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize);
-        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
-    }
-    pid_t supervisor = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(sv[0]);
-        close(sv[1]);
-        errno = e;
-        return -1;
-    }
-    if (pid > 0) {
-        close(sv[1]);
-        out->pid = pid;
-        out->fd = sv[0];
-        return 0;
-    }
-    /* The fork-server. */
-    close(sv[0]);
     log_init("arbor-forkserver", ALOG_INFO);
     prctl(PR_SET_NAME, "arbor-forksrv");
     sigset_t mask;
@@ -545,7 +522,7 @@ int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin)
     s_server_t *s = calloc(1, sizeof *s);
     if (!s)
         _exit(1);
-    s->sock = sv[1];
+    s->sock = sock;
     s->supervisor = supervisor;
     s->builtin = builtin;
     s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -574,4 +551,73 @@ int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin)
     s_queue(s, &ready, NULL, NULL, 0);
     s_serve(s);
     _exit(0);
+}
+
+static int s_socketpair(int sv[2])
+{
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    int bufsize = 4 << 20;
+    for (int i = 0; i < 2; i++) {
+        setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize);
+        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
+    }
+    return 0;
+}
+
+int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin)
+{
+    int sv[2];
+    if (s_socketpair(sv) != 0)
+        return -1;
+    pid_t supervisor = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        errno = e;
+        return -1;
+    }
+    if (pid > 0) {
+        close(sv[1]);
+        out->pid = pid;
+        out->fd = sv[0];
+        return 0;
+    }
+    close(sv[0]);
+    s_server_main(sv[1], supervisor, builtin);
+}
+
+int fsrv_restart(fsrv_t *out)
+{
+    int sv[2];
+    if (s_socketpair(sv) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Between fork and exec in a threaded process: only async-signal-
+         * safe calls. The channel becomes fd 3 of a fresh process image. */
+        if (dup2(sv[1], FSRV_EXEC_FD) < 0)
+            _exit(127);
+        char *argv[] = {"arbor-supervisor", "--fork-server", NULL};
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    int e = errno;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        errno = e;
+        return -1;
+    }
+    out->pid = pid;
+    out->fd = sv[0];
+    return 0;
+}
+
+void fsrv_exec_main(fsrv_builtin_fn builtin)
+{
+    fcntl(FSRV_EXEC_FD, F_SETFD, FD_CLOEXEC);
+    s_server_main(FSRV_EXEC_FD, getppid(), builtin);
 }

@@ -70,6 +70,15 @@ typedef struct {
  * Returns 0, or -1 with errno. */
 int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin);
 
+/* Start a new fork-server after the first one died, when this process
+ * has threads: fork and at once exec this program with --fork-server, so
+ * the fork-server is again a fresh single-threaded process. */
+int fsrv_restart(fsrv_t *out);
+
+#define FSRV_EXEC_FD 3
+/* main() of "arbor-supervisor --fork-server" (the channel is fd 3). */
+void fsrv_exec_main(fsrv_builtin_fn builtin) __attribute__((noreturn));
+
 /* Supervisor side: non-blocking; -1 with EAGAIN when the socket is full. */
 int fsrv_send_spawn(fsrv_t *self, uint64_t req, const char *payload, size_t len);
 int fsrv_send_ack(fsrv_t *self, uint64_t req);

@@ -50,8 +50,22 @@ static int s_int_arg(const char *flag, const char *v, int min, int max)
     return (int) n;
 }
 
+/* Work every worker would otherwise repeat after fork, done once and
+ * inherited: libzmq's getprotobyname() loads the NSS modules. */
+static void s_prewarm(void)
+{
+    endprotoent();
+    getprotobyname("tcp");
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--fork-server") == 0) {
+        /* A replacement fork-server, exec'd by a supervisor whose first one
+         * died (see fsrv_restart). */
+        s_prewarm();
+        fsrv_exec_main(builtin_run);
+    }
     log_init("arbor-supervisor", ALOG_INFO);
     char host[64] = "supervisor";
     gethostname(host, sizeof host - 1);
@@ -101,10 +115,7 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    /* Work every worker would otherwise repeat after fork, done once here
-     * and inherited: libzmq's getprotobyname() loads the NSS modules. */
-    endprotoent();
-    getprotobyname("tcp");
+    s_prewarm();
     /* Rule 1: the fork-server first, while this process has one thread,
      * no ZeroMQ context and a small memory footprint. */
     fsrv_t fsrv;

@@ -54,6 +54,8 @@ struct super_t {
     int exit_code;
     bool fsrv_gone;
     int guarantees; /* FSRV_G_ flags the fork-server reported */
+    int fsrv_restarts;
+    int64_t fsrv_restarted_at;
     struct {
         uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected, restarts;
     } count;
@@ -590,6 +592,40 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
         s_settle_exited(s, t, n);
 }
 
+static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg);
+
+/* A supervisor without a fork-server cannot keep its promises: start a new
+ * one (fork + exec: this process has threads now), unless they keep dying. */
+static void s_fsrv_replace(super_t *s)
+{
+    zmq_pollitem_t old = {NULL, s->fsrv.fd, ZMQ_POLLIN, 0};
+    zloop_poller_end(s->loop, &old);
+    close(s->fsrv.fd);
+    waitpid(s->fsrv.pid, NULL, 0); /* it is dead: the channel closed */
+    int64_t now = clk_now_ms();
+    if (now - s->fsrv_restarted_at < 60000 && s->fsrv_restarts >= 5) {
+        log_error("the fork-server died %d times within a minute: stopping", s->fsrv_restarts);
+        s->exit_code = 1;
+        zsys_interrupted = 1; /* ends zloop_start after this handler */
+        return;
+    }
+    if (now - s->fsrv_restarted_at >= 60000)
+        s->fsrv_restarts = 0;
+    s->fsrv_restarted_at = now;
+    s->fsrv_restarts++;
+    if (fsrv_restart(&s->fsrv) != 0) {
+        log_error("cannot start a new fork-server: %s: stopping", strerror(errno));
+        s->exit_code = 1;
+        zsys_interrupted = 1;
+        return;
+    }
+    s->fsrv_gone = false;
+    s->inflight = 0;
+    zmq_pollitem_t fs = {NULL, s->fsrv.fd, ZMQ_POLLIN, 0};
+    zloop_poller(s->loop, &fs, s_on_fsrv, s);
+    log_warn("started a new fork-server, pid %d", (int) s->fsrv.pid);
+}
+
 static void s_fsrv_lost(super_t *s)
 {
     s->fsrv_gone = true;
@@ -617,7 +653,7 @@ static void s_fsrv_lost(super_t *s)
                 s_after_settle(s, t, &t->nodes[i]);
             }
     }
-    s->exit_code = 1;
+    s_fsrv_replace(s);
 }
 
 /* The fork-server says which guarantees it could arm: log them once, and
@@ -649,7 +685,7 @@ static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             break;
         if (rc < 0) {
             s_fsrv_lost(s);
-            return -1; /* end the loop */
+            return zsys_interrupted ? -1 : 0;
         }
         if (ev.hdr.type == FSRV_SPAWNED || ev.hdr.type == FSRV_SPAWN_FAILED)
             s->inflight--;
@@ -1202,8 +1238,6 @@ int super_run(super_t *s)
     peer_send(s->peer, "broker", "bye", NULL, -1);
     if (!s->fsrv_gone)
         s_stop_fsrv(s);
-    else
-        waitpid(s->fsrv.pid, NULL, 0); /* already dead: just reap it */
     log_info("supervisor %s stopped", s->name);
     return s->exit_code;
 }

@@ -359,6 +359,42 @@ def test_error_survives_broker_loss(run):
     check(late["error"]["type"] == "LateError", "error lost: %r" % late["error"])
 
 
+def children_of(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def test_sigkill_fork_server(run):
+    """Its workers die with it (PDEATHSIG); the supervisor reports them lost,
+    starts a new fork-server and keeps serving."""
+    run.broker()
+    sup = run.supervisor("sup1")
+    spec = {"name": "root", "children": [{"name": "s", "run": "sleep", "count": 3}]}
+    tree = run.ctl("spawn", "-", input=json.dumps(spec)).stdout.strip()
+    wait_for_pid(run, tree, "root/s-2")
+    fsrv = [p for p in children_of(sup.pid)]
+    check(len(fsrv) == 1, "expected one fork-server child, got %r" % fsrv)
+    os.kill(fsrv[0], signal.SIGKILL)
+    run.wait_log(sup, "started a new fork-server", timeout=HANG_GUARD)
+    report = json.loads(run.ctl("status", tree, "--json").stdout)
+    check(report["status"] == "lost", "tree %s" % report["status"])
+    for n in walk(report["root"]):
+        check(n["status"] == "lost" and n["error"]["type"] == "Lost", "%s %s" % (n["path"], n["status"]))
+    left = [p for p in run.survivors(timeout=1.0) if p not in (sup.pid, run.procs[0].pid) and p not in children_of(sup.pid)]
+    check(not left, "workers survived their fork-server: %r" % left)
+    code, report = run.spawn_wait({"name": "again", "children": [{"name": "x", "run": "exit"}]})
+    check(code == 0 and report["status"] == "ok", "new tree after restart: %d %s" % (code, report["status"]))
+
+
 if __name__ == "__main__":
     main([test_fanout_depth1, test_fanout_depth3, test_demo_rendering, test_ok_tree,
           test_many_children_fail_while_spawning, test_grandchild_hangs_in_cleanup,
@@ -366,4 +402,4 @@ if __name__ == "__main__":
           test_exec_env_and_stderr_tail, test_exec_worker_library, test_flood_during_teardown,
           test_cancel_subtree_by_path, test_invalid_spec_spawns_nothing, test_sigkill_middle_node,
           test_sigkill_supervisor_leaves_no_orphans, test_timeout_cancels_tree,
-          test_broker_death_mid_teardown, test_error_survives_broker_loss])
+          test_broker_death_mid_teardown, test_error_survives_broker_loss, test_sigkill_fork_server])

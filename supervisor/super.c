@@ -430,6 +430,8 @@ static void s_tree_done(super_t *s, tree_t *t)
 
 static bool s_restart_pending(const tree_node_t *p)
 {
+    if (p->cancel_requested)
+        return false; /* a parent being stopped restarts nothing */
     for (int i = 0; i < p->nchildren; i++)
         if (p->children[i]->restart_wanted)
             return true;

@@ -1,0 +1,161 @@
+"""Chaos: over many random trees, SIGKILL a random process (a worker, a
+middle node, the fork-server, the supervisor, the broker) at a random
+moment. After each run every node has exactly one terminal status (or the
+supervisor is gone and its tree with it), and no process of the run
+survives. ARBOR_CHAOS_RUNS sets the number of trees (default 200),
+ARBOR_CHAOS_SEED the seed (printed, to replay a failure)."""
+
+import json
+import os
+import random
+import signal
+import time
+
+from harness import SLOW, TestFailure, by_path, check, main, marked_pids, validate_report, walk
+
+TERMINAL = {"ok", "failed", "cancelled", "killed", "spawn_failed", "lost"}
+RUNS = int(os.environ.get("ARBOR_CHAOS_RUNS", "200" if SLOW <= 1 else "40"))
+SEED = int(os.environ.get("ARBOR_CHAOS_SEED", str(int(time.time()))))
+
+
+def random_leaf(rng, name):
+    kind = rng.choice(["sleep", "sleep", "sleep_ms", "fail", "exit", "crash", "hang_cleanup",
+                       "hang_running", "exec"])
+    node = {"name": name, "grace_ms": 150, "kill_after_ms": 100}
+    if kind == "sleep":
+        node["run"] = "sleep"
+    elif kind == "sleep_ms":
+        node.update(run="sleep", ms=rng.randint(20, 300))
+    elif kind == "fail":
+        node.update(run="fail", after_ms=rng.randint(0, 300))
+    elif kind == "exit":
+        node.update(run="exit", code=rng.choice([0, 3]), after_ms=rng.randint(0, 300))
+    elif kind == "crash":
+        node.update(run="crash", after_ms=rng.randint(0, 300))
+    elif kind == "hang_cleanup":
+        node.update(run="hang", **{"in": "cleanup"})
+    elif kind == "hang_running":
+        node.update(run="hang", **{"in": "running"})
+    else:
+        node.update(run="exec", argv=["sleep", "30"])
+    return node
+
+
+def random_tree(rng, depth, name="root"):
+    if depth == 0:
+        return random_leaf(rng, name)
+    node = {"name": name, "grace_ms": 150, "kill_after_ms": 100,
+            "strategy": rng.choice(["one_for_all", "one_for_all", "one_for_one", "rest_for_one"]),
+            "children": [random_tree(rng, depth - 1 if rng.random() < 0.7 else 0, "n%d" % i)
+                         for i in range(rng.randint(1, 3))]}
+    if node["strategy"] != "one_for_all":
+        node.update(max_restarts=1, within_ms=1000)
+    return node
+
+
+def fork_server_of(sup_pid):
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == sup_pid:
+                    return int(entry)
+            except (OSError, IndexError, ValueError):
+                pass
+    return None
+
+
+def workers_left(run, daemons, timeout):
+    """Processes of the run other than the daemons, after at most timeout s."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        left = [p for p in marked_pids(run.marker) if p not in daemons]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.02)  # polling /proc: no event tells "all gone"
+
+
+def report_of(run, tree, timeout=10):
+    r = run.ctl("status", tree, "--json", timeout=timeout)
+    if r.stdout.strip():
+        return json.loads(r.stdout)
+    return None
+
+
+def wait_ended(run, tree, deadline):
+    while True:
+        rep = report_of(run, tree)
+        if rep and rep["status"] != "running":
+            return rep
+        if time.monotonic() > deadline:
+            raise TestFailure("tree %s did not end: %s" % (tree, rep and rep["status"]))
+        time.sleep(0.05)  # polling the report: a hang guard, not a synchronisation
+
+
+def test_chaos(run):
+    rng = random.Random(SEED)
+    print("chaos: %d runs, seed %d" % (RUNS, SEED), flush=True)
+    broker = run.broker()
+    sup = run.supervisor("sup1")
+    kills = {}
+    for i in range(RUNS):
+        spec = random_tree(rng, rng.randint(1, 3))
+        spec["timeout_ms"] = 3000
+        r = run.ctl("spawn", "-", input=json.dumps(spec))
+        check(r.returncode == 0, "run %d: spawn failed: %s" % (i, r.stderr))
+        tree = r.stdout.strip()
+        # A random moment (this picks when to strike; nothing waits on it).
+        time.sleep(rng.uniform(0, 0.25))
+        victim = rng.choice(["worker", "worker", "middle", "fork-server", "supervisor", "broker"])
+        rep = report_of(run, tree)
+        pid = None
+        if victim in ("worker", "middle") and rep:
+            nodes = [n for n in walk(rep["root"]) if n["pid"] and n["status"] == "running" and
+                     (bool(n["children"]) == (victim == "middle"))]
+            pid = rng.choice(nodes)["pid"] if nodes else None
+        elif victim == "fork-server":
+            pid = fork_server_of(sup.pid)
+        elif victim == "supervisor":
+            pid = sup.pid
+        elif victim == "broker":
+            pid = broker.pid
+        if pid:
+            kills[victim] = kills.get(victim, 0) + 1
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 30 * SLOW
+        if victim == "supervisor" and pid:
+            sup.expect_death = True
+            sup.wait()
+            run.procs.remove(sup)
+            # Everything of its trees dies with it, within a second.
+            left = workers_left(run, {broker.pid}, 1.0)
+            check(not left, "run %d (seed %d): survivors of the supervisor: %r" % (i, SEED, left))
+            sup = run.supervisor("sup1")
+            continue
+        if victim == "broker" and pid:
+            broker.expect_death = True
+            broker.wait()
+            run.procs.remove(broker)
+            broker = run.broker()
+        run.ctl("cancel", tree)
+        rep = wait_ended(run, tree, deadline)
+        validate_report(rep)
+        paths = [n["path"] for n in walk(rep["root"])]
+        check(len(paths) == len(set(paths)), "run %d: duplicate paths" % i)
+        for n in walk(rep["root"]):
+            check(n["status"] in TERMINAL, "run %d (seed %d): %s has status %s" % (i, SEED, n["path"], n["status"]))
+            if n["status"] == "lost":
+                check(victim == "fork-server", "run %d: %s lost without the fork-server dying" % (i, n["path"]))
+        # No worker of this run is left: only the daemons remain.
+        left = workers_left(run, {broker.pid, sup.pid, fork_server_of(sup.pid)}, 3.0)
+        check(not left, "run %d (seed %d, victim %s): survivors %r" % (i, SEED, victim, left))
+    print("chaos: kills by victim: %r" % kills)
+    check(sum(kills.values()) >= RUNS // 2, "too few kills happened: %r" % kills)
+
+
+if __name__ == "__main__":
+    main([test_chaos])

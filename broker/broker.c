@@ -3,11 +3,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include "auth.h"
 #include "capture.h"
 #include "clock.h"
 #include "env.h"
 #include "log.h"
 #include "peer.h"
+#include "policy.h"
+#include "rate.h"
 #include "registry.h"
 #include "route.h"
 #include "service.h"
@@ -29,6 +32,7 @@ struct brk_t {
     int64_t warn_window;
     int warn_count;
     uint64_t warn_suppressed;
+    rate_t anon_rate; /* shared by senders without a session */
 };
 
 /* One received message: who sent it, as the routing id says. */
@@ -279,6 +283,82 @@ static void s_serve(brk_t *self, const s_in_t *in, const env_t *env)
     svc_out_clear(&out);
 }
 
+/* ---- limits and permissions --------------------------------------------- */
+
+/* The flood guard: one token per message, per peer (senders without a
+ * session share one bucket). */
+static bool s_rate_ok(brk_t *self, reg_peer_t *peer)
+{
+    double rate = self->cfg.max_rate;
+    if (rate <= 0)
+        return true;
+    if (!peer)
+        return rate_take(&self->anon_rate, rate, rate, self->now);
+    if (strcmp(peer->role, "supervisor") == 0)
+        rate *= RATE_SUPERVISOR_FACTOR;
+    return rate_take(&peer->rate, rate, rate, self->now);
+}
+
+static bool s_is_hello(const env_t *env, const route_t *r)
+{
+    return r->action == ROUTE_BROKER && strcmp(env->type, "hello") == 0;
+}
+
+/* May this routed message go on (docs/SECURITY.md)? With CURVE, a hello
+ * must fit the sender's key (policy_identity) and every other message must
+ * come with the key its name was registered with; then the role rules
+ * (policy_allows). peer: the sender's registration (NULL before hello). */
+static bool s_permitted(brk_t *self, const reg_peer_t *peer, const s_in_t *in, const env_t *env,
+                        zmq_msg_t *data, const route_t *r, char *why, size_t size)
+{
+    bool hello = s_is_hello(env, r);
+    if (self->cfg.auth) {
+        const char *key = zmq_msg_gets(data, "User-Id");
+        if (hello) {
+            const char *role = env_str(env->body, "role");
+            if (!reg_role_valid(role))
+                return true; /* service.c answers bad_request */
+            const char *key_role, *key_name;
+            if (!auth_lookup(self->cfg.auth, key, &key_role, &key_name)) {
+                snprintf(why, size, "this connection's key is no longer in the allow directory");
+                return false;
+            }
+            return policy_identity(key_role, key_name, in->name, role, why, size);
+        }
+        if (!peer || !key || strcmp(peer->key, key) != 0) {
+            snprintf(why, size,
+                     "\"%s\" was registered with another key: a connection speaks only for the "
+                     "names of its own key",
+                     in->name);
+            return false;
+        }
+    }
+    if (hello || !peer)
+        return true;
+    const reg_peer_t *dest = r->action == ROUTE_FORWARD ? reg_lookup(self->reg, r->dest) : NULL;
+    policy_msg_t m = {.role = peer->role,
+                      .name = in->name,
+                      .type = env->type,
+                      .to = env->to,
+                      .to_role = dest ? dest->role : NULL};
+    return policy_allows(&m, why, size);
+}
+
+/* With CURVE: a successful hello binds the name to the connection's key. */
+static void s_bind_key(brk_t *self, const s_in_t *in, zmq_msg_t *data)
+{
+    reg_peer_t *peer = self->cfg.auth ? reg_lookup(self->reg, in->name) : NULL;
+    const char *key = peer ? zmq_msg_gets(data, "User-Id") : NULL;
+    if (peer)
+        snprintf(peer->key, sizeof peer->key, "%s", key ? key : "");
+}
+
+void brk_on_auth_event(brk_t *self)
+{
+    if (self->cfg.auth && auth_on_monitor(self->cfg.auth, clk_now_ms()))
+        self->stats.auth_refused++;
+}
+
 /* One message: routing id, first data frame, and how many data frames. */
 static void s_handle(brk_t *self, zmq_msg_t *id, zmq_msg_t *data, size_t frames)
 {
@@ -306,7 +386,23 @@ static void s_handle(brk_t *self, zmq_msg_t *id, zmq_msg_t *data, size_t frames)
     }
     if (self->cap)
         cap_in(self->cap, in.name ? in.name : "", env->root);
+    if (!s_rate_ok(self, peer)) {
+        char message[200];
+        snprintf(message, sizeof message,
+                 "more than %.0f messages a second from this peer: message dropped",
+                 self->cfg.max_rate *
+                     (peer && strcmp(peer->role, "supervisor") == 0 ? RATE_SUPERVISOR_FACTOR : 1));
+        s_error(self, &in, env->id, "rate_limited", message, env->type, env->to);
+        env_destroy(&env);
+        return;
+    }
     route_decide(env, in.name, self->reg, &r);
+    char why[256];
+    if (r.action != ROUTE_ERROR && !s_permitted(self, peer, &in, env, data, &r, why, sizeof why)) {
+        s_error(self, &in, env->id, "forbidden", why, env->type, env->to);
+        env_destroy(&env);
+        return;
+    }
     switch (r.action) {
     case ROUTE_ERROR:
         s_error(self, &in, env->id, r.code, r.message, env->type, env->to);
@@ -319,6 +415,8 @@ static void s_handle(brk_t *self, zmq_msg_t *id, zmq_msg_t *data, size_t frames)
         break;
     case ROUTE_BROKER:
         s_serve(self, &in, env);
+        if (s_is_hello(env, &r))
+            s_bind_key(self, &in, data);
         break;
     }
     env_destroy(&env);

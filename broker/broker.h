@@ -14,6 +14,8 @@ typedef struct {
     int64_t heartbeat_ms; /* told to peers in welcome */
     int64_t expiry_ms;    /* silence after which a peer is forgotten */
     const char *capture;  /* --capture FILE, or NULL */
+    double max_rate;      /* messages a second per peer (supervisors: x RATE_SUPERVISOR_FACTOR); 0: no limit */
+    struct auth_t *auth;  /* CURVE (auth.h), borrowed; NULL: plain, roles are self-declared */
 } brk_cfg_t;
 
 typedef struct brk_t brk_t;
@@ -29,6 +31,10 @@ int brk_drain(brk_t *self, int budget);
 
 /* Forget peers silent for expiry_ms, publishing peer_lost for each. */
 void brk_expire(brk_t *self, int64_t now_ms);
+
+/* With CURVE: read one event of the handshake monitor (auth.h), counting a
+ * refused connection in the stats. */
+void brk_on_auth_event(brk_t *self);
 
 const char *brk_incarnation(brk_t *self);
 const stats_t *brk_stats(brk_t *self);

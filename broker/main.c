@@ -1,5 +1,6 @@
-/* arbor-broker: flags, the ROUTER socket, and one zloop with three named
- * handlers: messages, the expiry timer, and signals (through a signalfd). */
+/* arbor-broker: flags, the ROUTER socket (CURVE or plain, docs/SECURITY.md),
+ * and one zloop with named handlers: messages, the expiry timer, signals
+ * (through a signalfd), refused handshakes and the plain-mode reminder. */
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
@@ -10,19 +11,30 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "broker.h"
 #include "clock.h"
 #include "log.h"
+#include "sec.h"
 
 #define S_BINDS_MAX 16
 #define S_BATCH 256 /* messages per wakeup: amortises the poll, keeps timers fair */
 #define S_HWM 100000
+#define S_PLAIN_REMINDER_MS (10 * 60 * 1000)
 
 typedef struct {
     const char *binds[S_BINDS_MAX];
     int nbinds;
     brk_cfg_t cfg;
+    const char *curve_secret; /* --curve-secret FILE */
+    const char *curve_allow;  /* --curve-allow DIR */
+    bool plain;               /* --plain, or implied by local endpoints only */
+    bool plain_asked;         /* --plain itself */
+    bool allow_root;
+    bool allow_shared_dir;
 } s_opts_t;
+
+enum { S_CURVE_SECRET = 256, S_CURVE_ALLOW, S_PLAIN, S_ALLOW_ROOT, S_ALLOW_SHARED, S_MAX_RATE };
 
 static void s_usage(FILE *out)
 {
@@ -36,6 +48,19 @@ static void s_usage(FILE *out)
             "  -H, --heartbeat-ms N   heartbeat interval told to peers (default 1000)\n"
             "  -e, --expiry-ms N      forget a peer silent this long (default 5000)\n"
             "  -c, --capture FILE     append every message as a JSON line to FILE\n"
+            "      --max-rate N       messages a second per peer, supervisors 10x (default\n"
+            "                         20000; 0: no limit); above: error rate_limited\n"
+            "\n"
+            "security (docs/SECURITY.md):\n"
+            "      --curve-secret FILE  the broker's certificate (FILE and FILE_secret, from\n"
+            "                         arborctl keygen): CURVE encryption and authentication\n"
+            "      --curve-allow DIR  directory of the public certificates allowed to connect\n"
+            "      --plain            no encryption, no authentication, self-declared roles;\n"
+            "                         required for a tcp endpoint without --curve-*\n"
+            "                         (ipc endpoints alone default to plain, with a warning)\n"
+            "      --allow-root       run even as root\n"
+            "      --allow-shared-dir accept an ipc socket directory (or --curve-allow DIR)\n"
+            "                         that others may write to\n"
             "  -h, --help             show this help\n"
             "\n"
             "ARBOR_LOG_LEVEL=debug|info|warn|error sets the log level (default info).\n");
@@ -52,6 +77,35 @@ static long long s_number(const char *text, long long min, long long max)
     return v;
 }
 
+/* CURVE with both --curve-* flags; plain with --plain; without either,
+ * plain only when every endpoint is local (ipc://, inproc://): a tcp
+ * endpoint open to the network must be asked for. 0, or 2. */
+static int s_security_mode(s_opts_t *o)
+{
+    if (!o->curve_secret != !o->curve_allow) {
+        fprintf(stderr, "arbor-broker: --curve-secret FILE and --curve-allow DIR go together\n");
+        return 2;
+    }
+    if (o->curve_secret && o->plain_asked) {
+        fprintf(stderr, "arbor-broker: --plain contradicts --curve-secret/--curve-allow\n");
+        return 2;
+    }
+    if (o->curve_secret || o->plain_asked)
+        return 0;
+    for (int i = 0; i < o->nbinds; i++) {
+        if (!sec_endpoint_local(o->binds[i])) {
+            fprintf(stderr,
+                    "arbor-broker: %s would accept anyone who can reach it, unauthenticated: "
+                    "give --curve-secret FILE --curve-allow DIR (docs/SECURITY.md), or --plain "
+                    "to accept that\n",
+                    o->binds[i]);
+            return 2;
+        }
+    }
+    o->plain = true; /* local endpoints only: the filesystem guards them */
+    return 0;
+}
+
 /* 0, or 2 (usage error) after a message on stderr; 1 for --help. */
 static int s_parse(int argc, char **argv, s_opts_t *o)
 {
@@ -60,9 +114,16 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
                                              {"heartbeat-ms", required_argument, NULL, 'H'},
                                              {"expiry-ms", required_argument, NULL, 'e'},
                                              {"capture", required_argument, NULL, 'c'},
+                                             {"curve-secret", required_argument, NULL, S_CURVE_SECRET},
+                                             {"curve-allow", required_argument, NULL, S_CURVE_ALLOW},
+                                             {"plain", no_argument, NULL, S_PLAIN},
+                                             {"allow-root", no_argument, NULL, S_ALLOW_ROOT},
+                                             {"allow-shared-dir", no_argument, NULL, S_ALLOW_SHARED},
+                                             {"max-rate", required_argument, NULL, S_MAX_RATE},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    o->cfg = (brk_cfg_t){.max_msg = 4 << 20, .heartbeat_ms = 1000, .expiry_ms = 5000};
+    o->cfg = (brk_cfg_t){
+        .max_msg = 4 << 20, .heartbeat_ms = 1000, .expiry_ms = 5000, .max_rate = 20000};
     long long v;
     int c;
     opterr = 0; /* our own messages */
@@ -95,6 +156,29 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
         case 'c':
             o->cfg.capture = optarg;
             break;
+        case S_CURVE_SECRET:
+            o->curve_secret = optarg;
+            break;
+        case S_CURVE_ALLOW:
+            o->curve_allow = optarg;
+            break;
+        case S_PLAIN:
+            o->plain = o->plain_asked = true;
+            break;
+        case S_ALLOW_ROOT:
+            o->allow_root = true;
+            break;
+        case S_ALLOW_SHARED:
+            o->allow_shared_dir = true;
+            break;
+        case S_MAX_RATE:
+            if ((v = s_number(optarg, 0, 1000000000LL)) < 0) {
+                fprintf(stderr, "arbor-broker: --max-rate: \"%s\" is not a number of messages "
+                                "a second in 0..1000000000\n", optarg);
+                return 2;
+            }
+            o->cfg.max_rate = (double) v;
+            break;
         case 'h':
             s_usage(stdout);
             return 1;
@@ -115,7 +199,7 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
         fprintf(stderr, "arbor-broker: --bind EP is required (see --help)\n");
         return 2;
     }
-    return 0;
+    return s_security_mode(o);
 }
 
 static zsock_t *s_router(const s_opts_t *o)
@@ -142,6 +226,14 @@ static zsock_t *s_router(const s_opts_t *o)
 static int s_bind(zsock_t *sock, const s_opts_t *o)
 {
     for (int i = 0; i < o->nbinds; i++) {
+        char why[512];
+        if (sec_ipc_dir(o->binds[i], o->allow_shared_dir, why, sizeof why) != 0) {
+            log_error("cannot bind %s: %s", o->binds[i], why);
+            return -1;
+        }
+        if (strncmp(o->binds[i], "ipc://@", 7) == 0 && o->plain)
+            log_warn("%s is an abstract socket: any local process can connect to it",
+                     o->binds[i]);
         if (zsock_bind(sock, "%s", o->binds[i]) < 0) {
             log_error("cannot bind %s: %s", o->binds[i], zmq_strerror(errno));
             return -1;
@@ -164,6 +256,34 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     brk_expire(arg, clk_now_ms());
+    return 0;
+}
+
+static int s_on_auth_event(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void) loop;
+    (void) sock;
+    brk_on_auth_event(arg);
+    return 0;
+}
+
+static void s_plain_warning(const s_opts_t *o)
+{
+    if (o->plain_asked)
+        log_warn("PLAIN MODE (--plain): no encryption, no authentication; roles are "
+                 "self-declared: anyone who can reach %s can spawn, cancel and impersonate "
+                 "(docs/SECURITY.md)",
+                 o->binds[0]);
+    else
+        log_warn("no CURVE: local endpoints only, guarded by their directory's permissions; "
+                 "roles are self-declared (docs/SECURITY.md)");
+}
+
+static int s_on_plain_reminder(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_plain_warning(arg);
     return 0;
 }
 
@@ -220,9 +340,16 @@ static int s_run(zsock_t *router, brk_t *brk, int sigfd, const s_opts_t *o)
     zloop_reader_set_tolerant(loop, router);
     zloop_poller(loop, &sigitem, s_on_signal, NULL);
     zloop_timer(loop, (size_t) tick, 0, s_on_tick, brk);
-    log_info("broker %s ready (max-msg %zu, heartbeat %lld ms, expiry %lld ms)",
-             brk_incarnation(brk), o->cfg.max_msg, (long long) o->cfg.heartbeat_ms,
-             (long long) o->cfg.expiry_ms);
+    if (o->cfg.auth && auth_monitor(o->cfg.auth))
+        zloop_reader(loop, (zsock_t *) auth_monitor(o->cfg.auth), s_on_auth_event, brk);
+    if (o->plain)
+        zloop_timer(loop, S_PLAIN_REMINDER_MS, 0, s_on_plain_reminder, (void *) o);
+    log_info("broker %s ready (%s, max-msg %zu, max-rate %.0f/s, heartbeat %lld ms, expiry %lld "
+             "ms)",
+             brk_incarnation(brk), o->cfg.auth ? "CURVE" : "plain", o->cfg.max_msg,
+             o->cfg.max_rate, (long long) o->cfg.heartbeat_ms, (long long) o->cfg.expiry_ms);
+    if (o->plain)
+        s_plain_warning(o);
     zloop_start(loop);
     zloop_destroy(&loop);
     const stats_t *st = brk_stats(brk);
@@ -239,13 +366,26 @@ int main(int argc, char **argv)
     int rc = s_parse(argc, argv, &opts);
     if (rc)
         return rc == 1 ? 0 : rc;
+    if (sec_check_root("arbor-broker", opts.allow_root) != 0)
+        return 1;
     int sigfd = s_signals();
     if (sigfd < 0)
         return 1;
     zsock_t *router = s_router(&opts);
-    brk_t *brk = router ? s_broker(router, &opts) : NULL;
+    auth_t *auth = NULL;
+    if (router && opts.curve_secret) {
+        char why[512];
+        auth = auth_new(router, opts.curve_secret, opts.curve_allow, opts.allow_shared_dir, why,
+                        sizeof why);
+        if (!auth)
+            log_error("cannot set up CURVE: %s", why);
+        opts.cfg.auth = auth;
+    }
+    bool ready = router && (!opts.curve_secret || auth);
+    brk_t *brk = ready ? s_broker(router, &opts) : NULL;
     rc = brk && s_bind(router, &opts) == 0 ? s_run(router, brk, sigfd, &opts) : 1;
     brk_destroy(&brk);
+    auth_destroy(&auth); /* its monitor detaches from the router: first */
     zsock_destroy(&router);
     close(sigfd);
     return rc;

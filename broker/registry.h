@@ -11,6 +11,7 @@
 #include <czmq.h>
 
 #include "env.h"
+#include "rate.h"
 
 #define REG_INCARNATION_MAX 64
 
@@ -20,6 +21,8 @@ typedef struct {
     char incarnation[REG_INCARNATION_MAX + 1];
     int64_t joined_ms;
     int64_t last_seen_ms;
+    char key[41]; /* with CURVE: the public key (z85) bound to this name at hello */
+    rate_t rate;  /* the broker's flood guard; kept across a re-registration */
 } reg_peer_t;
 
 typedef enum {

@@ -5,7 +5,7 @@
 const char *const stats_codes[STATS_CODES] = {
     "bad_json",        "bad_envelope",   "unknown_type",  "unknown_destination",
     "too_large",       "unknown_session", "spoofed_sender", "undeliverable",
-    "bad_request",     "internal"};
+    "bad_request",     "forbidden",      "rate_limited",  "internal"};
 
 static int s_index(const char *code)
 {
@@ -40,6 +40,7 @@ cJSON *stats_json(const stats_t *self)
     cJSON_AddNumberToObject(c, "errors", (double) self->errors);
     cJSON_AddNumberToObject(c, "expired", (double) self->expired);
     cJSON_AddNumberToObject(c, "dropped", (double) self->dropped);
+    cJSON_AddNumberToObject(c, "auth_refused", (double) self->auth_refused);
     cJSON *e = cJSON_AddObjectToObject(root, "errors");
     for (int i = 0; i < STATS_CODES; i++)
         cJSON_AddNumberToObject(e, stats_codes[i], (double) self->by_code[i]);

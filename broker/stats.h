@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* Error codes of docs/PROTOCOL.md, in its order; "internal" last. */
-#define STATS_CODES 10
+#define STATS_CODES 12
 extern const char *const stats_codes[STATS_CODES];
 
 typedef struct {
@@ -20,6 +20,7 @@ typedef struct {
     uint64_t errors;    /* error replies, all codes */
     uint64_t expired;   /* peers expired for silence */
     uint64_t dropped;   /* sends that failed (peer gone or full) */
+    uint64_t auth_refused; /* with CURVE: connections refused at the handshake */
     uint64_t by_code[STATS_CODES];
 } stats_t;
 

@@ -61,17 +61,25 @@
     "usage: arborctl [--broker EP] stats [--supervisor NAME] [--json]\n"                     \
     "  Print the broker's counters and every supervisor's (or only NAME's).\n"               \
     "  --json  print {\"broker\": {...}, \"supervisors\": {NAME: {...}}}\n"
+#define USAGE_KEYGEN                                                                         \
+    "usage: arborctl keygen NAME [--dir DIR] [--role client|supervisor|broker] [--force]\n"  \
+    "  Write a CURVE key pair: DIR/NAME.cert (public) and DIR/NAME.cert_secret (mode 0600);\n" \
+    "  print the public key. See docs/SECURITY.md. NAME: [A-Za-z0-9_-]{1,64}.\n"             \
+    "  --dir DIR   where to write (default: .)\n"                                            \
+    "  --role R    what the broker lets this key be (default client)\n"                     \
+    "  --force     replace existing files\n"
 
 const cmd_t cmd_table[] = {
     {"spawn", cmd_spawn, USAGE_SPAWN, "start a tree from a JSON spec"},
     {"status", cmd_status, USAGE_STATUS, "print a tree's report"},
     {"cancel", cmd_cancel, USAGE_CANCEL, "cancel a tree or a subtree"},
-    {"watch", cmd_watch, USAGE_WATCH, "print live phase events"},
+    {"watch", cmd_watch, USAGE_WATCH, "live view of trees (event lines off a terminal)"},
     {"peers", cmd_peers, USAGE_PEERS, "list the peers registered at the broker"},
     {"list", cmd_list, USAGE_LIST, "list the trees on the supervisors"},
     {"trace", cmd_trace, USAGE_TRACE, "write a tree's timeline as Trace Event Format JSON"},
     {"timeline", cmd_timeline, USAGE_TIMELINE, "draw a tree's timeline (PNG/SVG, gnuplot)"},
     {"stats", cmd_stats, USAGE_STATS, "print broker and supervisor counters"},
+    {"keygen", cmd_keygen, USAGE_KEYGEN, "write a CURVE key pair (docs/SECURITY.md)"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -85,6 +93,9 @@ void cmd_print_usage(FILE *out)
             "\n"
             "options:\n"
             "  --broker EP  broker endpoint (default: $ARBOR_BROKER, else %s)\n"
+            "  --curve-cert FILE       this client's certificate ($ARBOR_CURVE_CERT)\n"
+            "  --curve-server-key KEY  the broker's public key or certificate\n"
+            "                          ($ARBOR_CURVE_SERVERKEY); both: CURVE\n"
             "  -h, --help   print this help\n"
             "\n"
             "commands:\n",

@@ -87,7 +87,9 @@ static int s_spawn_reply(env_t *reply, const char *sup, const char *tree)
     }
     fprintf(stderr, "arborctl: supervisor %s refused the spawn: %s%s%s\n", sup,
             code ? code : reply->type, message ? ": " : "", message ? message : "");
-    return code && strcmp(code, "bad_request") == 0 ? EXIT_USAGE : EXIT_UNREACHABLE;
+    return code && (strcmp(code, "bad_request") == 0 || strcmp(code, "limit_exceeded") == 0)
+               ? EXIT_USAGE
+               : EXIT_UNREACHABLE;
 }
 
 int cmd_spawn(const char *broker, int argc, char **argv)

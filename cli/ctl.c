@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "curve.h"
 #include "peer.h"
 
 struct ctl_t {
@@ -79,9 +80,15 @@ static int s_poll(ctl_t *self, int64_t deadline)
 ctl_t *ctl_connect(const char *endpoint)
 {
     int64_t deadline = clk_now_ms() + CTL_WELCOME_MS;
-    char name[64], rnd[20];
+    char name[ENV_NAME_MAX + 1], rnd[20], key_name[CURVE_NAME_MAX + 1];
     peer_random_id(rnd, sizeof rnd);
-    snprintf(name, sizeof name, "ctl-%d-%.8s", (int) getpid(), rnd);
+    /* With CURVE the broker accepts a client only under its key's name,
+     * NAME or NAME.*: "NAME.ctl-PID-RND". */
+    bool curve = curve_env_cert_name(key_name, sizeof key_name) == 0;
+    if (curve)
+        snprintf(name, sizeof name, "%s.ctl-%d-%.8s", key_name, (int) getpid(), rnd);
+    else
+        snprintf(name, sizeof name, "ctl-%d-%.8s", (int) getpid(), rnd);
     ctl_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -101,12 +108,23 @@ ctl_t *ctl_connect(const char *endpoint)
             return NULL;
         }
         if (rc == 0) {
-            fprintf(stderr, "arborctl: cannot reach broker at %s (no answer within %d s)\n",
-                    endpoint, CTL_WELCOME_MS / 1000);
+            fprintf(stderr, "arborctl: cannot reach broker at %s (no answer within %d s)%s\n",
+                    endpoint, CTL_WELCOME_MS / 1000,
+                    getenv(CURVE_ENV_CERT) ? "; with CURVE: is this client's certificate in the "
+                                             "broker's allow directory, and the broker's key right?"
+                                           : "");
             ctl_destroy(&self);
             return NULL;
         }
         env_t *env = peer_recv(self->peer);
+        if (env && strcmp(env->from, "broker") == 0 && strcmp(env->type, "error") == 0 &&
+            strcmp(env_str(env->body, "code") ?: "", "forbidden") == 0) {
+            fprintf(stderr, "arborctl: the broker at %s refused this client: %s\n", endpoint,
+                    env_str(env->body, "message") ?: "forbidden");
+            env_destroy(&env);
+            ctl_destroy(&self);
+            return NULL;
+        }
         if (env) /* nothing is expected before welcome; keep it anyway */
             zlist_append(self->aside, env);
     }

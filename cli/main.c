@@ -13,7 +13,8 @@
 #include "log.h"
 
 static const char s_short[] =
-    "usage: arborctl [--broker EP] COMMAND [ARGS...]   (arborctl --help: commands and options)\n";
+    "usage: arborctl [--broker EP] [--curve-cert FILE --curve-server-key KEY] COMMAND [ARGS...]\n"
+    "       (arborctl --help: commands and options)\n";
 
 int main(int argc, char **argv)
 {
@@ -26,6 +27,8 @@ int main(int argc, char **argv)
 
     static const struct option longs[] = {
         {"broker", required_argument, NULL, 'b'},
+        {"curve-cert", required_argument, NULL, 'C'},
+        {"curve-server-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -35,6 +38,9 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
         switch (c) {
         case 'b': broker = optarg; break;
+        /* The environment is what every peer reads (common/curve.h). */
+        case 'C': setenv("ARBOR_CURVE_CERT", optarg, 1); break;
+        case 'K': setenv("ARBOR_CURVE_SERVERKEY", optarg, 1); break;
         case 'h': cmd_print_usage(stdout); return EXIT_TREE_OK;
         case ':':
             fprintf(stderr, "arborctl: option %s needs a value\n%s", argv[optind - 1], s_short);

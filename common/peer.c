@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "log.h"
 
 #define PEER_RECENT 64
@@ -18,6 +19,7 @@ struct peer_t {
     bool welcomed;
     bool unreachable; /* a send timed out: don't wait again until the broker speaks */
     uint64_t dropped;
+    int64_t forbidden_logged_ms; /* at most one warning per 10 s */
     zlistx_t *topics; /* char*, owned */
     /* The last messages sent, so that one the broker refused as
      * "unknown_session" (it restarted) is sent again after hello. */
@@ -117,6 +119,20 @@ peer_t *peer_new(const char *endpoint, const char *name, const char *role, int s
     zsock_set_reconnect_ivl(self->sock, 100);
     zsock_set_reconnect_ivl_max(self->sock, 1000);
     zsock_set_maxmsgsize(self->sock, 64 << 20);
+    /* CURVE when ARBOR_CURVE_SERVERKEY and ARBOR_CURVE_CERT say so (curve.h):
+     * set before connecting, or the connection is made plain. */
+    curve_client_t curve;
+    char err[512];
+    int secure = curve_client_from_env(&curve, err, sizeof err);
+    if (secure < 0) {
+        log_error("cannot connect to broker endpoint \"%s\": %s", endpoint, err);
+        peer_destroy(&self);
+        return NULL;
+    }
+    if (secure > 0) {
+        curve_client_apply(&curve, self->sock);
+        curve_client_clear(&curve);
+    }
     if (zsock_connect(self->sock, "%s", endpoint) != 0) {
         log_error("cannot connect to broker endpoint \"%s\": %s", endpoint, zmq_strerror(errno));
         peer_destroy(&self);
@@ -179,6 +195,19 @@ int peer_subscribe(peer_t *self, const char *topic)
     return peer_send(self, "broker", "subscribe", body, -1) < 0 ? -1 : 0;
 }
 
+int peer_unsubscribe(peer_t *self, const char *topic)
+{
+    for (char *t = zlistx_first(self->topics); t; t = zlistx_next(self->topics))
+        if (strcmp(t, topic) == 0) {
+            zlistx_delete(self->topics, zlistx_cursor(self->topics));
+            break;
+        }
+    cJSON *body = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(body, "topics");
+    cJSON_AddItemToArray(list, cJSON_CreateString(topic));
+    return peer_send(self, "broker", "unsubscribe", body, -1) < 0 ? -1 : 0;
+}
+
 void peer_tick(peer_t *self)
 {
     self->unreachable = false; /* at most one waiting send per heartbeat */
@@ -228,6 +257,17 @@ env_t *peer_recv(peer_t *self)
             s_hello(self);
             s_resend(self, env->re);
             env_destroy(&env);
+        } else if (strcmp(env->type, "error") == 0 &&
+                   strcmp(env_str(env->body, "code") ?: "", "forbidden") == 0) {
+            /* Returned to the caller too; logged here so that no process
+             * misses the broker's refusal (a hello refused: never welcomed). */
+            int64_t now = zclock_mono();
+            if (now - self->forbidden_logged_ms >= 10000 || !self->forbidden_logged_ms) {
+                self->forbidden_logged_ms = now;
+                log_warn("the broker refused %s from %s: %s",
+                         env_str(env->body, "type") ?: "a message", self->name,
+                         env_str(env->body, "message") ?: "forbidden");
+            }
         }
     }
     return env;

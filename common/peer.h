@@ -33,6 +33,9 @@ int64_t peer_send(peer_t *self, const char *to, const char *type, cJSON *body, i
  * re-sent after a broker restart. */
 int peer_subscribe(peer_t *self, const char *topic);
 
+/* Stop receiving a topic subscribed to with peer_subscribe. */
+int peer_unsubscribe(peer_t *self, const char *topic);
+
 /* Call every PEER_HEARTBEAT_MS: a heartbeat when registered, hello when not. */
 void peer_tick(peer_t *self);
 

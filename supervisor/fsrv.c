@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -236,6 +237,31 @@ static void s_child_reset(pid_t parent, int out_w, int err_w)
         _exit(127);
 }
 
+/* In the child: the spec's "rlimits" (checked by spec.c), soft = hard. */
+static void s_child_rlimits(const cJSON *spec)
+{
+    static const struct {
+        const char *name;
+        int resource;
+    } map[] = {{"as", RLIMIT_AS},         {"core", RLIMIT_CORE},     {"cpu", RLIMIT_CPU},
+               {"data", RLIMIT_DATA},     {"fsize", RLIMIT_FSIZE},   {"memlock", RLIMIT_MEMLOCK},
+               {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},   {"stack", RLIMIT_STACK}};
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(spec, "rlimits"))
+    {
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+            if (strcmp(r->string, map[i].name) != 0)
+                continue;
+            struct rlimit lim = {(rlim_t) r->valuedouble, (rlim_t) r->valuedouble};
+            if (setrlimit(map[i].resource, &lim) != 0) {
+                dprintf(2, "arbor: setrlimit %s=%.0f: %s\n", r->string, r->valuedouble,
+                        strerror(errno));
+                _exit(126);
+            }
+        }
+    }
+}
+
 /* In the child: execvp the user's program; on failure the errno goes back
  * through status_fd (CLOEXEC, so a successful exec closes it silently). */
 static void s_child_exec(const cJSON *payload, int status_fd)
@@ -317,6 +343,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     pid_t pid = fork();
     if (pid == 0) {
         s_child_reset(self_pid, out[1], err[1]);
+        s_child_rlimits(spec);
         if (is_exec) {
             /* fd 3 carries exec failures; everything above it is closed. */
             if (dup3(status[1], 3, O_CLOEXEC) < 0)

@@ -31,6 +31,9 @@ static void s_usage(FILE *out)
             "      --keep-trees N     finished trees kept for status (default 256)\n"
             "      --stop-deadline MS on SIGTERM, longest wait for trees to end\n"
             "                         before their workers are killed (default 15000)\n"
+            "      --max-trees N      trees running at once (default 64)\n"
+            "      --max-processes N  worker processes at once, all trees (default 8192)\n"
+            "      --spawn-rate N     forks per second at most (default 5000)\n"
             "  -h, --help             this text\n"
             "\n"
             "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
@@ -75,11 +78,14 @@ int main(int argc, char **argv)
     const char *name = getenv("ARBOR_SUPERVISOR_NAME") ?: host;
     const char *broker = getenv("ARBOR_BROKER") ?: "ipc:///tmp/arbor/broker.sock";
     super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES},
-                       .keep_finished = 256, .stop_deadline_ms = 15000};
+                       .keep_finished = 256, .stop_deadline_ms = 15000,
+                       .max_trees = 64, .max_processes = 8192, .spawn_rate = 5000};
     static const struct option opts[] = {
         {"broker", required_argument, 0, 'b'}, {"name", required_argument, 0, 'n'},
         {"max-nodes", required_argument, 0, 1}, {"max-depth", required_argument, 0, 2},
         {"keep-trees", required_argument, 0, 3}, {"stop-deadline", required_argument, 0, 4},
+        {"max-trees", required_argument, 0, 5}, {"max-processes", required_argument, 0, 6},
+        {"spawn-rate", required_argument, 0, 7},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "b:n:h", opts, NULL)) != -1) {
@@ -90,6 +96,9 @@ int main(int argc, char **argv)
         case 2: cfg.limits.max_depth = s_int_arg("--max-depth", optarg, 1, 64); break;
         case 3: cfg.keep_finished = s_int_arg("--keep-trees", optarg, 0, 100000); break;
         case 4: cfg.stop_deadline_ms = s_int_arg("--stop-deadline", optarg, 0, 3600000); break;
+        case 5: cfg.max_trees = s_int_arg("--max-trees", optarg, 1, 100000); break;
+        case 6: cfg.max_processes = s_int_arg("--max-processes", optarg, 1, 1 << 20); break;
+        case 7: cfg.spawn_rate = s_int_arg("--spawn-rate", optarg, 1, 1000000); break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }

@@ -28,7 +28,11 @@ static const char *s_run_keys[][4] = {
 
 static const char *s_common_keys[] = {"name", "run", "children", "count", "strategy",
                                       "grace_ms", "kill_after_ms", "max_restarts",
-                                      "within_ms", NULL};
+                                      "within_ms", "rlimits", "on", NULL};
+
+/* Resource limits a node's process gets (setrlimit, soft = hard). */
+const char *const spec_rlimit_names[] = {"as", "core", "cpu", "data", "fsize", "memlock",
+                                         "nofile", "nproc", "stack", NULL};
 
 run_kind_t spec_run_kind(const char *name, bool *ok)
 {
@@ -99,6 +103,20 @@ static int s_check_behaviour(const cJSON *node, run_kind_t run, const char *path
         }
         if (sig_parse(name) < 0)
             return s_fail(err, path, "signal: unknown signal (use a name like \"SIGSEGV\")");
+    }
+    const cJSON *rl = cJSON_GetObjectItemCaseSensitive(node, "rlimits");
+    if (rl && !cJSON_IsObject(rl))
+        return s_fail(err, path, "rlimits: must be an object like {\"nofile\": 64}");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rl)
+    {
+        if (!s_in(r->string, spec_rlimit_names))
+            return s_fail(err, path,
+                          "rlimits: unknown limit \"%s\" (use as, core, cpu, data, fsize, "
+                          "memlock, nofile, nproc, stack)", r->string);
+        if (!cJSON_IsNumber(r) || r->valuedouble < 0 || r->valuedouble != floor(r->valuedouble) ||
+            r->valuedouble > 9007199254740992.0)
+            return s_fail(err, path, "rlimits: %s must be a non-negative integer", r->string);
     }
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(node, "in");
     if (in && !(cJSON_IsString(in) &&
@@ -250,6 +268,12 @@ static int s_check_node(s_walk_t *w, const cJSON *node, const char *path, int de
         return -1;
     if (root && count)
         return s_fail(err, path, "count: the root node cannot be replicated");
+    const cJSON *on = cJSON_GetObjectItemCaseSensitive(node, "on");
+    if (on && root)
+        return s_fail(err, path, "on: spawn the tree on that supervisor instead (--supervisor)");
+    if (on && !(cJSON_IsString(on) && env_name_valid(on->valuestring, 48) &&
+                strcmp(on->valuestring, "broker") != 0))
+        return s_fail(err, path, "on: must be a supervisor name, [A-Za-z0-9_.-]{1,48}");
     if (count && strlen(name->valuestring) + 1 + snprintf(NULL, 0, "%lld", (long long) count - 1) >
                      TREE_NAME_MAX)
         return s_fail(err, path, "name: \"%s-%lld\" would be longer than %d characters",
@@ -339,6 +363,17 @@ tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
                     snprintf(child->path, plen, "%s/%s", n->path, child->name);
                 child->parent = n;
                 child->params = cJSON_Duplicate(c, 1);
+                child->remote_part = n->remote_part || n->remote_sup[0];
+                const char *on = cJSON_GetStringValue(cJSON_GetObjectItem(c, "on"));
+                if (on && !child->remote_part) {
+                    /* The subtree as the other supervisor will see it. */
+                    snprintf(child->remote_sup, sizeof child->remote_sup, "%s", on);
+                    child->subtree_spec = cJSON_Duplicate(c, 1);
+                    cJSON_DeleteItemFromObject(child->subtree_spec, "on");
+                    cJSON_DeleteItemFromObject(child->subtree_spec, "count");
+                    cJSON_ReplaceItemInObject(child->subtree_spec, "name",
+                                              cJSON_CreateString(child->name));
+                }
                 n->children[slot++] = child;
             }
         }

@@ -35,4 +35,7 @@ tree_t *spec_build_text(const char *text, size_t len, const char *tree_id, uint6
 
 run_kind_t spec_run_kind(const char *name, bool *ok);
 
+/* The names "rlimits" accepts, NULL-terminated. */
+extern const char *const spec_rlimit_names[];
+
 #endif

@@ -56,6 +56,8 @@ struct super_t {
     int guarantees; /* FSRV_G_ flags the fork-server reported */
     int fsrv_restarts;
     int64_t fsrv_restarted_at;
+    double tokens;      /* spawn-rate bucket */
+    int64_t tokens_at;  /* us */
     struct {
         uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected, restarts;
     } count;
@@ -63,6 +65,7 @@ struct super_t {
 
 static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n);
 static void s_pump(super_t *s);
+static void s_remote_spawn(super_t *s, tree_t *t, tree_node_t *n);
 static void s_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *reason);
 
 /* ---- lookups -------------------------------------------------------------- */
@@ -291,6 +294,22 @@ static void s_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *wh
 }
 
 /* Feed the fork-server from the queue, SPAWN_WINDOW requests at a time. */
+/* Token bucket: at most cfg.spawn_rate forks a second, bursts of a tenth
+ * of that. The tick pumps again when the bucket was empty. */
+static bool s_spawn_token(super_t *s)
+{
+    int64_t now = clk_now_us();
+    double burst = s->cfg.spawn_rate / 10.0 > 1 ? s->cfg.spawn_rate / 10.0 : 1;
+    s->tokens += (double) (now - s->tokens_at) * s->cfg.spawn_rate / 1e6;
+    s->tokens_at = now;
+    if (s->tokens > burst)
+        s->tokens = burst;
+    if (s->tokens < 1)
+        return false;
+    s->tokens -= 1;
+    return true;
+}
+
 static void s_pump(super_t *s)
 {
     while (s->inflight < SPAWN_WINDOW && !s->fsrv_gone) {
@@ -303,6 +322,13 @@ static void s_pump(super_t *s)
             zlistx_delete(s->spawn_queue, zlistx_cursor(s->spawn_queue));
             continue;
         }
+        if (n->remote_sup[0]) {
+            zlistx_delete(s->spawn_queue, zlistx_cursor(s->spawn_queue));
+            s_remote_spawn(s, t, n);
+            continue;
+        }
+        if (!s_spawn_token(s))
+            return; /* over --spawn-rate: the next tick goes on */
         char *payload = s_payload(s, t, n);
         int rc = payload ? fsrv_send_spawn(&s->fsrv, s_req(t, n), payload, strlen(payload)) : -1;
         int e = payload ? errno : ENOMEM;
@@ -323,6 +349,215 @@ static void s_pump(super_t *s)
         s->inflight++;
         s->count.spawns++;
     }
+}
+
+/* ---- placement on other supervisors ("on") ------------------------------- */
+
+/* The subtree of a node with "on" runs as a tree of its own on that
+ * supervisor. We follow it through its events (topic tree/ID), cancel it
+ * with "cancel", take its report when it is done, and mark it lost if that
+ * supervisor is lost (broker topic "peers") or stops answering. */
+
+static void s_remote_topic(const tree_node_t *n, char *out, size_t size)
+{
+    snprintf(out, size, "tree/%s", n->remote_tree);
+}
+
+/* Worst case for the other supervisor to end the subtree after a cancel:
+ * every level's deadlines, plus slack for the network. */
+static int64_t s_remote_bound_ms(const tree_node_t *n)
+{
+    int64_t deepest = 0;
+    for (int i = 0; i < n->nchildren; i++) {
+        int64_t b = s_remote_bound_ms(n->children[i]);
+        deepest = b > deepest ? b : deepest;
+    }
+    return n->grace_ms + n->kill_after_ms + ESC_REAP_MS + deepest;
+}
+
+static void s_remote_done_with(super_t *s, tree_t *t, tree_node_t *n, status_t status)
+{
+    char topic[TREE_ID_MAX + 8];
+    s_remote_topic(n, topic, sizeof topic);
+    peer_unsubscribe(s->peer, topic);
+    n->proc = PROC_GONE;
+    tree_node_settle(t, n, status);
+    s_after_settle(s, t, n);
+}
+
+static void s_remote_lost(super_t *s, tree_t *t, tree_node_t *n, const char *why)
+{
+    log_warn("tree %s: %s on %s: %s", t->id, n->path, n->remote_sup, why);
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "Lost");
+    cJSON_AddStringToObject(e, "message", why);
+    cJSON_AddStringToObject(e, "phase", phase_name(n->phase));
+    tree_settle_remote_part(t, n, ST_LOST, e);
+    cJSON_Delete(n->error);
+    n->error = e;
+    n->lost = true;
+    s_remote_done_with(s, t, n, ST_LOST);
+}
+
+static void s_remote_spawn(super_t *s, tree_t *t, tree_node_t *n)
+{
+    char id[TREE_ID_MAX + 32];
+    snprintf(id, sizeof id, "%s.%d.%u", t->id, n->idx, n->incarnation);
+    if (strlen(id) <= TREE_ID_MAX)
+        memcpy(n->remote_tree, id, strlen(id) + 1);
+    else
+        peer_random_id(n->remote_tree, sizeof n->remote_tree);
+    char topic[TREE_ID_MAX + 8];
+    s_remote_topic(n, topic, sizeof topic);
+    peer_subscribe(s->peer, topic); /* before the spawn: no event is missed */
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "spec", cJSON_Duplicate(n->subtree_spec, 1));
+    cJSON_AddStringToObject(body, "tree", n->remote_tree);
+    cJSON *parent = cJSON_AddObjectToObject(body, "parent");
+    cJSON_AddStringToObject(parent, "supervisor", s->name);
+    cJSON_AddStringToObject(parent, "tree", t->id);
+    cJSON_AddStringToObject(parent, "path", n->path);
+    n->remote_t0_ms = clk_now_ms() - t->started_ms;
+    n->remote_req = peer_send(s->peer, n->remote_sup, "spawn", body, -1);
+    n->proc = PROC_REQUESTED;
+    log_info("tree %s: %s runs on supervisor %s as tree %s", t->id, n->path, n->remote_sup,
+             n->remote_tree);
+    if (n->remote_req < 0) {
+        peer_unsubscribe(s->peer, topic);
+        s_spawn_failed(s, t, n, "cannot reach the broker to ask the other supervisor");
+        return;
+    }
+    s_deadline(s, t, n, DL_REMOTE, 10000); /* an answer to the spawn, at least */
+}
+
+static tree_node_t *s_remote_by_req(super_t *s, const env_t *msg, tree_t **tree)
+{
+    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
+        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
+            tree_node_t *n = &t->nodes[i];
+            if (n->remote_sup[0] && n->proc == PROC_REQUESTED && n->remote_req == msg->re) {
+                *tree = t;
+                return n;
+            }
+        }
+    return NULL;
+}
+
+static tree_node_t *s_remote_by_tree(super_t *s, const char *sup, const char *rtree, tree_t **tree)
+{
+    for (tree_t *t = zlistx_first(s->trees); t && rtree; t = zlistx_next(s->trees))
+        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
+            tree_node_t *n = &t->nodes[i];
+            if (n->proc == PROC_REMOTE && !strcmp(n->remote_sup, sup) &&
+                !strcmp(n->remote_tree, rtree)) {
+                *tree = t;
+                return n;
+            }
+        }
+    return NULL;
+}
+
+static void s_remote_cancel(super_t *s, tree_t *t, tree_node_t *n)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "tree", n->remote_tree);
+    peer_send(s->peer, n->remote_sup, "cancel", body, -1);
+    s_deadline(s, t, n, DL_REMOTE, s_remote_bound_ms(n) + 10000);
+}
+
+/* "spawned" from the other supervisor. */
+static void s_on_remote_spawned(super_t *s, env_t *msg)
+{
+    tree_t *t;
+    tree_node_t *n = s_remote_by_req(s, msg, &t);
+    if (!n || strcmp(msg->from, n->remote_sup) != 0)
+        return;
+    n->proc = PROC_REMOTE;
+    n->status = ST_RUNNING;
+    n->deadline_gen++; /* the spawn deadline is met */
+    s_phase(s, t, n, PH_SPAWNED);
+    if (n->cancel_requested)
+        s_remote_cancel(s, t, n);
+}
+
+/* An error answering our spawn (from it, or from the broker). */
+static bool s_on_remote_error(super_t *s, env_t *msg)
+{
+    tree_t *t;
+    tree_node_t *n = s_remote_by_req(s, msg, &t);
+    if (!n)
+        return false;
+    char why[600];
+    snprintf(why, sizeof why, "supervisor %s refused the subtree: %s: %s", n->remote_sup,
+             env_str(msg->body, "code") ?: "error", env_str(msg->body, "message") ?: "");
+    char topic[TREE_ID_MAX + 8];
+    s_remote_topic(n, topic, sizeof topic);
+    peer_unsubscribe(s->peer, topic);
+    tree_settle_remote_part(t, n, ST_CANCELLED, NULL);
+    s_spawn_failed(s, t, n, why);
+    return true;
+}
+
+/* An event of a subtree running elsewhere: its phases show in our tree. */
+static void s_on_remote_event(super_t *s, env_t *msg)
+{
+    tree_t *t;
+    tree_node_t *n = s_remote_by_tree(s, msg->from, env_str(msg->body, "tree"), &t);
+    const char *kind = env_str(msg->body, "kind");
+    if (!n || !kind)
+        return;
+    if (!strcmp(kind, "done")) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "tree", n->remote_tree);
+        peer_send(s->peer, n->remote_sup, "status", body, -1);
+        return;
+    }
+    const char *rpath = env_str(msg->body, "path");
+    phase_t ph = phase_parse(env_str(msg->body, "phase"));
+    if (strcmp(kind, "phase") || !rpath || ph == PH_NONE)
+        return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s%s%s", n->parent ? n->parent->path : "", n->parent ? "/" : "",
+             rpath);
+    tree_node_t *x = tree_find_path(t, path);
+    if (x && !status_is_terminal(x->status)) {
+        if (x->status == ST_PENDING)
+            x->status = ST_RUNNING;
+        s_phase_at(s, t, x, ph, t->started_ms + n->remote_t0_ms + env_int(msg->body, "t_ms", 0));
+    }
+}
+
+/* The report of a subtree that ended elsewhere: graft it into ours. */
+static void s_on_remote_report(super_t *s, env_t *msg)
+{
+    const cJSON *report = cJSON_GetObjectItem(msg->body, "report");
+    const char *status = env_str(report, "status");
+    tree_t *t;
+    tree_node_t *n = s_remote_by_tree(s, msg->from, env_str(report, "tree"), &t);
+    if (!n || !status || !strcmp(status, "running"))
+        return;
+    status_t st = tree_graft(t, n, cJSON_GetObjectItem(report, "root"));
+    log_info("tree %s: %s ended on supervisor %s: %s", t->id, n->path, n->remote_sup,
+             status_name(st));
+    s_remote_done_with(s, t, n, st);
+}
+
+/* Topic "peers": a supervisor running subtrees of ours is gone. */
+static void s_on_peer_lost(super_t *s, env_t *msg)
+{
+    const char *name = env_str(msg->body, "name");
+    if (!name || strcmp(env_str(msg->body, "kind") ?: "", "peer_lost") != 0)
+        return;
+    char why[200];
+    snprintf(why, sizeof why, "supervisor %s was lost (%s)", name,
+             env_str(msg->body, "reason") ?: "gone");
+    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
+        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
+            tree_node_t *n = &t->nodes[i];
+            if (!strcmp(n->remote_sup, name) &&
+                (n->proc == PROC_REMOTE || n->proc == PROC_REQUESTED))
+                s_remote_lost(s, t, n, why);
+        }
 }
 
 /* ---- cancellation --------------------------------------------------------- */
@@ -379,7 +614,21 @@ static void s_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *rea
         return;
     if (!n->cancel_requested)
         log_debug("tree %s: %s: cancel (%s)", t->id, n->path, reason);
+    bool first = !n->cancel_requested;
     n->cancel_requested = true;
+    if (n->remote_part)
+        return; /* the supervisor running it propagates the cancel */
+    if (n->remote_sup[0]) {
+        if (n->proc == PROC_PENDING) { /* never sent: nothing runs there */
+            tree_settle_remote_part(t, n, ST_CANCELLED, NULL);
+            n->proc = PROC_GONE;
+            tree_node_settle(t, n, ST_CANCELLED);
+            s_after_settle(s, t, n);
+        } else if (n->proc == PROC_REMOTE && first) {
+            s_remote_cancel(s, t, n);
+        }
+        return; /* REQUESTED: cancelled once it is spawned */
+    }
     for (int i = 0; i < n->nchildren; i++)
         s_cancel_node(s, t, n->children[i], reason);
     if (status_is_terminal(n->status))
@@ -814,6 +1063,10 @@ static int s_on_timer(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             s_escalate(s, t, n);
         else if (e.kind == DL_SETTLE)
             s_settle_exited(s, t, n);
+        else if (e.kind == DL_REMOTE && !status_is_terminal(n->status))
+            s_remote_lost(s, t, n, n->proc == PROC_REQUESTED
+                                       ? "the other supervisor did not answer the spawn in 10 s"
+                                       : "the other supervisor did not end the subtree in time");
     }
     s_arm_timer(s);
     s_pump(s);
@@ -844,8 +1097,29 @@ static void s_handle_spawn(super_t *s, env_t *req)
         peer_random_id(idbuf, sizeof idbuf);
         id = idbuf;
     }
+    int running = 0, processes = 0;
+    for (tree_t *x = zlistx_first(s->trees); x; x = zlistx_next(s->trees))
+        if (!x->ended_ms) {
+            running++;
+            processes += x->nnodes - x->nterminal;
+        }
+    if (running >= s->cfg.max_trees) {
+        s->count.rejected++;
+        s_reply_error(s, req, "limit_exceeded", "supervisor %s already runs %d trees (--max-trees)",
+                      s->name, running);
+        return;
+    }
     spec_err_t err = {0};
     tree_t *t = spec ? spec_build(spec, id, s->next_serial, s->name, &s->cfg.limits, &err) : NULL;
+    if (t && processes + t->nnodes > s->cfg.max_processes) {
+        s->count.rejected++;
+        s_reply_error(s, req, "limit_exceeded",
+                      "a tree of %d nodes would take supervisor %s to %d processes "
+                      "(--max-processes %d)", t->nnodes, s->name, processes + t->nnodes,
+                      s->cfg.max_processes);
+        tree_destroy(&t);
+        return;
+    }
     if (!t) {
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "code", "invalid_spec");
@@ -1074,12 +1348,24 @@ static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
             s_handle_list(s, msg);
         else if (!strcmp(msg->type, "stats"))
             s_handle_stats(s, msg);
+        else if (!strcmp(msg->type, "spawned"))
+            s_on_remote_spawned(s, msg);
+        else if (!strcmp(msg->type, "report"))
+            s_on_remote_report(s, msg);
+        else if (!strcmp(msg->type, "event") && !strcmp(msg->from, "broker"))
+            s_on_peer_lost(s, msg);
+        else if (!strcmp(msg->type, "event"))
+            s_on_remote_event(s, msg);
+        else if (!strcmp(msg->type, "cancelling") || !strcmp(msg->type, "subscribed"))
+            ; /* acknowledgements: nothing to do */
+        else if (!strcmp(msg->type, "error") && s_on_remote_error(s, msg))
+            ;
         else if (!strcmp(msg->type, "error") && s_bounced(s, msg))
             ;
         else if (!strcmp(msg->type, "error"))
             log_debug("broker error for message %lld: %s: %s", (long long) msg->re,
                       env_str(msg->body, "code") ?: "?", env_str(msg->body, "message") ?: "");
-        else if (strcmp(msg->type, "event") != 0)
+        else if (strcmp(msg->from, "broker") != 0) /* never answer the broker's own */
             s_reply_error(s, msg, "bad_request", "a supervisor does not handle \"%s\"", msg->type);
         env_destroy(&msg);
     }
@@ -1134,6 +1420,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
         s->next_beat = now + PEER_HEARTBEAT_MS;
     }
     s_redeliver(s);
+    s_pump(s);
     if (s->stopping && (s_all_done(s) || now >= s->stop_deadline))
         return -1;
     return 0;
@@ -1175,6 +1462,7 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
         return NULL;
     }
     zsock_set_rcvtimeo(peer_sock(s->peer), 0);
+    peer_subscribe(s->peer, "peers"); /* to learn that a supervisor we rely on is lost */
     s->loop = zloop_new();
     zloop_reader(s->loop, peer_sock(s->peer), s_on_broker, s);
     zmq_pollitem_t fs = {NULL, s->fsrv.fd, ZMQ_POLLIN, 0};

@@ -14,6 +14,9 @@ typedef struct {
     spec_limits_t limits;
     int keep_finished;   /* finished trees kept for status queries */
     int stop_deadline_ms; /* on SIGTERM: longest wait for trees to end */
+    int max_trees;       /* trees running at once */
+    int max_processes;   /* worker processes at once, over all trees */
+    int spawn_rate;      /* forks per second (a fork bomb's brake) */
 } super_cfg_t;
 
 typedef struct super_t super_t;

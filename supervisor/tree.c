@@ -30,6 +30,14 @@ phase_t phase_parse(const char *name)
 }
 
 const char *status_name(status_t s) { return s_status_names[s]; }
+
+status_t status_parse(const char *name)
+{
+    for (int i = 0; name && i <= ST_LOST; i++)
+        if (strcmp(name, s_status_names[i]) == 0)
+            return (status_t) i;
+    return ST_PENDING;
+}
 const char *tree_status_name(tree_status_t s) { return s_tree_status_names[s]; }
 
 bool status_is_terminal(status_t s) { return s != ST_PENDING && s != ST_RUNNING; }
@@ -79,6 +87,7 @@ void tree_destroy(tree_t **self)
         free(n->tail);
         free(n->restart_at);
         cJSON_Delete(n->history);
+        cJSON_Delete(n->subtree_spec);
     }
     free(t->nodes);
     free(t);
@@ -374,6 +383,87 @@ void tree_subtree_reset(tree_t *tree, tree_node_t *n, int64_t t_ms)
     n->nrestart_at = 0; /* a restarted parent starts with a fresh intensity */
     n->restart_limit_hit = false;
     n->status = ST_PENDING;
+}
+
+/* One node's outcome from a report node of the other supervisor. */
+static status_t s_graft_one(tree_node_t *n, const cJSON *r, int64_t shift)
+{
+    const cJSON *pid = cJSON_GetObjectItem(r, "pid");
+    n->pid = cJSON_IsNumber(pid) ? (pid_t) pid->valuedouble : 0;
+    const cJSON *ex = cJSON_GetObjectItem(r, "exit");
+    const cJSON *code = cJSON_GetObjectItem(ex, "code");
+    const char *sig = cJSON_GetStringValue(cJSON_GetObjectItem(ex, "signal"));
+    n->exited = cJSON_IsNumber(code) || sig;
+    n->exit_code = cJSON_IsNumber(code) ? (int) code->valuedouble : 0;
+    n->exit_signal = sig ? sig_parse(sig) : 0;
+    const cJSON *err = cJSON_GetObjectItem(r, "error");
+    cJSON_Delete(n->error);
+    n->error = cJSON_IsObject(err) ? cJSON_Duplicate(err, 1) : NULL;
+    const cJSON *esc = cJSON_GetObjectItem(r, "escalation");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItem(esc, "signals"))
+    {
+        n->term_sent |= cJSON_IsString(s) && strcmp(s->valuestring, "SIGTERM") == 0;
+        n->kill_sent |= cJSON_IsString(s) && strcmp(s->valuestring, "SIGKILL") == 0;
+    }
+    n->stuck_phase = phase_parse(cJSON_GetStringValue(cJSON_GetObjectItem(esc, "stuck_phase")));
+    n->nphases = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(r, "phases"))
+    {
+        phase_t ph = phase_parse(cJSON_GetStringValue(cJSON_GetObjectItem(p, "phase")));
+        const cJSON *t = cJSON_GetObjectItem(p, "t_ms");
+        if (ph != PH_NONE && cJSON_IsNumber(t))
+            tree_node_phase(n, ph, (int64_t) t->valuedouble + shift);
+    }
+    const cJSON *restarts = cJSON_GetObjectItem(r, "restarts");
+    if (cJSON_GetArraySize(restarts) > 0) {
+        cJSON_Delete(n->history);
+        n->history = cJSON_Duplicate(restarts, 1);
+    }
+    n->proc = PROC_GONE;
+    status_t st = status_parse(cJSON_GetStringValue(cJSON_GetObjectItem(r, "status")));
+    return status_is_terminal(st) ? st : ST_LOST;
+}
+
+static void s_graft_below(tree_t *tree, tree_node_t *n, const cJSON *r, int64_t shift)
+{
+    const cJSON *kids = cJSON_GetObjectItem(r, "children");
+    for (int i = 0; i < n->nchildren; i++) {
+        tree_node_t *c = n->children[i];
+        const cJSON *match = NULL, *k;
+        cJSON_ArrayForEach(k, kids) if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(k, "name"))
+                                                   ?: "", c->name) == 0) match = k;
+        if (match) {
+            s_graft_below(tree, c, match, shift);
+            tree_node_settle(tree, c, s_graft_one(c, match, shift));
+        } else {
+            tree_settle_remote_part(tree, c, ST_LOST, NULL);
+            c->lost = true;
+            tree_node_settle(tree, c, ST_LOST);
+        }
+    }
+}
+
+status_t tree_graft(tree_t *tree, tree_node_t *top, const cJSON *remote_root)
+{
+    s_graft_below(tree, top, remote_root, top->remote_t0_ms);
+    return s_graft_one(top, remote_root, top->remote_t0_ms);
+}
+
+void tree_settle_remote_part(tree_t *tree, tree_node_t *top, status_t status, const cJSON *error)
+{
+    for (int i = 0; i < top->nchildren; i++) {
+        tree_node_t *c = top->children[i];
+        tree_settle_remote_part(tree, c, status, error);
+        if (status_is_terminal(c->status))
+            continue;
+        c->proc = PROC_GONE;
+        c->lost = status == ST_LOST;
+        if (error && !c->error)
+            c->error = cJSON_Duplicate(error, 1);
+        tree_node_settle(tree, c, status);
+    }
 }
 
 tree_status_t tree_status_of(const tree_t *self)

@@ -38,7 +38,8 @@ typedef enum {
     PROC_PENDING,   /* not asked for yet */
     PROC_REQUESTED, /* spawn request sent to the fork-server */
     PROC_ALIVE,     /* forked, not yet reaped */
-    PROC_GONE       /* reaped, never started, or given up on */
+    PROC_GONE,      /* reaped, never started, or given up on */
+    PROC_REMOTE     /* its subtree runs on another supervisor ("on") */
 } proc_state_t;
 
 typedef struct {
@@ -91,6 +92,14 @@ struct tree_node_t {
     phase_rec_t *phases;
     int nphases, phases_cap;
 
+    /* placement on another supervisor ("on"): the whole subtree runs there */
+    char remote_sup[TREE_NAME_MAX + 1]; /* set on the node that has "on" */
+    bool remote_part;        /* a descendant of such a node: never spawned here */
+    cJSON *subtree_spec;     /* what is sent to the other supervisor */
+    char remote_tree[TREE_ID_MAX + 1];  /* its tree id there */
+    int64_t remote_req;      /* id of our spawn request, to match the reply */
+    int64_t remote_t0_ms;    /* our t_ms when we asked: its times are shifted by it */
+
     /* restarts (a parent's strategy restarts its failed children) */
     int max_restarts;        /* as a parent: restarts allowed within_ms (0: none) */
     int64_t within_ms;
@@ -124,6 +133,7 @@ typedef struct {
 const char *phase_name(phase_t p);
 phase_t phase_parse(const char *name);
 const char *status_name(status_t s);
+status_t status_parse(const char *name); /* ST_PENDING when unknown */
 const char *tree_status_name(tree_status_t s);
 bool status_is_terminal(status_t s);
 bool status_is_failure(status_t s);   /* failed, spawn_failed, lost */
@@ -166,6 +176,18 @@ bool tree_restart_allowed(tree_node_t *parent, int64_t now_ms);
 /* Put node and its subtree back to pending for a new incarnation, keeping
  * each node's outcome in its history (reported as "restarts"). */
 void tree_subtree_reset(tree_t *tree, tree_node_t *node, int64_t t_ms);
+
+/* The subtree of top ran on another supervisor: take its nodes' outcomes
+ * from that supervisor's report root (same shape as ours; its times shifted
+ * by top->remote_t0_ms) and settle them, deepest first. Nodes the report
+ * lacks are settled lost. top itself is left for the caller to settle:
+ * returns its status. */
+status_t tree_graft(tree_t *tree, tree_node_t *top, const cJSON *remote_root);
+
+/* Settle top's remote subtree with one status (lost, or cancelled before it
+ * was ever sent), each node with a copy of error (may be NULL). Deepest
+ * first; top is left for the caller. */
+void tree_settle_remote_part(tree_t *tree, tree_node_t *top, status_t status, const cJSON *error);
 
 /* Tree status from its root (running until every node is terminal). */
 tree_status_t tree_status_of(const tree_t *self);

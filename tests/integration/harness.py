@@ -76,6 +76,21 @@ def marked_pids(marker):
     return found
 
 
+_root_flags = {}
+
+
+def root_flag(program):
+    """["--allow-root"] when the tests run as root (CI does) and program knows
+    the flag (daemons refuse root without it, docs/SECURITY.md), else []."""
+    if os.geteuid() != 0:
+        return []
+    if program not in _root_flags:
+        r = subprocess.run([os.path.join(BIN, program), "--help"], capture_output=True,
+                           text=True, timeout=10)
+        _root_flags[program] = ["--allow-root"] if "--allow-root" in r.stdout else []
+    return _root_flags[program]
+
+
 class Run:
     """One test run: a temp dir, the daemons it started, and the cleanup."""
 
@@ -124,13 +139,13 @@ class Run:
 
     def broker(self, *extra):
         p = self.start("broker", [os.path.join(BIN, "arbor-broker"), "--bind", self.broker_ep] +
-                       list(extra))
+                       root_flag("arbor-broker") + list(extra))
         self.wait_log(p, "listening")
         return p
 
     def supervisor(self, name="sup1", *extra):
         p = self.start(name, [os.path.join(BIN, "arbor-supervisor"), "--broker", self.broker_ep,
-                              "--name", name] + list(extra))
+                              "--name", name] + root_flag("arbor-supervisor") + list(extra))
         self.wait_log(p, "registered with broker")
         return p
 

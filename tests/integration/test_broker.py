@@ -140,26 +140,27 @@ def test_hello_welcome(run):
 @with_peers
 def test_routing_is_byte_identical(run):
     run.broker()
-    a, b = Peer(run, "a"), Peer(run, "sup.tree-1.3")
-    a.hello()
+    # A supervisor and one of its workers (roles: docs/SECURITY.md).
+    a, b = Peer(run, "sup"), Peer(run, "sup.tree-1.3")
+    a.hello(role="supervisor")
     b.hello(role="worker")
     # Odd spacing, key order, unicode, an extra key: all must arrive unchanged.
     raw = ('{ "body" : {"x": [1, 2.5, "\u00e9\\u00e9"], "nested": {"k": null}},'
-           '"v":1,"type":"node_phase","to":"sup.tree-1.3","id":41 ,"re":null,'
-           '"extra":"kept", "from":"a"}').encode()
+           '"v":1,"type":"node_cancel","to":"sup.tree-1.3","id":41 ,"re":null,'
+           '"extra":"kept", "from":"sup"}').encode()
     a.send_raw(raw)
     frm, got, env = b.recv()
-    check(frm == "a", "sender frame %r, not 'a'" % frm)
+    check(frm == "sup", "sender frame %r, not 'sup'" % frm)
     check(got == raw, "payload changed in transit:\n%r\n%r" % (raw, got))
     # And back, re set; a large one too (shared frame, not copied wrongly).
     big = {"blob": "x" * (1 << 20)}
-    mid = b.send("a", "report", big, re=41)
+    mid = b.send("sup", "node_phase", big, re=41)
     frm, got, env = a.recv()
     check(frm == "sup.tree-1.3" and env["id"] == mid and env["re"] == 41, str(env)[:200])
     check(env["body"] == big, "large body changed")
     # To itself works too.
-    a.send("a", "status", {"tree": "t"})
-    check(a.recv()[0] == "a", "loopback lost")
+    a.send("sup", "status", {"tree": "t"})
+    check(a.recv()[0] == "sup", "loopback lost")
     st = a.stats()
     check(st["counters"]["routed"] == 3, "routed=%s" % st["counters"])
 
@@ -313,7 +314,7 @@ def test_undeliverable(run):
 def test_topics(run):
     run.broker()
     pub = Peer(run, "pub")
-    pub.hello()
+    pub.hello(role="supervisor")  # only supervisors publish
     subs = {}
     for name, topics in [("all", ["tree/"]), ("one", ["tree/42"]), ("near", ["tree/4"]),
                          ("both", ["tree/", "tree/42"]), ("other", ["tree/43", "peers"])]:
@@ -357,20 +358,20 @@ def test_peers_and_events(run):
     mid = watch.send("broker", "subscribe", {"topics": ["peers"]})
     watch.expect("subscribed", re=mid)
     a = Peer(run, "a")
-    a.hello(role="worker", incarnation="one")
+    a.hello(role="supervisor", incarnation="one")
     ev = watch.expect("event")
     check(ev["to"] == "topic:peers", str(ev))
-    check(ev["body"] == {"topic": "peers", "kind": "peer_joined", "name": "a", "role": "worker",
-                         "reason": "hello"}, str(ev))
+    check(ev["body"] == {"topic": "peers", "kind": "peer_joined", "name": "a",
+                         "role": "supervisor", "reason": "hello"}, str(ev))
     env = watch.request("peers")
     names = [(p["name"], p["role"], p["incarnation"]) for p in env["body"]["peers"]]
-    check(names == [("a", "worker", "one"), ("watch", "client", "inc-1")], str(names))
+    check(names == [("a", "supervisor", "one"), ("watch", "client", "inc-1")], str(names))
     check(all(isinstance(p["idle_ms"], int) and p["idle_ms"] >= 0
               for p in env["body"]["peers"]), str(env))
     # A restarted peer (new incarnation) replaces the old registration; the
     # new connection takes the name over (ROUTER_HANDOVER).
     a2 = Peer(run, "a")
-    a2.hello(role="worker", incarnation="two")
+    a2.hello(role="supervisor", incarnation="two")
     ev = watch.expect("event")
     check(ev["body"]["kind"] == "peer_lost" and ev["body"]["reason"] == "replaced", str(ev))
     ev = watch.expect("event")
@@ -379,8 +380,8 @@ def test_peers_and_events(run):
     check(a2.recv()[0] == "watch", "the new connection did not get the message")
     a2.send("broker", "bye")
     ev = watch.expect("event")
-    check(ev["body"] == {"topic": "peers", "kind": "peer_lost", "name": "a", "role": "worker",
-                         "reason": "bye"}, str(ev))
+    check(ev["body"] == {"topic": "peers", "kind": "peer_lost", "name": "a",
+                         "role": "supervisor", "reason": "bye"}, str(ev))
     check(watch.stats()["peers"] == 1, "bye did not forget the peer")
 
 
@@ -525,8 +526,8 @@ def test_signals_exit_zero(run):
 
 def test_flags(run):
     def broker(*args):
-        return subprocess.run([BROKER] + list(args), capture_output=True, text=True,
-                              timeout=T, env=run.env)
+        return subprocess.run([BROKER] + harness.root_flag("arbor-broker") + list(args),
+                              capture_output=True, text=True, timeout=T, env=run.env)
     r = broker("--help")
     check(r.returncode == 0 and "usage" in r.stdout and "--max-msg" in r.stdout, str(r))
     r = broker("--bind", run.broker_ep, "--no-such-flag")
@@ -537,8 +538,9 @@ def test_flags(run):
     check(r.returncode == 2 and "max-msg" in r.stderr, str(r))
     r = broker("--bind", run.broker_ep, "--expiry-ms", "0")
     check(r.returncode == 2 and "expiry-ms" in r.stderr, str(r))
-    r = broker("--bind", "ipc:///nonexistent-dir-arbor/x.sock")
-    check(r.returncode == 1 and "cannot bind ipc:///nonexistent-dir-arbor/x.sock" in r.stderr,
+    # The socket's own directory is created (0700), but not its parents.
+    r = broker("--bind", "ipc:///nonexistent-dir-arbor/sub/x.sock")
+    check(r.returncode == 1 and "cannot bind ipc:///nonexistent-dir-arbor/sub/x.sock" in r.stderr,
           str(r))
     r = broker("--bind", run.broker_ep, "--capture", "/nonexistent-dir-arbor/cap")
     check(r.returncode == 1 and "capture" in r.stderr, str(r))

@@ -441,7 +441,7 @@ def drive_raw(run, schemas, cap):
     good.request("sup1", "list", None, "trees")
     good.request("nobody-here", "status", {"tree": "t"}, "error", "unknown_destination", sender="broker")
     # A type a supervisor does not handle, well formed.
-    mid = good.send("sup1", "subscribed", {"topics": []}, re=1)
+    mid = good.send("sup1", "welcome", {"broker": "x", "heartbeat_ms": 1000, "expiry_ms": 5000}, re=1)
     good.expect(mid, "error", "bad_request", sender="sup1")
     # A tree id picked by the client, used twice.
     good.request("sup1", "spawn", {"spec": ALL_KINDS, "tree": "all-kinds"}, "spawned")

@@ -65,7 +65,18 @@ static void test_env_sets_format(void **state)
     setenv("ARBOR_LOG_FORMAT", "text", 1);
     log_init("test-log", ALOG_INFO);
     assert_int_equal(log_format(), ALOG_TEXT);
+    /* a flag (log_set_format after log_init) wins, and is passed on */
+    setenv("ARBOR_LOG_FORMAT", "text", 1);
+    log_init("test-log", ALOG_INFO);
+    log_set_format(ALOG_JSON);
+    assert_int_equal(log_format(), ALOG_JSON);
+    assert_string_equal(getenv("ARBOR_LOG_FORMAT"), "json");
+    log_set_level(ALOG_WARN);
+    assert_string_equal(getenv("ARBOR_LOG_LEVEL"), "warn");
+    log_set_format(ALOG_TEXT);
+    log_set_level(ALOG_INFO);
     unsetenv("ARBOR_LOG_FORMAT");
+    unsetenv("ARBOR_LOG_LEVEL");
 }
 
 static void test_json_line(void **state)
@@ -113,6 +124,12 @@ static void test_fields(void **state)
     cJSON_Delete(j);
     j = s_parse_json(s_fmt(ALOG_JSON, ALOG_INFO, NULL, "peer sup1 joined", 4096));
     assert_string_equal(s_get(j, "peer"), "sup1");
+    cJSON_Delete(j);
+    j = s_parse_json(s_fmt(ALOG_JSON, ALOG_WARN, NULL, "bad input from ctl-1.x: bad_json: no", 4096));
+    assert_string_equal(s_get(j, "peer"), "ctl-1.x");
+    cJSON_Delete(j);
+    j = s_parse_json(s_fmt(ALOG_JSON, ALOG_WARN, NULL, "bad input from (unnamed peer): x", 4096));
+    assert_null(s_get(j, "peer"));
     cJSON_Delete(j);
     /* an explicit field wins over the convention */
     const char *node_kv[] = {"node", "root/x", NULL};

@@ -1,0 +1,133 @@
+/* floor_fork: the floor arbor's spawn and cancel are measured against.
+ *
+ * A small single-threaded process forks N children. Each child writes one
+ * byte to a shared pipe ("I run") and pauses. The parent times fork of the
+ * first child until all N bytes have arrived (spawn), then SIGKILLs every
+ * child and reaps them all (kill). No ZeroMQ, no JSON, no pidfds: the least
+ * any process supervisor must pay for the same work on this machine.
+ *
+ * usage: floor_fork N [REPS]
+ * prints one line per repetition:  n=N spawn_ms=X kill_ms=Y fork_us=Z
+ * (fork_us: the average time of the fork() call itself, in the parent)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+static pid_t *s_pids;
+static int s_n;
+
+/* On any early exit: no child may outlive the floor. */
+static void s_kill_all(void)
+{
+    for (int i = 0; i < s_n; i++)
+        if (s_pids[i] > 0)
+            kill(s_pids[i], SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+        ;
+}
+
+static int s_round(int n)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        perror("floor_fork: pipe");
+        return -1;
+    }
+    s_n = 0;
+    double t0 = s_now_ms(), forking = 0;
+    for (int i = 0; i < n; i++) {
+        double f0 = s_now_ms();
+        pid_t pid = fork();
+        if (pid > 0)
+            forking += s_now_ms() - f0;
+        if (pid < 0) {
+            perror("floor_fork: fork");
+            close(fds[0]);
+            close(fds[1]);
+            s_kill_all();
+            return -1;
+        }
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            close(fds[0]);
+            char c = 'r';
+            if (write(fds[1], &c, 1) != 1)
+                _exit(1);
+            close(fds[1]);
+            for (;;)
+                pause();
+        }
+        s_pids[s_n++] = pid;
+    }
+    close(fds[1]);
+    int got = 0;
+    char buf[4096];
+    while (got < n) {
+        ssize_t r = read(fds[0], buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            fprintf(stderr, "floor_fork: only %d of %d children signalled\n", got, n);
+            close(fds[0]);
+            s_kill_all();
+            return -1;
+        }
+        got += (int) r;
+    }
+    double t1 = s_now_ms();
+    close(fds[0]);
+
+    double t2 = s_now_ms();
+    for (int i = 0; i < n; i++)
+        kill(s_pids[i], SIGKILL);
+    int reaped = 0;
+    while (reaped < n) {
+        pid_t pid = waitpid(-1, NULL, 0);
+        if (pid > 0)
+            reaped++;
+        else if (errno != EINTR)
+            break;
+    }
+    double t3 = s_now_ms();
+    s_n = 0;
+    printf("n=%d spawn_ms=%.2f kill_ms=%.2f fork_us=%.1f\n", n, t1 - t0, t3 - t2,
+           forking * 1000.0 / n);
+    fflush(stdout);
+    return reaped == n ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: floor_fork N [REPS]\n");
+        return 2;
+    }
+    int n = atoi(argv[1]);
+    int reps = argc == 3 ? atoi(argv[2]) : 1;
+    if (n < 1 || n > 100000 || reps < 1 || reps > 100) {
+        fprintf(stderr, "floor_fork: N in 1..100000, REPS in 1..100\n");
+        return 2;
+    }
+    s_pids = calloc((size_t) n, sizeof *s_pids);
+    if (!s_pids)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    for (int r = 0; r < reps; r++)
+        if (s_round(n) != 0)
+            return 1;
+    free(s_pids);
+    return 0;
+}

@@ -1,0 +1,113 @@
+"""Trees that span supervisors: a node with "on": NAME runs its subtree on
+that supervisor; cancellation and errors cross the broker, the report is one
+tree, and the loss of the other supervisor marks the subtree lost."""
+
+import json
+import signal
+import time
+
+from harness import by_path, check, main, walk
+
+HANG_GUARD = 40
+
+
+def two(run):
+    run.broker()
+    a = run.supervisor("home")
+    b = run.supervisor("away")
+    return a, b
+
+
+def test_remote_failure_is_one_report(run):
+    two(run)
+    spec = {"name": "root", "children": [
+        {"name": "local", "run": "sleep"},
+        {"name": "far", "on": "away", "children": [
+            {"name": "w", "run": "sleep", "count": 2},
+            {"name": "bad", "run": "fail", "after_ms": 100,
+             "error": {"type": "RemoteError", "message": "failed on the other host"}}]}]}
+    code, report = run.spawn_wait(spec, "--supervisor", "home", timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(report["supervisor"] == "home", "report from %s" % report["supervisor"])
+    bad = nodes["root/far/bad"]
+    check(bad["status"] == "failed" and bad["error"]["type"] == "RemoteError", "bad %r" % bad)
+    check(nodes["root/far"]["status"] == "failed" and nodes["root/far"]["error"]["type"] == "ChildrenFailed",
+          "far %r" % nodes["root/far"]["error"])
+    for i in range(2):
+        check(nodes["root/far/w-%d" % i]["status"] == "cancelled", "w-%d" % i)
+    check(nodes["root/local"]["status"] == "cancelled", "local %s" % nodes["root/local"]["status"])
+    check(code == 1 and report["root"]["error"]["type"] == "ChildrenFailed", "root %r" % report["root"]["error"])
+    # The remote nodes ran as processes of the other supervisor, with phases.
+    phases = [p["phase"] for p in bad["phases"]]
+    check(bad["pid"] and "running" in phases and phases[-1] == "exited", "bad phases %s" % phases)
+
+
+def test_cancel_crosses_supervisors(run):
+    two(run)
+    spec = {"name": "root", "children": [
+        {"name": "far", "on": "away", "children": [{"name": "w", "run": "sleep", "count": 3}]}]}
+    r = run.ctl("spawn", "--supervisor", "home", "-", input=json.dumps(spec))
+    tree = r.stdout.strip()
+    deadline = time.monotonic() + HANG_GUARD
+    while True:
+        rep = json.loads(run.ctl("status", tree, "--json").stdout)
+        if by_path(rep)["root/far/w-2"]["status"] == "running":
+            break
+        check(time.monotonic() < deadline, "remote subtree never ran")
+        time.sleep(0.05)  # polling the report until the remote nodes run
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    report = json.loads(r.stdout)
+    check(r.returncode == 4 and report["status"] == "cancelled", "cancel: %d %s" % (r.returncode, report["status"]))
+    for n in walk(report["root"]):
+        check(n["status"] == "cancelled", "%s %s" % (n["path"], n["status"]))
+
+
+def test_loss_of_the_other_supervisor(run):
+    _, away = two(run)
+    spec = {"name": "root", "children": [
+        {"name": "stay", "run": "sleep"},
+        {"name": "far", "on": "away", "children": [{"name": "w", "run": "sleep"}]}]}
+    r = run.ctl("spawn", "--supervisor", "home", "-", input=json.dumps(spec))
+    tree = r.stdout.strip()
+    deadline = time.monotonic() + HANG_GUARD
+    while True:
+        rep = json.loads(run.ctl("status", tree, "--json").stdout)
+        if by_path(rep)["root/far/w"]["status"] == "running":
+            break
+        check(time.monotonic() < deadline, "remote subtree never ran")
+        time.sleep(0.05)  # polling the report until the remote nodes run
+    away.expect_death = True
+    away.send_signal(signal.SIGKILL)
+    away.wait()
+    # The broker expires it (5 s), the home supervisor marks the subtree
+    # lost and one_for_all stops the rest.
+    r = run.ctl("spawn", "--supervisor", "home", "--wait", "--json", "-",
+                input=json.dumps({"name": "probe", "run": "exit"}))
+    deadline = time.monotonic() + HANG_GUARD
+    while True:
+        report = json.loads(run.ctl("status", tree, "--json").stdout)
+        if report["status"] != "running":
+            break
+        check(time.monotonic() < deadline, "the tree never noticed the loss")
+        time.sleep(0.1)  # polling the report until the broker expires the peer
+    nodes = by_path(report)
+    check(nodes["root/far"]["status"] == "lost" and "away" in nodes["root/far"]["error"]["message"],
+          "far %r" % nodes["root/far"])
+    check(nodes["root/far/w"]["status"] == "lost", "w %s" % nodes["root/far/w"]["status"])
+    check(nodes["root/stay"]["status"] == "cancelled", "stay %s" % nodes["root/stay"]["status"])
+    check(report["status"] == "failed", "tree %s" % report["status"])
+
+
+def test_unknown_supervisor_is_spawn_failed(run):
+    two(run)
+    spec = {"name": "root", "children": [{"name": "far", "on": "nowhere", "children": [{"name": "w"}]}]}
+    code, report = run.spawn_wait(spec, "--supervisor", "home", timeout=HANG_GUARD)
+    far = by_path(report)["root/far"]
+    check(far["status"] == "spawn_failed" and "nowhere" in far["error"]["message"], "far %r" % far)
+    check(by_path(report)["root/far/w"]["status"] == "cancelled", "w never ran")
+    check(code == 1, "exit %d" % code)
+
+
+if __name__ == "__main__":
+    main([test_remote_failure_is_one_report, test_cancel_crosses_supervisors,
+          test_loss_of_the_other_supervisor, test_unknown_supervisor_is_spawn_failed])

@@ -199,6 +199,43 @@ static void test_error_from_stderr_tail(void **state)
     free(m.tail);
 }
 
+static void test_graft_remote_subtree(void **state)
+{
+    (void) state;
+    const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"far\",\"on\":\"away\","
+                       "\"children\":[{\"name\":\"w\",\"run\":\"fail\"},{\"name\":\"gone\"}]}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t", 1, "home", NULL, &err);
+    assert_non_null(t);
+    tree_node_t *far = &t->nodes[1], *w = &t->nodes[2], *gone = &t->nodes[3];
+    assert_string_equal(far->remote_sup, "away");
+    assert_true(w->remote_part && gone->remote_part && !far->remote_part);
+    assert_null(cJSON_GetObjectItem(far->subtree_spec, "on"));
+    assert_non_null(cJSON_GetObjectItem(far->subtree_spec, "children"));
+    far->remote_t0_ms = 100; /* its times are shifted by when we asked */
+    cJSON *remote = cJSON_Parse(
+        "{\"name\":\"far\",\"path\":\"far\",\"pid\":77,\"status\":\"failed\",\"phase\":\"exited\","
+        "\"exit\":{\"code\":0,\"signal\":null},\"error\":{\"type\":\"ChildrenFailed\",\"message\":\"m\","
+        "\"phase\":\"running\"},\"escalation\":null,\"phases\":[{\"phase\":\"spawned\",\"t_ms\":0},"
+        "{\"phase\":\"exited\",\"t_ms\":9}],\"restarts\":[],\"children\":[{\"name\":\"w\",\"path\":\"far/w\","
+        "\"pid\":78,\"status\":\"killed\",\"phase\":\"exited\",\"exit\":{\"code\":null,\"signal\":\"SIGKILL\"},"
+        "\"error\":null,\"escalation\":{\"stuck_phase\":\"cleanup\",\"signals\":[\"SIGTERM\",\"SIGKILL\"]},"
+        "\"phases\":[{\"phase\":\"cleanup\",\"t_ms\":3}],\"restarts\":[],\"children\":[]}]}");
+    status_t st = tree_graft(t, far, remote);
+    assert_int_equal(st, ST_FAILED);
+    assert_int_equal(w->status, ST_KILLED);
+    assert_int_equal(w->pid, 78);
+    assert_true(w->term_sent && w->kill_sent);
+    assert_int_equal(w->stuck_phase, PH_CLEANUP);
+    assert_int_equal(w->exit_signal, SIGKILL);
+    assert_int_equal(w->phases[0].t_ms, 103);
+    assert_int_equal(gone->status, ST_LOST); /* missing from its report */
+    assert_int_equal(far->phases[1].t_ms, 109);
+    assert_int_equal(t->nterminal, 2); /* far itself is settled by the caller */
+    cJSON_Delete(remote);
+    tree_destroy(&t);
+}
+
 static void test_names(void **state)
 {
     (void) state;
@@ -222,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_tail_is_bounded),
         cmocka_unit_test(test_phases_keep_time_order),
         cmocka_unit_test(test_error_from_stderr_tail),
+        cmocka_unit_test(test_graft_remote_subtree),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

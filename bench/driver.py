@@ -261,6 +261,7 @@ class Bench:
             ready_ms.append(ms)
             rep = self.c.report(tree)
             nodes = list(walk(rep["root"]))
+            w_ready = sum(self.proc_cpu(x["pid"])[0] for x in nodes if x.get("pid"))
             ready_report_ms.append(max(phases(x)["ready"] for x in nodes))
             for x in nodes:
                 p = phases(x)
@@ -271,11 +272,12 @@ class Bench:
             c2 = self.cpu_snapshot()
             final, ms = self.cancel_wait(tree)
             c3 = self.cpu_snapshot()
-            cpu_spawn.append(self.cpu_delta(c0, c1, n))
-            cpu_cancel.append(self.cpu_delta(c2, c3, n))
-            # Workers' CPU is known once they are reaped: their whole life, per node.
-            cpu_spawn[-1]["workers"] = (c3["workers"] - c0["workers"]) / n
-            cpu_cancel[-1]["workers"] = None
+            # Workers' CPU: until all were ready from schedstat (they run), the
+            # rest once the fork-server has reaped them (its children's time).
+            w_life = c3["workers"] - c0["workers"]
+            cpu_spawn.append(self.cpu_delta(c0, c1, n, w_ready))
+            cpu_cancel.append(self.cpu_delta(c2, c3, n, max(0.0, w_life - w_ready)))
+            cpu_spawn[-1]["worker_life"] = w_life / n
             cancel_ms.append(ms)
             os.makedirs(os.path.join(self.a.out, "reports"), exist_ok=True)
             with open(os.path.join(self.a.out, "reports", "t1111-rep%d.json" % (r + 1)), "w") as f:
@@ -323,8 +325,8 @@ class Bench:
         self.res["memory"] = mem
         self.res["cpu_per_node_ms"] = {
             "spawn": {k: median([x[k] for x in cpu_spawn]) for k in cpu_spawn[0]},
-            "cancel": {k: median([x[k] for x in cpu_cancel if x[k] is not None])
-                       for k in cpu_cancel[0] if k != "workers"}}
+            "cancel": {k: median([x[k] for x in cpu_cancel]) for k in cpu_cancel[0]},
+            "each_rep": {"spawn": cpu_spawn, "cancel": cpu_cancel}}
         self.res["memory"].update(hwm)
         self.res["memory"]["broker_rss_after_each_rep_kb"] = broker_rss
         self.res["cancel"]["nodes_without_cancel_requested"] = missing
@@ -334,13 +336,17 @@ class Bench:
 
     @staticmethod
     def proc_cpu(pid):
-        """(own user+sys, reaped children's user+sys) in ms."""
+        """(own CPU time: the run time of all its threads from schedstat,
+        reaped children's user+sys from stat) in ms."""
         try:
+            own = 0
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    own += int(f.read().split()[0])
             with open("/proc/%d/stat" % pid) as f:
                 v = f.read().rsplit(")", 1)[1].split()
             tck = os.sysconf("SC_CLK_TCK")
-            return ((int(v[11]) + int(v[12])) * 1000.0 / tck,
-                    (int(v[13]) + int(v[14])) * 1000.0 / tck)
+            return (own / 1e6, (int(v[13]) + int(v[14])) * 1000.0 / tck)
         except (OSError, IndexError, ValueError):
             return (0.0, 0.0)
 
@@ -358,13 +364,22 @@ class Bench:
                 "supervisor": self.proc_cpu(self.a.supervisor_pid)[0],
                 "forkserver": self.proc_cpu(fsrv[0])[0] if fsrv else 0.0,
                 "workers": self.proc_cpu(fsrv[0])[1] if fsrv else 0.0,
+                "driver": time.process_time() * 1000.0,
                 "machine": self.machine_cpu()}
 
     @staticmethod
-    def cpu_delta(a, b, n):
-        d = {k: (b[k] - a[k]) / n for k in ("broker", "supervisor", "forkserver", "workers")}
+    def cpu_delta(a, b, n, workers_ms):
+        """Per node CPU ms of each arbor process over a window, and what the
+        rest of the machine (other processes, this driver included) used."""
+        d = {k: (b[k] - a[k]) / n for k in ("broker", "supervisor", "forkserver")}
+        d["workers"] = workers_ms / n
         busy, total = (b["machine"][0] - a["machine"][0], b["machine"][1] - a["machine"][1])
+        tck = os.sysconf("SC_CLK_TCK")
+        ours = sum(d[k] for k in ("broker", "supervisor", "forkserver", "workers")) * n
         d["machine_busy"] = busy / total if total else None
+        d["others_ms"] = max(0.0, busy * 1000.0 / tck - ours)
+        d["capacity_ms"] = total * 1000.0 / tck
+        d["driver_ms"] = b["driver"] - a["driver"]
         return d
 
     @staticmethod
@@ -391,7 +406,6 @@ class Bench:
 
     def worker_memory(self, pids):
         rss, pss = [], []
-        cpu = sum(self.proc_cpu(pid)[0] for pid in pids)
         for pid in pids:
             r = self.proc_kb(pid, "VmRSS")
             try:
@@ -402,7 +416,7 @@ class Bench:
             if r is not None and p is not None:
                 rss.append(r)
                 pss.append(p)
-        return {"workers": len(rss), "worker_cpu_ms_at_ready_avg": cpu / len(pids) if pids else None,
+        return {"workers": len(rss),
                 "worker_rss_kb_avg": statistics.mean(rss) if rss else None,
                 "worker_pss_kb_avg": statistics.mean(pss) if pss else None,
                 "worker_pss_kb_total": sum(pss)}
@@ -493,17 +507,29 @@ class Bench:
             spec = spec_sized(n)
             assert count_nodes(spec) == n
             fs, fk = self.floor(n - 1, self.a.reps) if n > 1 else ([0], [0])
-            rd, cc = [], []
+            rd, cc, cpu = [], [], []
             for _ in range(self.a.reps):
+                c0 = self.cpu_snapshot()
                 tree, ms = self.spawn_until_ready(spec, "scale%d" % n)
+                c1 = self.cpu_snapshot()
                 rd.append(ms)
+                pids = [x["pid"] for x in walk(self.c.report(tree)["root"]) if x.get("pid")]
+                w_ready = sum(self.proc_cpu(pid)[0] for pid in pids)
                 time.sleep(0.2)
                 _, ms = self.cancel_wait(tree)
+                c2 = self.cpu_snapshot()
                 cc.append(ms)
+                d = self.cpu_delta(c0, c1, n, w_ready)
+                d["worker_life"] = (c2["workers"] - c0["workers"]) / n
+                cpu.append(d)
                 time.sleep(0.3)
             row = {"nodes": n, "ready_ms": median(rd), "cancel_ms": median(cc),
                    "floor_spawn_ms": median(fs), "floor_kill_ms": median(fk),
-                   "ready_all": rd, "cancel_all": cc}
+                   "ready_all": rd, "cancel_all": cc,
+                   "cpu_per_node_spawn_ms": {k: median([x[k] for x in cpu])
+                                             for k in ("workers", "forkserver", "broker",
+                                                       "supervisor", "worker_life",
+                                                       "others_ms")}}
             log("scaling %d nodes: all ready %.0f ms, cancel %.0f ms (floor %.0f / %.0f ms)"
                 % (n, row["ready_ms"], row["cancel_ms"], row["floor_spawn_ms"],
                    row["floor_kill_ms"]))
@@ -601,16 +627,20 @@ def table(res, reps):
     cp = res.get("cpu_per_node_ms")
     if cp:
         sp, cc = cp["spawn"], cp["cancel"]
-        lines.append("| CPU per node, spawn → all ready: fork-server / broker / supervisor | "
-                     "%.2f / %.2f / %.2f ms |" % (sp["forkserver"], sp["broker"], sp["supervisor"]))
-        at_ready = (res.get("memory") or {}).get("worker_cpu_ms_at_ready_avg")
-        lines.append("| CPU per worker: its whole life (the fork-server's reaped-children time) "
-                     "/ until all were ready (/proc/PID/stat) | %.2f / %s ms |"
-                     % (sp["workers"], "%.2f" % at_ready if at_ready else "?"))
-        lines.append("| CPU per node, cancel → report: fork-server / broker / supervisor | "
-                     "%.2f / %.2f / %.2f ms |" % (cc["forkserver"], cc["broker"], cc["supervisor"]))
-        lines.append("| machine CPU busy (every process, both cores) during spawn / cancel | "
-                     "%.0f%% / %.0f%% |" % (100 * sp["machine_busy"], 100 * cc["machine_busy"]))
+        lines.append("| CPU per node, spawn → all ready: worker / fork-server / broker / "
+                     "supervisor | %.2f / %.2f / %.2f / %.2f ms |"
+                     % (sp["workers"], sp["forkserver"], sp["broker"], sp["supervisor"]))
+        lines.append("| CPU per node, cancel → report: worker / fork-server / broker / "
+                     "supervisor | %.2f / %.2f / %.2f / %.2f ms |"
+                     % (cc["workers"], cc["forkserver"], cc["broker"], cc["supervisor"]))
+        lines.append("| CPU per worker, its whole life (the fork-server's reaped-children time) "
+                     "| %.2f ms |" % sp["worker_life"])
+        lines.append("| machine CPU busy during spawn / cancel (both cores, every process) "
+                     "| %.0f%% / %.0f%% |" % (100 * sp["machine_busy"], 100 * cc["machine_busy"]))
+        lines.append("| CPU used by other processes during spawn / cancel (of 2 cores × wall; "
+                     "this driver's own share) | %.0f of %.0f ms (%.0f) / %.0f of %.0f ms (%.0f) |"
+                     % (sp["others_ms"], sp["capacity_ms"], sp["driver_ms"], cc["others_ms"],
+                        cc["capacity_ms"], cc["driver_ms"]))
     if b:
         lines.append("| broker: arbor msg/s, each rep (%d senders × %d, 1 receiver) | %s |"
                      % (b["senders"], b["count"] // b["senders"], each(b["arbor"])))
@@ -638,15 +668,23 @@ def table(res, reps):
                   "| with the supervisor's libraries mapped (LD_PRELOAD czmq, zmq, cjson) | "
                   "%.0f | %.0f | %.0f |" % (fl["spawn_ms"], fl["kill_ms"], fl["fork_us"])]
     if res.get("scaling"):
-        lines += ["", "Scaling (medians of %d):" % reps, "",
+        lines += ["", "Scaling (medians of %d; CPU per node during spawn → all ready, and a "
+                  "worker's whole life):" % reps, "",
                   "| nodes | all ready ms | cancel ms | floor spawn ms | floor kill ms | "
-                  "ready ratio | cancel ratio |", "|---:|---:|---:|---:|---:|---:|---:|"]
+                  "ready ratio | cancel ratio | CPU/node: worker | fork-server | broker | "
+                  "supervisor | worker life | other processes' CPU ms |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in res["scaling"]:
             fs, fk = r["floor_spawn_ms"], r["floor_kill_ms"]
-            lines.append("| %d | %.0f | %.0f | %.1f | %.1f | %s | %s |"
+            c = r.get("cpu_per_node_spawn_ms") or {}
+            lines.append("| %d | %.0f | %.0f | %.1f | %.1f | %s | %s | %s |"
                          % (r["nodes"], r["ready_ms"], r["cancel_ms"], fs, fk,
                             "%.1fx" % (r["ready_ms"] / fs) if fs else "-",
-                            "%.1fx" % (r["cancel_ms"] / fk) if fk else "-"))
+                            "%.1fx" % (r["cancel_ms"] / fk) if fk else "-",
+                            " | ".join("%.2f" % c[k] if k in c else "?" for k in
+                                       ("workers", "forkserver", "broker", "supervisor",
+                                        "worker_life")) +
+                            " | %.0f" % c.get("others_ms", 0)))
     lines += ["", "Load average (1/5/15 min) at the start and end of each part: " + "; ".join(
         "%s %s" % (k, "/".join("%.2f" % x for x in v)) for k, v in res["load"].items())]
     return "\n".join(lines) + "\n"

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift ;;
     --parts) parts=$2; shift ;;
     --sizes) sizes=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -158,18 +158,29 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt" 
 case ,$parts, in *,scaling,*) ;; *) exit 0 ;; esac
 png=$root/docs/bench-scaling.png
 gnuplot <<EOF
-set terminal pngcairo enhanced size 900,560 font "DejaVu Sans,11"
+set terminal pngcairo enhanced size 1200,520 font "DejaVu Sans,11"
 set output "$png"
-set title "arbor: spawn (all nodes ready) and cancel (complete report) vs tree size\n{/*0.8 $(nproc) CPUs, $(date -u +%Y-%m-%d), medians of $reps; floor = bare fork + pipe byte / SIGKILL + reap}"
-set xlabel "nodes in the tree"
-set ylabel "milliseconds"
-set key top left box opaque
+set multiplot layout 1,2 title "arbor vs its floor by tree size ({/*0.85 $(nproc) CPUs, $(date -u +%Y-%m-%d), medians of $reps; floor = fork + pipe byte, SIGKILL + reap})"
 set grid
+set xlabel "nodes in the tree"
 set xrange [0:*]
 set yrange [0:*]
-plot "$out/scaling.dat" using 1:2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "arbor: spawn → all ready", \
-     "" using 1:3 with linespoints lw 2 pt 5 lc rgb "#d62728" title "arbor: cancel → complete report", \
-     "" using 1:4 with linespoints lw 1 dt 2 pt 6 lc rgb "#1f77b4" title "floor: fork → all running", \
-     "" using 1:5 with linespoints lw 1 dt 2 pt 4 lc rgb "#d62728" title "floor: SIGKILL + reap"
+set key top left box opaque
+set title "time"
+set ylabel "milliseconds"
+plot "$out/scaling.dat" using 1:2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "arbor: spawn → all ready", \\
+     "" using 1:3 with linespoints lw 2 pt 5 lc rgb "#d62728" title "arbor: cancel → complete report", \\
+     "" using 1:4 with linespoints lw 1 dt 2 pt 6 lc rgb "#1f77b4" title "floor: fork → all running", \\
+     "" using 1:5 with linespoints lw 1 dt 2 pt 4 lc rgb "#d62728" title "floor: SIGKILL + reap", \\
+     1000 with lines lw 1 dt 3 lc rgb "#555555" title "1 s"
+set title "arbor / floor"
+set ylabel "ratio (log scale)"
+set logscale y
+set yrange [1:*]
+plot "$out/scaling.dat" using 1:(\$4 > 0 ? \$2/\$4 : 1/0) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "spawn ratio", \\
+     "" using 1:(\$5 > 0 ? \$3/\$5 : 1/0) with linespoints lw 2 pt 5 lc rgb "#d62728" title "cancel ratio", \\
+     3 with lines lw 1 dt 2 lc rgb "#1f77b4" title "spawn target 3x", \\
+     4 with lines lw 1 dt 2 lc rgb "#d62728" title "cancel target 4x"
+unset multiplot
 EOF
 echo "bench: results in $out/results.{txt,md,json}, plot in $png" >&2

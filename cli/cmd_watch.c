@@ -197,7 +197,7 @@ static int s_draw(live_t *lv)
         o.height = ws.ws_row;
     }
     live_tree_t views[LIVE_TREES];
-    char notes[LIVE_TREES][96];
+    char notes[LIVE_TREES][200]; /* a supervisor name is at most 128 */
     int64_t now = clk_now_ms();
     for (int i = 0; i < lv->ntrees; i++) {
         followed_t *t = &lv->trees[i];

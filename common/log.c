@@ -315,3 +315,23 @@ void log_msg(log_level_t level, const char *fmt, ...)
     log_vkv(level, NULL, fmt, ap);
     va_end(ap);
 }
+
+int log_flag(const char *prog, const char *flag, const char *value)
+{
+    if (strcmp(flag, "--log-level") == 0) {
+        log_level_t level;
+        if (log_level_parse(value, &level) != 0) {
+            fprintf(stderr, "%s: --log-level: \"%s\" is not debug|info|warn|error\n", prog, value);
+            return -1;
+        }
+        log_set_level(level);
+        return 0;
+    }
+    log_format_t format;
+    if (log_format_parse(value, &format) != 0) {
+        fprintf(stderr, "%s: --log-format: \"%s\" is not text|json\n", prog, value);
+        return -1;
+    }
+    log_set_format(format);
+    return 0;
+}

@@ -33,6 +33,13 @@ int log_level_parse(const char *name, log_level_t *out);
 int log_format_parse(const char *name, log_format_t *out);
 void log_set_level(log_level_t level);
 void log_set_format(log_format_t format);
+
+/* The daemons' --log-level / --log-format flags: apply value, or print why
+ * not (as "PROG: FLAG: ...") and return -1. */
+int log_flag(const char *prog, const char *flag, const char *value);
+#define LOG_FLAGS_HELP                                                                  \
+    "      --log-level LEVEL  debug|info|warn|error (default info; $ARBOR_LOG_LEVEL)\n" \
+    "      --log-format FMT   text|json (default text; $ARBOR_LOG_FORMAT)\n"
 log_format_t log_format(void);
 
 void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

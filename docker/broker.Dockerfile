@@ -10,4 +10,6 @@ USER 10001:10001
 EXPOSE 5555
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/arbor-broker"]
-CMD ["--bind", "tcp://*:5555"]
+# A tcp endpoint needs CURVE (--curve-secret, --curve-allow) or an explicit
+# --plain (docs/SECURITY.md); the compose stack passes its own command.
+CMD ["--bind", "tcp://*:5555", "--plain"]

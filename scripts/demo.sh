@@ -21,8 +21,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-arbor-broker --bind "$ARBOR_BROKER" 2>"$dir/broker.log" & broker=$!
-arbor-supervisor --broker "$ARBOR_BROKER" --name demo 2>"$dir/supervisor.log" & sup=$!
+# The daemons refuse root unless told (docs/SECURITY.md); the demo runs as root.
+broker_root=() sup_root=()
+if [ "$(id -u)" = 0 ]; then
+    broker_root=(--allow-root)
+    arbor-supervisor --help | grep -q -- --allow-root && sup_root=(--allow-root)
+fi
+arbor-broker --bind "$ARBOR_BROKER" "${broker_root[@]}" 2>"$dir/broker.log" & broker=$!
+arbor-supervisor --broker "$ARBOR_BROKER" --name demo "${sup_root[@]}" 2>"$dir/supervisor.log" & sup=$!
 echo "arbor demo: broker and supervisor \"demo\" on $ARBOR_BROKER" >&2
 # Wait (bounded) until the supervisor has registered with the broker.
 for _ in $(seq 100); do

@@ -34,6 +34,7 @@ static void s_usage(FILE *out)
             "      --max-trees N      trees running at once (default 64)\n"
             "      --max-processes N  worker processes at once, all trees (default 8192)\n"
             "      --spawn-rate N     forks per second at most (default 5000)\n"
+            LOG_FLAGS_HELP
             "  -h, --help             this text\n"
             "\n"
             "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
         {"keep-trees", required_argument, 0, 3}, {"stop-deadline", required_argument, 0, 4},
         {"max-trees", required_argument, 0, 5}, {"max-processes", required_argument, 0, 6},
         {"spawn-rate", required_argument, 0, 7},
+        {"log-level", required_argument, 0, 8}, {"log-format", required_argument, 0, 9},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "b:n:h", opts, NULL)) != -1) {
@@ -99,6 +101,11 @@ int main(int argc, char **argv)
         case 5: cfg.max_trees = s_int_arg("--max-trees", optarg, 1, 100000); break;
         case 6: cfg.max_processes = s_int_arg("--max-processes", optarg, 1, 1 << 20); break;
         case 7: cfg.spawn_rate = s_int_arg("--spawn-rate", optarg, 1, 1000000); break;
+        case 8:
+        case 9:
+            if (log_flag("arbor-supervisor", c == 8 ? "--log-level" : "--log-format", optarg))
+                return 2;
+            break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }

@@ -505,8 +505,42 @@ def test_d_supervisor_partitioned_and_reconnected(run):
         st.stop_cleanly()
 
 
+def test_e_tree_spanning_two_supervisors(run):
+    """A subtree placed ("on") on the other supervisor's container: one
+    report; the loss of that container marks the subtree lost."""
+    with Stack(run) as st:
+        st.up()
+        leaf = {"name": "errorer", "run": "fail", "count": 2,
+                "error": {"type": "RemoteError", "message": "failed in the sup2 container"}}
+        spec = {"name": "root", "children": [{"name": "local", "run": "sleep"},
+                                             {"name": "far", "on": "sup2", "children": [leaf]}]}
+        r = st.ctl("spawn", "--supervisor", "sup1", "--wait", "--json", "-", input=json.dumps(spec))
+        check(r.returncode == 1, "exit %d: %s" % (r.returncode, r.stderr))
+        nodes = by_path(json.loads(r.stdout))
+        for i in range(2):
+            e = nodes["root/far/errorer-%d" % i]["error"]
+            check(e and e["type"] == "RemoteError", "errorer-%d error %r" % (i, e))
+        check(nodes["root/far"]["error"]["type"] == "ChildrenFailed", "far %r" % nodes["root/far"]["error"])
+        check(nodes["root/local"]["status"] == "cancelled", "local %s" % nodes["root/local"]["status"])
+        # A long one, then the sup2 container vanishes.
+        tree = st.spawn("sup1", {"name": "root", "children": [
+            {"name": "stay", "run": "sleep"},
+            {"name": "far", "on": "sup2", "children": [{"name": "w", "run": "sleep", "count": 2}]}]})
+        st.wait_all_running(tree)
+        r = st.compose("kill", "sup2")
+        check(r.returncode == 0, "kill sup2: %s" % r.stderr)
+        rep = st.wait_tree(tree, lambda x: x["status"] != "running", "the loss of sup2 noticed")
+        nodes = by_path(rep)
+        check(nodes["root/far"]["status"] == "lost" and "sup2" in nodes["root/far"]["error"]["message"],
+              "far %r" % nodes["root/far"])
+        check(nodes["root/stay"]["status"] == "cancelled" and rep["status"] == "failed",
+              "stay %s, tree %s" % (nodes["root/stay"]["status"], rep["status"]))
+        st.stop_cleanly(expect_exit0=[s for s in SERVICES if s != "sup2"])
+
+
 TESTS = [test_a_nested_failure_on_each_supervisor, test_b_broker_killed_and_recreated,
-         test_c_supervisor_container_killed, test_d_supervisor_partitioned_and_reconnected]
+         test_c_supervisor_container_killed, test_d_supervisor_partitioned_and_reconnected,
+         test_e_tree_spanning_two_supervisors]
 
 if __name__ == "__main__":
     why = docker_unavailable()

@@ -250,6 +250,9 @@ def test_keys_bind_names_and_roles(run):
     thief.expect_error("forbidden", re=mid)
     mid = thief.send("broker", "hello", {"role": "client", "incarnation": "y"})
     thief.expect_error("forbidden", re=mid)
+    # A certificate copied into the allow directory later is taken at once.
+    bob = curve.allow_cert("bob")
+    Peer(run, "bob", cert=bob, server_key=curve.broker_key).hello()
 
 
 @with_sockets
@@ -286,10 +289,11 @@ def test_roles_are_enforced(run):
     client.expect_error("forbidden", re=mid)
     mid = client.send("topic:tree/t", "event", {"kind": "done"})
     client.expect_error("forbidden", re=mid)
-    # Another supervisor cannot cancel sup1's worker, nor spawn.
+    # Another supervisor cannot cancel sup1's worker; it spawns only on a
+    # supervisor (placing a subtree there), never elsewhere.
     mid = sup2.send("sup1.t.1", "node_cancel", {"reason": "x"})
     sup2.expect_error("forbidden", re=mid)
-    mid = sup2.send("sup1", "spawn", {"spec": {"name": "r"}})
+    mid = sup2.send("ctl-1", "spawn", {"spec": {"name": "r"}})
     sup2.expect_error("forbidden", re=mid)
     # What is allowed still flows: client -> supervisor, supervisor -> its worker.
     client.send("sup1", "status", {"tree": "t"})

@@ -284,9 +284,9 @@ static void test_timeline_script(void **state)
 {
     (void) state;
     cJSON *r = s_report();
-    char *s = timeline_script(r, TIMELINE_PNG, 1000);
+    char *s = timeline_script(r, TIMELINE_PNG, 1400);
     assert_non_null(s);
-    assert_non_null(strstr(s, "set terminal pngcairo size 1000,"));
+    assert_non_null(strstr(s, "set terminal pngcairo size 1400,"));
     assert_non_null(strstr(s, "'root/cache  [stuck]' 2"));
     assert_non_null(strstr(s, "'root/spawner-10' 7"));
     assert_non_null(strstr(s, "title 'running'"));
@@ -302,6 +302,12 @@ static void test_timeline_script(void **state)
     free(s);
     s = timeline_script(r, TIMELINE_SVG, 0);
     assert_non_null(strstr(s, "set terminal svg size 1400,"));
+    free(s);
+    /* narrow: annotations cut shorter, with "..." */
+    s = timeline_script(r, TIMELINE_PNG, 800);
+    assert_non_null(strstr(s, "'ShutdownTimeout: "));
+    assert_null(strstr(s, "SIGTERM, SIGKILL'"));
+    assert_non_null(strstr(s, "...'"));
     free(s);
     cJSON_Delete(r);
 }

@@ -307,7 +307,9 @@ static int s_signals(void)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);  /* a hung-up terminal: stop cleanly, not die */
     sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);  /* a closed log pipe must not kill the broker */
     int fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (fd < 0)
         log_error("signalfd: %s", strerror(errno));

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "builtin.h"
+#include "curve.h"
 #include "env.h"
 #include "fsrv.h"
 #include "log.h"
+#include "sec.h"
 #include "super.h"
 
 static void s_usage(FILE *out)
@@ -35,6 +37,12 @@ static void s_usage(FILE *out)
             "      --max-processes N  worker processes at once, all trees (default 8192)\n"
             "      --spawn-rate N     forks per second at most (default 5000)\n"
             LOG_FLAGS_HELP
+            "      --curve-cert FILE  this supervisor's certificate (CURVE, docs/SECURITY.md;\n"
+            "                         default $ARBOR_CURVE_CERT); its workers inherit it\n"
+            "      --curve-server-key KEY  the broker's public key, or its certificate file\n"
+            "                         (default $ARBOR_CURVE_SERVERKEY)\n"
+            "      --allow-root       run even as root (refused otherwise: every worker\n"
+            "                         would run as root)\n"
             "  -h, --help             this text\n"
             "\n"
             "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
@@ -52,6 +60,36 @@ static int s_int_arg(const char *flag, const char *v, int min, int max)
         exit(2);
     }
     return (int) n;
+}
+
+/* A file name made absolute (when it names a file), in the environment. */
+static void s_setenv_path(const char *var, const char *value)
+{
+    char *abs = realpath(value, NULL);
+    setenv(var, abs ? abs : value, 1);
+    free(abs);
+}
+
+/* CURVE half configured, or an unreadable key, is an error now rather than
+ * at the first connection. zcert_load starts no thread and no context: the
+ * fork-server can still come first. 0 or -1 (message on stderr). */
+static int s_check_curve(const char *name)
+{
+    curve_client_t curve;
+    char why[512];
+    int rc = curve_client_from_env(&curve, why, sizeof why);
+    if (rc < 0) {
+        fprintf(stderr, "arbor-supervisor: %s\n", why);
+        return -1;
+    }
+    if (rc > 0) {
+        const char *cert_name = zcert_meta(curve.cert, "name");
+        if (cert_name && *cert_name && strcmp(cert_name, name) != 0)
+            log_warn("the certificate in ARBOR_CURVE_CERT is for \"%s\": a CURVE broker will "
+                     "refuse the name \"%s\"", cert_name, name);
+        curve_client_clear(&curve);
+    }
+    return 0;
 }
 
 /* Work every worker would otherwise repeat after fork, done once and
@@ -88,7 +126,10 @@ int main(int argc, char **argv)
         {"max-trees", required_argument, 0, 5}, {"max-processes", required_argument, 0, 6},
         {"spawn-rate", required_argument, 0, 7},
         {"log-level", required_argument, 0, 8}, {"log-format", required_argument, 0, 9},
+        {"curve-cert", required_argument, 0, 20}, {"curve-server-key", required_argument, 0, 21},
+        {"allow-root", no_argument, 0, 22},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    bool allow_root = false;
     int c;
     while ((c = getopt_long(argc, argv, "b:n:h", opts, NULL)) != -1) {
         switch (c) {
@@ -106,6 +147,11 @@ int main(int argc, char **argv)
             if (log_flag("arbor-supervisor", c == 8 ? "--log-level" : "--log-format", optarg))
                 return 2;
             break;
+        /* Through the environment: the fork-server and every worker inherit
+         * it (common/curve.h). Absolute, whatever directory a worker runs in. */
+        case 20: s_setenv_path("ARBOR_CURVE_CERT", optarg); break;
+        case 21: s_setenv_path("ARBOR_CURVE_SERVERKEY", optarg); break;
+        case 22: allow_root = true; break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
@@ -125,6 +171,10 @@ int main(int argc, char **argv)
                         "(tcp://HOST:PORT or ipc:///PATH)\n", broker);
         return 2;
     }
+    if (sec_check_root("arbor-supervisor", allow_root) != 0)
+        return 1;
+    if (s_check_curve(name) != 0)
+        return 2;
     /* Three fds per worker (pidfd, stdout, stderr): lift the soft limit. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -98,7 +98,9 @@ static int s_check_behaviour(const cJSON *node, run_kind_t run, const char *path
         char num[16];
         const char *name = cJSON_IsString(sig) ? sig->valuestring : NULL;
         if (cJSON_IsNumber(sig)) {
-            snprintf(num, sizeof num, "%d", (int) sig->valuedouble);
+            /* Range first: casting 1e30 to int is undefined (found by fuzz_spec). */
+            double d = sig->valuedouble;
+            snprintf(num, sizeof num, "%d", d >= 1 && d <= 1024 && d == floor(d) ? (int) d : -1);
             name = num;
         }
         if (sig_parse(name) < 0)

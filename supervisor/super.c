@@ -27,6 +27,8 @@
 #define REQ_NODE_BITS 20
 #define REQ_GEN_BITS 8
 #define TICK_MS 100
+#define FSRV_MAX_RESTARTS 10
+#define FSRV_RESTART_WINDOW_MS 10000
 
 typedef struct {
     uint64_t serial;
@@ -54,8 +56,8 @@ struct super_t {
     int exit_code;
     bool fsrv_gone;
     int guarantees; /* FSRV_G_ flags the fork-server reported */
-    int fsrv_restarts;
-    int64_t fsrv_restarted_at;
+    int fsrv_restarts;         /* fork-server deaths in the current window */
+    int64_t fsrv_window_start;
     double tokens;      /* spawn-rate bucket */
     int64_t tokens_at;  /* us */
     struct {
@@ -853,17 +855,20 @@ static void s_fsrv_replace(super_t *s)
     zloop_poller_end(s->loop, &old);
     close(s->fsrv.fd);
     waitpid(s->fsrv.pid, NULL, 0); /* it is dead: the channel closed */
+    /* Restart intensity, as for workers: FSRV_MAX_RESTARTS deaths within
+     * FSRV_RESTART_WINDOW_MS and something is wrong with this host. */
     int64_t now = clk_now_ms();
-    if (now - s->fsrv_restarted_at < 60000 && s->fsrv_restarts >= 5) {
-        log_error("the fork-server died %d times within a minute: stopping", s->fsrv_restarts);
+    if (now - s->fsrv_window_start >= FSRV_RESTART_WINDOW_MS) {
+        s->fsrv_window_start = now;
+        s->fsrv_restarts = 0;
+    }
+    if (++s->fsrv_restarts > FSRV_MAX_RESTARTS) {
+        log_error("the fork-server died %d times within %d ms: stopping", s->fsrv_restarts,
+                  FSRV_RESTART_WINDOW_MS);
         s->exit_code = 1;
         zsys_interrupted = 1; /* ends zloop_start after this handler */
         return;
     }
-    if (now - s->fsrv_restarted_at >= 60000)
-        s->fsrv_restarts = 0;
-    s->fsrv_restarted_at = now;
-    s->fsrv_restarts++;
     if (fsrv_restart(&s->fsrv) != 0) {
         log_error("cannot start a new fork-server: %s: stopping", strerror(errno));
         s->exit_code = 1;
@@ -1448,7 +1453,9 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP); /* a hung-up terminal: stop cleanly, not die */
     sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed log pipe must not kill the supervisor */
     s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     s->trees = zlistx_new();
     zlistx_set_destructor(s->trees, s_tree_free);

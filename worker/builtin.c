@@ -12,6 +12,7 @@
 #include "clock.h"
 
 typedef struct {
+    cJSON *payload; /* owns spec, run, path */
     arbor_worker_t *w;
     const cJSON *spec;
     const char *run;
@@ -107,6 +108,7 @@ static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, in
             pause(); /* stuck in cleanup: only SIGKILL ends it */
     arbor_worker_phase(n->w, "exiting");
     arbor_worker_close(&n->w);
+    cJSON_Delete(n->payload);
     exit(code);
 }
 
@@ -114,6 +116,7 @@ void builtin_run(const char *payload_text, size_t len)
 {
     cJSON *payload = cJSON_ParseWithLength(payload_text, len);
     s_node_t n = {0};
+    n.payload = payload;
     n.spec = cJSON_GetObjectItem(payload, "spec");
     n.run = cJSON_GetStringValue(cJSON_GetObjectItem(n.spec, "run"));
     if (!n.run)

@@ -34,7 +34,10 @@ typedef struct {
     bool allow_shared_dir;
 } s_opts_t;
 
-enum { S_CURVE_SECRET = 256, S_CURVE_ALLOW, S_PLAIN, S_ALLOW_ROOT, S_ALLOW_SHARED, S_MAX_RATE };
+enum {
+    S_CURVE_SECRET = 256, S_CURVE_ALLOW, S_PLAIN, S_ALLOW_ROOT, S_ALLOW_SHARED, S_MAX_RATE,
+    S_LOG_LEVEL, S_LOG_FORMAT
+};
 
 static void s_usage(FILE *out)
 {
@@ -61,6 +64,7 @@ static void s_usage(FILE *out)
             "      --allow-root       run even as root\n"
             "      --allow-shared-dir accept an ipc socket directory (or --curve-allow DIR)\n"
             "                         that others may write to\n"
+            LOG_FLAGS_HELP
             "  -h, --help             show this help\n"
             "\n"
             "ARBOR_LOG_LEVEL=debug|info|warn|error sets the log level (default info).\n");
@@ -120,6 +124,8 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
                                              {"allow-root", no_argument, NULL, S_ALLOW_ROOT},
                                              {"allow-shared-dir", no_argument, NULL, S_ALLOW_SHARED},
                                              {"max-rate", required_argument, NULL, S_MAX_RATE},
+                                             {"log-level", required_argument, NULL, S_LOG_LEVEL},
+                                             {"log-format", required_argument, NULL, S_LOG_FORMAT},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     o->cfg = (brk_cfg_t){
@@ -167,6 +173,12 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             break;
         case S_ALLOW_ROOT:
             o->allow_root = true;
+            break;
+        case S_LOG_LEVEL:
+        case S_LOG_FORMAT:
+            if (log_flag("arbor-broker", c == S_LOG_LEVEL ? "--log-level" : "--log-format",
+                         optarg))
+                return 2;
             break;
         case S_ALLOW_SHARED:
             o->allow_shared_dir = true;

@@ -476,8 +476,7 @@ static void s_on_remote_spawned(super_t *s, env_t *msg)
         return;
     n->proc = PROC_REMOTE;
     n->status = ST_RUNNING;
-    n->deadline_gen++; /* the spawn deadline is met */
-    s_phase(s, t, n, PH_SPAWNED);
+    n->deadline_gen++; /* the spawn deadline is met; its phases come as events */
     if (n->cancel_requested)
         s_remote_cancel(s, t, n);
 }

@@ -115,7 +115,10 @@ void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms)
     /* Phases are dated where they happened (a worker's report can trail the
      * fork-server's exit status): keep the history in time order. */
     int pos = node->nphases++;
-    while (pos > 0 && node->phases[pos - 1].t_ms > t_ms) {
+    /* Same millisecond: "exited" still comes last. */
+    while (pos > 0 && (node->phases[pos - 1].t_ms > t_ms ||
+                       (node->phases[pos - 1].t_ms == t_ms && phase != PH_EXITED &&
+                        node->phases[pos - 1].phase == PH_EXITED))) {
         node->phases[pos] = node->phases[pos - 1];
         pos--;
     }

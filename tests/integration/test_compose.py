@@ -526,7 +526,9 @@ def test_e_tree_spanning_two_supervisors(run):
         tree = st.spawn("sup1", {"name": "root", "children": [
             {"name": "stay", "run": "sleep"},
             {"name": "far", "on": "sup2", "children": [{"name": "w", "run": "sleep", "count": 2}]}]})
-        st.wait_all_running(tree)
+        # Remote nodes show their phases live (their pids come with the report).
+        st.wait_tree(tree, lambda x: all(n["status"] == "running" and n["phase"] == "running"
+                                         for n in walk(x["root"])), "every node running")
         r = st.compose("kill", "sup2")
         check(r.returncode == 0, "kill sup2: %s" % r.stderr)
         rep = st.wait_tree(tree, lambda x: x["status"] != "running", "the loss of sup2 noticed")

@@ -320,6 +320,13 @@ def test_client_cannot_cancel_through_a_real_supervisor_worker(run):
                 input=json.dumps({"name": "root", "children": [{"name": "s", "run": "sleep"}]}))
     check(r.returncode == 0, "spawn: %s" % r.stderr)
     tree = r.stdout.strip()
+    deadline = time.monotonic() + T
+    while True:  # its workers register with the broker before they say "ready"
+        rep = json.loads(run.ctl("status", "--json", tree).stdout)
+        if all(any(p["phase"] == "ready" for p in n["phases"]) for n in (rep["root"], rep["root"]["children"][0])):
+            break
+        check(time.monotonic() < deadline, "the tree never got ready")
+        time.sleep(0.05)  # polling the report: there is no "ready" event to wait on here
     client = Peer(run, "intruder")
     client.hello()
     mid = client.send("broker", "peers")

@@ -174,6 +174,10 @@ static void test_phases_keep_time_order(void **state)
     assert_int_equal(n.phases[2].phase, PH_EXITING);
     assert_int_equal(n.phases[3].phase, PH_EXITED);
     assert_int_equal(n.phase, PH_EXITED);
+    /* Reports of the same millisecond as the exit still come before it. */
+    tree_node_phase(&n, PH_CLEANUP, 40);
+    assert_int_equal(n.phases[3].phase, PH_CLEANUP);
+    assert_int_equal(n.phases[4].phase, PH_EXITED);
     free(n.phases);
 }
 

@@ -321,7 +321,6 @@ static int s_signals(void)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);  /* a hung-up terminal: stop cleanly, not die */
     sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);  /* a closed log pipe must not kill the broker */
     int fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (fd < 0)
         log_error("signalfd: %s", strerror(errno));
@@ -375,6 +374,7 @@ static int s_run(zsock_t *router, brk_t *brk, int sigfd, const s_opts_t *o)
 
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-broker", ALOG_INFO);
     s_opts_t opts = {0};
     int rc = s_parse(argc, argv, &opts);

@@ -2,6 +2,7 @@
 #include <czmq.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
         s_prewarm();
         fsrv_exec_main(builtin_run);
     }
+    signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-supervisor", ALOG_INFO);
     char host[64] = "supervisor";
     gethostname(host, sizeof host - 1);

@@ -1246,6 +1246,13 @@ static void s_handle_phase(super_t *s, env_t *msg)
     tree_node_t *n = s_node_by_worker(s, msg->from, &t);
     phase_t ph = phase_parse(env_str(msg->body, "phase"));
     int64_t at = n ? env_int(msg->body, "t_mono_ms", clk_now_ms()) : 0;
+    if (n && status_is_terminal(n->status) && n->exited && ph > PH_RUNNING && ph < PH_EXITED &&
+        at >= n->incarnation_mono_ms) {
+        /* A report that trailed the exit past the settle wait: it changes
+         * nothing, but the history is the node's, so it goes in. */
+        s_phase_at(s, t, n, ph, at);
+        return;
+    }
     if (!n || ph == PH_NONE || ph == PH_SPAWNED || ph == PH_EXITED || ph == PH_TERM_SENT ||
         ph == PH_KILL_SENT || status_is_terminal(n->status) || n->proc == PROC_PENDING ||
         at < n->incarnation_mono_ms) {
@@ -1454,7 +1461,6 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP); /* a hung-up terminal: stop cleanly, not die */
     sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN); /* a closed log pipe must not kill the supervisor */
     s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     s->trees = zlistx_new();
     zlistx_set_destructor(s->trees, s_tree_free);

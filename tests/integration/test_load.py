@@ -229,6 +229,14 @@ class Watcher:
         return self.request("stats")["body"]
 
 
+def peak_rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return -1
+
+
 def expired_daemons(watch):
     """Peers other than workers that the broker expired. A worker that
     crashed or was killed cannot say bye: the broker expiring it is right."""
@@ -420,6 +428,7 @@ def test_garbage_flood_while_trees_run(run):
             check(f.error is None, "flooder failed: %r" % f.error)
         flood_s = time.monotonic() - t0
         st = watch.stats()
+        broker_hwm = peak_rss_mb(run.procs[0].pid)
         for label, (code, report) in results.items():
             n, kind, sup = label[1:4], label.split("-")[1], label.split("-")[2]
             check_report(label, kind, int(n), code, report, sup)
@@ -433,6 +442,7 @@ def test_garbage_flood_while_trees_run(run):
                st["counters"]["received"] - before["counters"]["received"], errors,
                {k: v for k, v in st["errors"].items() if v}, st["counters"]["dropped"],
                1000 * max(latencies or [0]), len(latencies)), flush=True)
+        print("flood: broker peak RSS %d MB" % broker_hwm, flush=True)
         check(sent >= 10000, "the flood was too small to mean anything: %d" % sent)
         # Every kind of bad input was answered with its error (the flooders'
         # last queued messages die with their sockets: counts cannot match).

@@ -1,0 +1,323 @@
+"""Signals to each process of arbor: the broker, the supervisor, its
+fork-server and a worker, each sent SIGTERM, SIGINT, SIGHUP, SIGPIPE (and
+SIGKILL where no other test does). docs/RELIABILITY.md has the table; what
+each test pins down:
+
+- broker and supervisor: SIGTERM, SIGINT and SIGHUP stop them cleanly (exit
+  0; the supervisor first cancels every tree, whose report says why); a
+  second signal stops the supervisor at once, and its fork-server stops the
+  workers; SIGPIPE is ignored, and so is a log pipe whose reader went away;
+- fork-server: SIGTERM, SIGINT and SIGHUP make it stop every worker and
+  exit; the supervisor settles the tree, starts a new fork-server and goes
+  on; SIGPIPE is ignored; stopped (SIGSTOP) while a tree is cancelled, then
+  continued, the tree still ends by the cancel, not by a timeout;
+- a worker killed by any signal arbor did not send is `failed` with
+  `KilledBySignal` and the signal in its report; its siblings are cancelled.
+
+Every test also checks that no process of the run survives (harness)."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from harness import BIN, SLOW, TestFailure, by_path, check, main, marked_pids, walk
+
+T = 20  # seconds: hang guard for a tree or a daemon to end (scaled by SLOW)
+
+
+def fork_server_of(sup_pid):
+    """The supervisor's child that is not a worker: its fork-server."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == sup_pid:
+                    return int(entry)
+            except (OSError, IndexError, ValueError):
+                pass
+    return None
+
+
+def report_of(run, tree):
+    r = run.ctl("status", tree, "--json", timeout=T)
+    return json.loads(r.stdout) if r.stdout.strip() else None
+
+
+def wait_report(run, tree, pred, what):
+    """Poll the tree's report until pred(report) (a hang guard: the
+    supervisor publishes no event for "every node is running")."""
+    deadline = time.monotonic() + T * SLOW
+    while True:
+        rep = report_of(run, tree)
+        if rep and pred(rep):
+            return rep
+        if time.monotonic() > deadline:
+            raise TestFailure("tree %s: %s did not happen: %s" %
+                              (tree, what, rep and [(n["path"], n["status"]) for n in walk(rep["root"])]))
+        time.sleep(0.05)
+
+
+def all_running(rep):
+    return all(n["status"] == "running" and n["pid"] for n in walk(rep["root"]))
+
+
+def spawn_running(run, spec):
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    return tree, wait_report(run, tree, all_running, "every node running")
+
+
+def spawn_wait_bg(run, spec):
+    """`arborctl spawn --wait --json` in the background; returns the process."""
+    p = subprocess.Popen([os.path.join(BIN, "arborctl"), "--broker", run.broker_ep, "spawn",
+                          "--wait", "--json", "-"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=run.env)
+    p.stdin.write(json.dumps(spec))
+    p.stdin.close()
+    p.stdin = None
+    return p
+
+
+SLEEPERS = {"name": "root", "children": [
+    {"name": "w", "run": "sleep", "count": 2},
+    {"name": "x", "run": "exec", "argv": ["sleep", "30"]},
+    {"name": "mid", "children": [{"name": "leaf", "run": "sleep"}]}]}
+
+
+# ---------------------------------------------------------------- broker ----
+
+def test_broker_sighup_sigpipe(run):
+    """SIGPIPE: ignored, the broker goes on serving. SIGHUP: a clean stop
+    (exit 0), like SIGTERM; the trees keep running without it and a new
+    broker takes over (peers register again)."""
+    broker = run.broker()
+    sup = run.supervisor("sup1")
+    tree, _ = spawn_running(run, SLEEPERS)
+    broker.send_signal(signal.SIGPIPE)
+    r = run.ctl("peers", "--json")
+    check(r.returncode == 0 and "sup1" in r.stdout, "broker after SIGPIPE: %d %s" % (r.returncode, r.stderr))
+    check(broker.poll() is None, "broker died of SIGPIPE")
+    broker.send_signal(signal.SIGHUP)
+    rc = broker.wait(timeout=T * SLOW)
+    check(rc == 0, "broker exit %s on SIGHUP" % rc)
+    check("stopping on" in run.log_of(broker), "no stop log on SIGHUP")
+    run.procs.remove(broker)
+    check(sup.poll() is None, "the supervisor died with the broker")
+    broker = run.broker()  # same endpoint: the supervisor registers again
+    deadline = time.monotonic() + T * SLOW
+    while True:  # the supervisor says hello again on its next heartbeat
+        r = run.ctl("cancel", tree, "--wait", "--json", timeout=T)
+        if r.returncode != 3:
+            break
+        check(time.monotonic() < deadline, "supervisor did not come back: %s" % r.stderr)
+    check(r.returncode == 4, "cancel after the broker restart: %d %s" % (r.returncode, r.stderr))
+    rep = json.loads(r.stdout)
+    for n in walk(rep["root"]):
+        check(n["status"] == "cancelled", "%s is %s" % (n["path"], n["status"]))
+
+
+def test_daemons_survive_a_closed_log_pipe(run):
+    """A daemon's stderr is a pipe whose reader went away (a log shipper
+    that died): writing a log line gets EPIPE, which must not kill it."""
+    def daemon(name, argv):
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=run.env)
+        p.stderr.close()  # the reader is gone before the first line is written
+        p.log_path = os.devnull
+        p.arbor_name = name
+        run.procs.append(p)
+        return p
+
+    def ready(what, pred):
+        deadline = time.monotonic() + T * SLOW
+        while True:
+            r = run.ctl("peers", "--json", timeout=T)
+            if r.returncode == 0 and pred(r.stdout):
+                return
+            check(time.monotonic() < deadline, "%s not ready: %s" % (what, r.stderr))
+            time.sleep(0.05)  # polling: there is no log to wait on
+
+    from harness import root_flag
+    broker = daemon("broker", [os.path.join(BIN, "arbor-broker"), "--bind", run.broker_ep] +
+                    root_flag("arbor-broker"))
+    ready("broker", lambda out: True)
+    sup = daemon("sup1", [os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
+                          "--name", "sup1"] + root_flag("arbor-supervisor"))
+    ready("supervisor", lambda out: "sup1" in out)
+    # Things that log: bad input at the broker, a failing tree at the supervisor.
+    r = run.ctl("spawn", "-", input="{\"name\": \"bad name\"}")
+    check(r.returncode == 2, "invalid spec: %d" % r.returncode)
+    code, rep = run.spawn_wait({"name": "root", "children": [
+        {"name": "bad", "run": "fail", "after_ms": 50}, {"name": "s", "run": "sleep"}]},
+        timeout=T)
+    check(code == 1 and by_path(rep)["root/bad"]["status"] == "failed", "tree: %d" % code)
+    check(by_path(rep)["root/s"]["status"] == "cancelled", "bystander not cancelled")
+    check(broker.poll() is None, "the broker died writing to a closed pipe (%s)" % broker.returncode)
+    check(sup.poll() is None, "the supervisor died writing to a closed pipe (%s)" % sup.returncode)
+
+
+# ------------------------------------------------------------ supervisor ----
+
+def test_supervisor_stop_signals(run):
+    """SIGTERM, SIGINT and SIGHUP: the supervisor cancels every tree, the
+    waiting client gets the report (cancelled, reason "supervisor
+    stopping"), and it exits 0."""
+    run.broker()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        sup = run.supervisor("sup1")
+        ctl = spawn_wait_bg(run, SLEEPERS)
+        run.wait_log(sup, "spawning")
+        tree = None
+        deadline = time.monotonic() + T * SLOW
+        while tree is None:  # the tree id, from the supervisor's list
+            r = run.ctl("list", "--json")
+            trees = json.loads(r.stdout)["trees"] if r.returncode == 0 and r.stdout.strip() else []
+            tree = trees[0]["tree"] if trees else None
+            check(time.monotonic() < deadline, "no tree listed")
+        wait_report(run, tree, all_running, "every node running")
+        sup.send_signal(sig)
+        rc = sup.wait(timeout=T * SLOW)
+        check(rc == 0, "supervisor exit %s on %s" % (rc, sig.name))
+        out, err = ctl.communicate(timeout=T * SLOW)
+        check(ctl.returncode == 4, "%s: arborctl exit %d: %s" % (sig.name, ctl.returncode, err))
+        rep = json.loads(out)
+        check(rep["status"] == "cancelled" and rep.get("reason") == "supervisor stopping",
+              "%s: %s %s" % (sig.name, rep["status"], rep.get("reason")))
+        for n in walk(rep["root"]):
+            check(n["status"] == "cancelled", "%s: %s is %s" % (sig.name, n["path"], n["status"]))
+        check("%s: cancelling every tree" % sig.name in run.log_of(sup), "no stop log")
+        run.procs.remove(sup)
+        left = run.survivors()
+        check(len(left) == 1, "%s: processes left besides the broker: %r" % (sig.name, left))
+
+
+def test_supervisor_second_signal_stops_at_once(run):
+    """A tree that ignores cancel and SIGTERM for long (grace 20 s): the
+    first SIGTERM starts the stop, the second stops the supervisor at once;
+    its fork-server then kills the workers (SIGTERM, SIGKILL after 300 ms)."""
+    run.broker()
+    sup = run.supervisor("sup1")
+    tree, rep = spawn_running(run, {"name": "root", "children": [
+        {"name": "mule", "run": "hang", "in": "running", "grace_ms": 20000,
+         "kill_after_ms": 20000}, {"name": "s", "run": "sleep"}]})
+    sup.send_signal(signal.SIGTERM)
+    run.wait_log(sup, "cancelling every tree")
+    t0 = time.monotonic()
+    sup.send_signal(signal.SIGTERM)
+    rc = sup.wait(timeout=T * SLOW)
+    check(time.monotonic() - t0 < 5 * SLOW, "second SIGTERM took %.1fs" % (time.monotonic() - t0))
+    check(rc == 0, "supervisor exit %s" % rc)
+    run.procs.remove(sup)
+    left = run.survivors(timeout=3)
+    check(len(left) == 1, "workers survived the supervisor: %r" % left)
+
+
+def test_supervisor_sigpipe_ignored(run):
+    run.broker()
+    sup = run.supervisor("sup1")
+    tree, _ = spawn_running(run, SLEEPERS)
+    sup.send_signal(signal.SIGPIPE)
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=T)
+    check(r.returncode == 4, "cancel after SIGPIPE: %d %s" % (r.returncode, r.stderr))
+    check(sup.poll() is None, "the supervisor died of SIGPIPE")
+
+
+# ----------------------------------------------------------- fork-server ----
+
+def test_fork_server_signals(run):
+    """SIGTERM, SIGINT, SIGHUP to the fork-server: it stops its workers and
+    exits; the tree ends with every node terminal, the supervisor starts a
+    new fork-server and runs the next tree. SIGPIPE: ignored."""
+    run.broker()
+    sup = run.supervisor("sup1")
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        tree, _ = spawn_running(run, SLEEPERS)
+        fsrv = fork_server_of(sup.pid)
+        os.kill(fsrv, sig)
+        rep = wait_report(run, tree, lambda r: r["status"] != "running", "the end of the tree")
+        for n in walk(rep["root"]):
+            check(n["status"] in ("failed", "lost", "cancelled", "killed"),
+                  "%s: %s is %s" % (sig.name, n["path"], n["status"]))
+        check(rep["status"] in ("failed", "lost"), "%s: tree %s" % (sig.name, rep["status"]))
+        code, rep = run.spawn_wait({"name": "after", "children": [{"name": "z", "run": "exit"}]},
+                                   timeout=T)
+        check(code == 0, "%s: a tree after the fork-server stopped: exit %d" % (sig.name, code))
+        new = fork_server_of(sup.pid)
+        check(new and new != fsrv, "%s: no new fork-server" % sig.name)
+        check(sup.poll() is None, "the supervisor died")
+    tree, _ = spawn_running(run, SLEEPERS)
+    fsrv = fork_server_of(sup.pid)
+    os.kill(fsrv, signal.SIGPIPE)
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=T)
+    check(r.returncode == 4, "cancel after SIGPIPE to the fork-server: %d %s" %
+          (r.returncode, r.stderr))
+    check(fork_server_of(sup.pid) == fsrv, "the fork-server died of SIGPIPE")
+
+
+def test_fork_server_stopped_while_a_tree_is_cancelled(run):
+    """The fork-server stalls (SIGSTOP) with a spawn request pending; the
+    tree is cancelled meanwhile, so its children are cancelled before they
+    were ever spawned; then it goes on (SIGCONT). The root is spawned after
+    its children ended: it must be told so, and end cancelled at once, not
+    be stuck in cancelling_children until its grace runs out (SIGTERM,
+    status killed)."""
+    run.broker()
+    sup = run.supervisor("sup1")
+    fsrv = fork_server_of(sup.pid)
+    os.kill(fsrv, signal.SIGSTOP)
+    try:
+        spec = {"name": "root", "grace_ms": 5000,
+                "children": [{"name": "mid", "children": [{"name": "w", "run": "sleep"}]}]}
+        r = run.ctl("spawn", "-", input=json.dumps(spec))
+        check(r.returncode == 0, "spawn: %s" % r.stderr)
+        tree = r.stdout.strip()
+        r = run.ctl("cancel", tree)
+        check(r.returncode == 0, "cancel: %s" % r.stderr)
+    finally:
+        os.kill(fsrv, signal.SIGCONT)
+    t0 = time.monotonic()
+    rep = wait_report(run, tree, lambda r: r["status"] != "running", "the end of the tree")
+    nodes = by_path(rep)
+    check(nodes["root/mid"]["status"] == "cancelled" and nodes["root/mid"]["pid"] is None,
+          "mid: %s pid %s" % (nodes["root/mid"]["status"], nodes["root/mid"]["pid"]))
+    check(nodes["root"]["status"] == "cancelled",
+          "root is %s: %r (it was never told its children had exited)" %
+          (nodes["root"]["status"], nodes["root"]["error"]))
+    check(time.monotonic() - t0 < 4, "the cancelled tree took %.1fs" % (time.monotonic() - t0))
+
+
+# ---------------------------------------------------------------- worker ----
+
+def test_worker_signals(run):
+    """Each signal arbor did not send kills a worker: it is `failed`
+    (KilledBySignal, the signal in its report), its sibling cancelled."""
+    run.broker()
+    run.supervisor("sup1")
+    sigs = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGKILL]
+    trees = {}
+    for sig in sigs:
+        trees[sig] = spawn_running(run, {"name": "root", "children": [
+            {"name": "victim", "run": "sleep"}, {"name": "bystander", "run": "sleep"}]})
+    for sig, (tree, rep) in trees.items():
+        os.kill(by_path(rep)["root/victim"]["pid"], sig)
+    for sig, (tree, _) in trees.items():
+        rep = wait_report(run, tree, lambda r: r["status"] != "running", "the end of the tree")
+        nodes = by_path(rep)
+        v = nodes["root/victim"]
+        check(v["status"] == "failed" and v["exit"]["signal"] == sig.name and
+              v["error"]["type"] == "KilledBySignal",
+              "%s: victim %s %r %r" % (sig.name, v["status"], v["exit"], v["error"]))
+        check(nodes["root/bystander"]["status"] == "cancelled", "%s: bystander %s" %
+              (sig.name, nodes["root/bystander"]["status"]))
+        check(rep["status"] == "failed", "%s: tree %s" % (sig.name, rep["status"]))
+
+
+if __name__ == "__main__":
+    main([test_broker_sighup_sigpipe, test_daemons_survive_a_closed_log_pipe,
+          test_supervisor_stop_signals, test_supervisor_second_signal_stops_at_once,
+          test_supervisor_sigpipe_ignored, test_fork_server_signals,
+          test_fork_server_stopped_while_a_tree_is_cancelled, test_worker_signals])

@@ -183,3 +183,37 @@ bool cmd_tree_id_valid(const char *tree)
 {
     return env_name_valid(tree, QUERY_TREE_MAX);
 }
+
+/* The options of the commands that take only [--supervisor NAME] [--json]. */
+int cmd_parse_sup_json(const char *cmd, int argc, char **argv, bool with_sup, const char **sup,
+                       bool *json, const char **broker)
+{
+    static const struct option longs[] = {
+        {"supervisor", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"broker", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'j': *json = true; break;
+        case 'b': *broker = optarg; break;
+        case 'h': return -1;
+        case 's':
+            if (!with_sup)
+                return cmd_usage_error(cmd, "unknown option --supervisor");
+            *sup = optarg;
+            break;
+        default: return cmd_bad_option(cmd, c, argv);
+        }
+    }
+    if (optind < argc)
+        return cmd_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (*sup && !env_name_valid(*sup, ENV_NAME_MAX))
+        return cmd_usage_error(cmd, "invalid supervisor name \"%s\"", *sup);
+    return 0;
+}

@@ -39,6 +39,11 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Message for getopt_long's '?' or ':' result (opterr must be 0). */
 int cmd_bad_option(const char *cmd, int c, char **argv);
 
+/* Parse [--supervisor NAME] (when with_sup) [--json] [--broker EP]: 0, -1
+ * for --help, or an exit code after a usage message. */
+int cmd_parse_sup_json(const char *cmd, int argc, char **argv, bool with_sup, const char **sup,
+                       bool *json, const char **broker);
+
 /* Print the usage of cmd to stdout; returns 0 (2 for an unknown cmd). */
 int cmd_help(const char *cmd);
 

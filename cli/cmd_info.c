@@ -10,39 +10,6 @@
 #include "query.h"
 #include "render.h"
 
-static int s_parse(const char *cmd, int argc, char **argv, bool with_sup, const char **sup,
-                   bool *json, const char **broker)
-{
-    static const struct option longs[] = {
-        {"supervisor", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
-        {"broker", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
-        switch (c) {
-        case 'j': *json = true; break;
-        case 'b': *broker = optarg; break;
-        case 'h': return -1;
-        case 's':
-            if (!with_sup)
-                return cmd_usage_error(cmd, "unknown option --supervisor");
-            *sup = optarg;
-            break;
-        default: return cmd_bad_option(cmd, c, argv);
-        }
-    }
-    if (optind < argc)
-        return cmd_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (*sup && !env_name_valid(*sup, ENV_NAME_MAX))
-        return cmd_usage_error(cmd, "invalid supervisor name \"%s\"", *sup);
-    return 0;
-}
-
 static int s_emit(char *text, bool newline)
 {
     int rc = text && fputs(text, stdout) >= 0 && (!newline || fputc('\n', stdout) != EOF) &&
@@ -57,7 +24,7 @@ int cmd_peers(const char *broker, int argc, char **argv)
 {
     const char *unused = NULL;
     bool json = false;
-    int rc = s_parse("peers", argc, argv, false, &unused, &json, &broker);
+    int rc = cmd_parse_sup_json("peers", argc, argv, false, &unused, &json, &broker);
     if (rc < 0)
         return cmd_help("peers");
     if (rc)
@@ -84,7 +51,7 @@ int cmd_list(const char *broker, int argc, char **argv)
 {
     const char *forced = NULL;
     bool json = false;
-    int rc = s_parse("list", argc, argv, true, &forced, &json, &broker);
+    int rc = cmd_parse_sup_json("list", argc, argv, true, &forced, &json, &broker);
     if (rc < 0)
         return cmd_help("list");
     if (rc)

@@ -13,34 +13,6 @@
 
 #define STATS_COLUMNS 2 /* counters per line in the human table (fits 80 columns) */
 
-static int s_parse(int argc, char **argv, const char **sup, bool *json, const char **broker)
-{
-    static const struct option longs[] = {
-        {"supervisor", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
-        {"broker", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
-        switch (c) {
-        case 's': *sup = optarg; break;
-        case 'j': *json = true; break;
-        case 'b': *broker = optarg; break;
-        case 'h': return -1;
-        default: return cmd_bad_option("stats", c, argv);
-        }
-    }
-    if (optind < argc)
-        return cmd_usage_error("stats", "unexpected argument \"%s\"", argv[optind]);
-    if (*sup && !env_name_valid(*sup, ENV_NAME_MAX))
-        return cmd_usage_error("stats", "invalid supervisor name \"%s\"", *sup);
-    return 0;
-}
-
 /* The numbers of an object as aligned "name value" cells, STATS_COLUMNS a
  * line; skip_zero leaves out the zeros (error codes). */
 static void s_numbers(sbuf_t *out, const char *heading, const cJSON *obj, bool skip_zero)
@@ -122,7 +94,7 @@ int cmd_stats(const char *broker, int argc, char **argv)
 {
     const char *forced = NULL;
     bool json = false;
-    int rc = s_parse(argc, argv, &forced, &json, &broker);
+    int rc = cmd_parse_sup_json("stats", argc, argv, true, &forced, &json, &broker);
     if (rc < 0)
         return cmd_help("stats");
     if (rc)

@@ -1,3 +1,4 @@
+#include "env.h"
 #include "live.h"
 
 #include <inttypes.h>
@@ -129,12 +130,6 @@ static void s_duration(sbuf_t *out, int64_t ms)
         sbuf_printf(out, "%" PRId64 " min %02" PRId64 " s", ms / 60000, ms / 1000 % 60);
 }
 
-static const char *s_str(const cJSON *obj, const char *key)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(item) ? item->valuestring : NULL;
-}
-
 /* "  status  running 28  failed 3" over the names, then any other. */
 static void s_counts(lines_t *out, const char *heading, const char *const *names,
                      const char **values, int n, bool colour)
@@ -260,7 +255,7 @@ static void s_slowest(lines_t *out, const trace_model_t *m, int max, bool colour
                 sbuf_printf(&l, C_RESET);
         }
         if (r->error && running) {
-            const char *type = s_str(r->error, "type");
+            const char *type = env_str(r->error, "type");
             sbuf_printf(&l, "  ");
             sbuf_add_clean(&l, type ? type : "error", 60);
         }
@@ -273,7 +268,7 @@ static void s_slowest(lines_t *out, const trace_model_t *m, int max, bool colour
 static void s_tree(lines_t *out, const live_tree_t *t, int width, int slowest, bool colour)
 {
     sbuf_t l = {0};
-    const char *id = t->report ? s_str(t->report, "tree") : NULL;
+    const char *id = t->report ? env_str(t->report, "tree") : NULL;
     if (colour)
         sbuf_printf(&l, C_BOLD);
     sbuf_printf(&l, "tree ");
@@ -334,7 +329,7 @@ static void s_tree(lines_t *out, const live_tree_t *t, int width, int slowest, b
     const char **phases = calloc((size_t) m.nrows + 1, sizeof *phases);
     for (int i = 0; statuses && phases && i < m.nrows; i++) {
         statuses[i] = m.rows[i].status;
-        phases[i] = s_str(m.rows[i].node, "phase");
+        phases[i] = env_str(m.rows[i].node, "phase");
         if (!phases[i] && m.rows[i].nslices)
             phases[i] = m.rows[i].slices[m.rows[i].nslices - 1].phase;
     }

@@ -1,3 +1,4 @@
+#include "env.h"
 #include "render.h"
 
 #include <inttypes.h>
@@ -46,21 +47,6 @@ const char *render_status_colour(const char *status)
     if (!strcmp(status, "ok"))
         return "\033[32m";
     return "";
-}
-
-static const char *s_str(const cJSON *obj, const char *key)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(item) ? item->valuestring : NULL;
-}
-
-static bool s_num(const cJSON *obj, const char *key, int64_t *out)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(item))
-        return false;
-    *out = (int64_t) item->valuedouble;
-    return true;
 }
 
 static void s_status(ctx_t *c, const char *status)
@@ -152,32 +138,32 @@ static void s_stderr_tail(ctx_t *c, const char *text, bool last, bool has_childr
 
 static void s_node_fields(ctx_t *c, const cJSON *node)
 {
-    const char *name = s_str(node, "name");
+    const char *name = env_str(node, "name");
     sbuf_add_clean(&c->out, name ? name : "?", FIELD_MAX);
     sbuf_printf(&c->out, "  ");
-    s_status(c, s_str(node, "status"));
+    s_status(c, env_str(node, "status"));
     int64_t pid;
-    if (s_num(node, "pid", &pid))
+    if (env_num(node, "pid", &pid))
         sbuf_printf(&c->out, "  pid %" PRId64, pid);
-    const char *phase = s_str(node, "phase");
+    const char *phase = env_str(node, "phase");
     if (phase) {
         sbuf_printf(&c->out, "  ");
         sbuf_add_clean(&c->out, phase, 40);
     }
     const cJSON *exit = cJSON_GetObjectItemCaseSensitive(node, "exit");
-    const char *sig = s_str(exit, "signal");
+    const char *sig = env_str(exit, "signal");
     int64_t code;
     if (sig) {
         sbuf_printf(&c->out, "  ");
         sbuf_add_clean(&c->out, sig, 20);
-    } else if (s_num(exit, "code", &code)) {
+    } else if (env_num(exit, "code", &code)) {
         sbuf_printf(&c->out, "  exit %" PRId64, code);
     }
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(node, "error");
     if (cJSON_IsObject(error)) {
-        const char *type = s_str(error, "type");
-        const char *message = s_str(error, "message");
-        const char *in = s_str(error, "phase");
+        const char *type = env_str(error, "type");
+        const char *message = env_str(error, "message");
+        const char *in = env_str(error, "phase");
         sbuf_printf(&c->out, "  ");
         sbuf_add_clean(&c->out, type ? type : "Error", 80);
         if (message) {
@@ -195,7 +181,7 @@ static void s_node_fields(ctx_t *c, const cJSON *node)
 
 static void s_hidden(ctx_t *c, const cJSON *node)
 {
-    s_count(c, s_str(node, "status"));
+    s_count(c, env_str(node, "status"));
     c->hidden++;
     const cJSON *kids = cJSON_GetObjectItemCaseSensitive(node, "children");
     const cJSON *kid;
@@ -211,7 +197,7 @@ static void s_node(ctx_t *c, const cJSON *node, int depth, bool last)
         sbuf_printf(&c->out, "%s(not a node)\n", is_root ? "" : last ? "└── " : "├── ");
         return;
     }
-    s_count(c, s_str(node, "status"));
+    s_count(c, env_str(node, "status"));
     const cJSON *kids = cJSON_GetObjectItemCaseSensitive(node, "children");
     if (!cJSON_IsArray(kids))
         kids = NULL;
@@ -224,7 +210,7 @@ static void s_node(ctx_t *c, const cJSON *node, int depth, bool last)
 
     const cJSON *esc = cJSON_GetObjectItemCaseSensitive(node, "escalation");
     if (cJSON_IsObject(esc)) {
-        const char *stuck = s_str(esc, "stuck_phase");
+        const char *stuck = env_str(esc, "stuck_phase");
         s_detail_start(c, last, has_children, is_root);
         if (stuck) {
             sbuf_printf(&c->out, "stuck in ");
@@ -237,7 +223,7 @@ static void s_node(ctx_t *c, const cJSON *node, int depth, bool last)
         sbuf_printf(&c->out, "\n");
     }
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(node, "error");
-    const char *err_text = s_str(error, "stderr");
+    const char *err_text = env_str(error, "stderr");
     if (err_text)
         s_stderr_tail(c, err_text, last, has_children, is_root);
 
@@ -272,14 +258,14 @@ char *render_report(const cJSON *report, bool colour)
         sbuf_printf(&c.out, "(no report: not a JSON object)\n");
         return sbuf_take(&c.out);
     }
-    const char *tree = s_str(report, "tree");
-    const char *sup = s_str(report, "supervisor");
+    const char *tree = env_str(report, "tree");
+    const char *sup = env_str(report, "supervisor");
     sbuf_printf(&c.out, "tree ");
     sbuf_add_clean(&c.out, tree ? tree : "?", 80);
     sbuf_printf(&c.out, "  ");
-    s_status(&c, s_str(report, "status"));
+    s_status(&c, env_str(report, "status"));
     int64_t ms;
-    if (s_num(report, "duration_ms", &ms)) {
+    if (env_num(report, "duration_ms", &ms)) {
         sbuf_printf(&c.out, "  in ");
         s_duration(&c.out, ms);
     }
@@ -312,31 +298,31 @@ char *render_report(const cJSON *report, bool colour)
 char *render_event(const cJSON *event, const char *clock, bool colour)
 {
     ctx_t c = {.colour = colour};
-    const char *tree = s_str(event, "tree");
-    const char *kind = s_str(event, "kind");
-    const char *path = s_str(event, "path");
+    const char *tree = env_str(event, "tree");
+    const char *kind = env_str(event, "kind");
+    const char *path = env_str(event, "path");
     sbuf_printf(&c.out, "%s  ", clock ? clock : "");
     sbuf_add_clean(&c.out, tree ? tree : "?", 80);
     sbuf_printf(&c.out, "  ");
     sbuf_add_clean(&c.out, path && *path ? path : "-", FIELD_MAX);
     sbuf_printf(&c.out, "  ");
     if (kind && !strcmp(kind, "phase")) {
-        const char *phase = s_str(event, "phase");
+        const char *phase = env_str(event, "phase");
         sbuf_printf(&c.out, "phase ");
         sbuf_add_clean(&c.out, phase ? phase : "?", 40);
         int64_t t;
-        if (s_num(event, "t_ms", &t))
+        if (env_num(event, "t_ms", &t))
             sbuf_printf(&c.out, "  +%" PRId64 " ms", t);
     } else if (kind && (!strcmp(kind, "status") || !strcmp(kind, "done"))) {
         sbuf_printf(&c.out, "%s ", !strcmp(kind, "done") ? "tree" : "status");
-        s_status(&c, s_str(event, "status"));
+        s_status(&c, env_str(event, "status"));
     } else {
         sbuf_add_clean(&c.out, kind ? kind : "event", 40);
     }
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(event, "error");
     if (cJSON_IsObject(error)) {
-        const char *type = s_str(error, "type");
-        const char *message = s_str(error, "message");
+        const char *type = env_str(error, "type");
+        const char *message = env_str(error, "message");
         sbuf_printf(&c.out, "  ");
         sbuf_add_clean(&c.out, type ? type : "Error", 80);
         if (message) {
@@ -356,10 +342,10 @@ char *render_peers(const cJSON *peers_body)
     const cJSON *p;
     cJSON_ArrayForEach(p, (cJSON_IsArray(peers) ? peers : NULL))
     {
-        const char *name = s_str(p, "name");
-        const char *role = s_str(p, "role");
+        const char *name = env_str(p, "name");
+        const char *role = env_str(p, "role");
         int64_t idle = -1;
-        s_num(p, "idle_ms", &idle);
+        env_num(p, "idle_ms", &idle);
         sbuf_t cell = {0};
         sbuf_add_clean(&cell, name ? name : "?", 128);
         sbuf_printf(&out, "%-40s ", cell.data ? cell.data : "");
@@ -382,20 +368,20 @@ char *render_trees(const cJSON *rows, bool colour)
     const cJSON *r;
     cJSON_ArrayForEach(r, (cJSON_IsArray(rows) ? rows : NULL))
     {
-        const char *cols[] = {s_str(r, "supervisor"), s_str(r, "tree")};
+        const char *cols[] = {env_str(r, "supervisor"), env_str(r, "tree")};
         for (int i = 0; i < 2; i++) {
             sbuf_t cell = {0};
             sbuf_add_clean(&cell, cols[i] ? cols[i] : "?", 128);
             sbuf_printf(&c.out, "%-20s ", cell.data ? cell.data : "");
             sbuf_reset(&cell);
         }
-        const char *status = s_str(r, "status");
+        const char *status = env_str(r, "status");
         s_status(&c, status);
         /* pad by the visible width, not the colour bytes */
         size_t shown = strlen(status ? status : "?");
         sbuf_printf(&c.out, "%*s ", (int) (shown < 12 ? 12 - shown : 0), "");
         const cJSON *root = cJSON_GetObjectItemCaseSensitive(r, "root");
-        const char *root_name = cJSON_IsString(root) ? root->valuestring : s_str(root, "name");
+        const char *root_name = cJSON_IsString(root) ? root->valuestring : env_str(root, "name");
         sbuf_add_clean(&c.out, root_name ? root_name : "?", 128);
         sbuf_printf(&c.out, "\n");
     }

@@ -1,3 +1,4 @@
+#include "env.h"
 #include "timeline.h"
 
 #include <errno.h>
@@ -86,18 +87,12 @@ static void s_quote_lines(sbuf_t *out, const char *text)
     sbuf_add(out, "\"", 1);
 }
 
-static const char *s_str(const cJSON *obj, const char *key)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(item) ? item->valuestring : NULL;
-}
-
 /* "Type: message", or for a stuck node "Type: stuck in cleanup; sent
  * SIGTERM, SIGKILL" (its message only repeats that). */
 static void s_annotation(sbuf_t *text, const trace_row_t *row)
 {
-    const char *type = row->error ? s_str(row->error, "type") : NULL;
-    const char *message = row->error ? s_str(row->error, "message") : NULL;
+    const char *type = row->error ? env_str(row->error, "type") : NULL;
+    const char *message = row->error ? env_str(row->error, "message") : NULL;
     if (row->error)
         sbuf_printf(text, "%s: ", type ? type : "error");
     if (row->stuck_phase) {

@@ -1,3 +1,4 @@
+#include "env.h"
 #include "trace.h"
 
 #include <ctype.h>
@@ -9,21 +10,6 @@ typedef struct {
     const cJSON *node;
     int depth;
 } frame_t;
-
-static const char *s_str(const cJSON *obj, const char *key)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(item) ? item->valuestring : NULL;
-}
-
-static bool s_num(const cJSON *obj, const char *key, int64_t *out)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(item))
-        return false;
-    *out = (int64_t) item->valuedouble;
-    return true;
-}
 
 static bool s_is(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
@@ -118,9 +104,9 @@ static int s_fill_row(trace_row_t *row, int64_t end_ms)
     const cJSON *p;
     cJSON_ArrayForEach(p, (n > 0 ? phases : NULL))
     {
-        const char *name = s_str(p, "phase");
+        const char *name = env_str(p, "phase");
         int64_t t;
-        if (!name || !s_num(p, "t_ms", &t))
+        if (!name || !env_num(p, "t_ms", &t))
             continue;
         if (t < 0)
             t = 0;
@@ -146,7 +132,7 @@ static int s_fill_row(trace_row_t *row, int64_t end_ms)
     }
 
     const cJSON *esc = cJSON_GetObjectItemCaseSensitive(row->node, "escalation");
-    row->stuck_phase = s_str(esc, "stuck_phase");
+    row->stuck_phase = env_str(esc, "stuck_phase");
     if (row->stuck_phase)
         for (int i = row->nslices - 1; i >= 0 && row->stuck_slice < 0; i--)
             if (s_is(row->slices[i].phase, row->stuck_phase))
@@ -155,7 +141,7 @@ static int s_fill_row(trace_row_t *row, int64_t end_ms)
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(row->node, "error");
     if (cJSON_IsObject(err)) {
         row->error = err;
-        const char *in = s_str(err, "phase");
+        const char *in = env_str(err, "phase");
         int found = -1;
         for (int i = row->nslices - 1; in && i >= 0 && found < 0; i--)
             if (s_is(row->slices[i].phase, in))
@@ -195,10 +181,10 @@ int trace_model_build(const cJSON *report, trace_model_t *model)
     const cJSON *root = cJSON_GetObjectItemCaseSensitive(report, "root");
     if (!cJSON_IsObject(root))
         return -1;
-    model->tree = s_str(report, "tree") ?: "?";
-    model->supervisor = s_str(report, "supervisor") ?: "?";
-    model->status = s_str(report, "status") ?: "?";
-    if (!s_num(report, "duration_ms", &model->end_ms) || model->end_ms < 0)
+    model->tree = env_str(report, "tree") ?: "?";
+    model->supervisor = env_str(report, "supervisor") ?: "?";
+    model->status = env_str(report, "status") ?: "?";
+    if (!env_num(report, "duration_ms", &model->end_ms) || model->end_ms < 0)
         model->end_ms = 0;
 
     /* Walk (iteratively: the report's depth is not ours to trust). */
@@ -222,8 +208,8 @@ int trace_model_build(const cJSON *report, trace_model_t *model)
         row->node = f.node;
         row->depth = f.depth;
         row->order = model->nrows - 1;
-        row->path = s_str(f.node, "path") ?: s_str(f.node, "name") ?: "?";
-        row->status = s_str(f.node, "status") ?: "?";
+        row->path = env_str(f.node, "path") ?: env_str(f.node, "name") ?: "?";
+        row->status = env_str(f.node, "status") ?: "?";
         const cJSON *kids = cJSON_GetObjectItemCaseSensitive(f.node, "children");
         const cJSON *kid;
         cJSON_ArrayForEach(kid, (cJSON_IsArray(kids) ? kids : NULL))
@@ -250,7 +236,7 @@ int trace_model_build(const cJSON *report, trace_model_t *model)
         cJSON_ArrayForEach(p, (cJSON_IsArray(phases) ? phases : NULL))
         {
             int64_t t;
-            if (s_num(p, "t_ms", &t) && t > model->end_ms)
+            if (env_num(p, "t_ms", &t) && t > model->end_ms)
                 model->end_ms = t;
         }
     }
@@ -319,7 +305,7 @@ static void s_row_events(cJSON *events, const trace_row_t *row, int tid)
             cJSON_AddStringToObject(args, "stuck_phase", row->stuck_phase);
     }
     if (row->error) {
-        const char *type = s_str(row->error, "type");
+        const char *type = env_str(row->error, "type");
         cJSON *e = s_event(events, type ? type : "error", "i", tid);
         s_timed(e, "error", row->error_ms);
         cJSON_AddStringToObject(e, "s", "t");

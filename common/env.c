@@ -149,3 +149,12 @@ int64_t env_int(const cJSON *obj, const char *key, int64_t fallback)
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsNumber(item) ? (int64_t) item->valuedouble : fallback;
 }
+
+bool env_num(const cJSON *obj, const char *key, int64_t *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(item))
+        return false;
+    *out = (int64_t) item->valuedouble;
+    return true;
+}

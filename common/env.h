@@ -53,5 +53,7 @@ int env_err_set(env_err_t *err, const char *code, const char *fmt, ...)
 /* Body accessors: NULL / fallback when absent or of another type. */
 const char *env_str(const cJSON *obj, const char *key);
 int64_t env_int(const cJSON *obj, const char *key, int64_t fallback);
+/* True and *out set when obj[key] is a number. */
+bool env_num(const cJSON *obj, const char *key, int64_t *out);
 
 #endif

@@ -211,6 +211,27 @@ def wait_for_change(path, size, deadline):
         time.sleep(0.01)
 
 
+def children_of(pid):
+    """PIDs of the live children of pid (from /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and fields[0] != "Z":
+                    kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def fork_server_of(sup_pid):
+    """The supervisor's one child: its fork-server (workers are its children)."""
+    kids = children_of(sup_pid)
+    return kids[0] if kids else None
+
+
 def walk(node):
     yield node
     for c in node.get("children", []):

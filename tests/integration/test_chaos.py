@@ -11,7 +11,8 @@ import random
 import signal
 import time
 
-from harness import SLOW, TestFailure, by_path, check, main, marked_pids, validate_report, walk
+from harness import (SLOW, TestFailure, check, fork_server_of, main, marked_pids,
+                     validate_report, walk)
 
 TERMINAL = {"ok", "failed", "cancelled", "killed", "spawn_failed", "lost"}
 RUNS = int(os.environ.get("ARBOR_CHAOS_RUNS", "200" if SLOW <= 1 else "40"))
@@ -51,19 +52,6 @@ def random_tree(rng, depth, name="root"):
     if node["strategy"] != "one_for_all":
         node.update(max_restarts=1, within_ms=1000)
     return node
-
-
-def fork_server_of(sup_pid):
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == sup_pid:
-                    return int(entry)
-            except (OSError, IndexError, ValueError):
-                pass
-    return None
 
 
 def workers_left(run, daemons, timeout):

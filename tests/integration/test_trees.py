@@ -8,7 +8,7 @@ import os
 import signal
 import time
 
-from harness import BIN, by_path, check, main, walk, TestFailure
+from harness import BIN, by_path, check, children_of, main, walk, TestFailure
 
 HANG_GUARD = 30  # seconds: a hang guard, not a speed check (bench/ measures speed)
 
@@ -357,20 +357,6 @@ def test_error_survives_broker_loss(run):
         time.sleep(0.1)  # polling until the supervisor is back on the new broker
     late = by_path(json.loads(r.stdout))["root/late"]
     check(late["error"]["type"] == "LateError", "error lost: %r" % late["error"])
-
-
-def children_of(pid):
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    kids.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    return kids
 
 
 def test_sigkill_fork_server(run):

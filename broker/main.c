@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "stopsig.h"
 #include "auth.h"
 #include "broker.h"
 #include "clock.h"
@@ -315,13 +316,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 static int s_signals(void)
 {
     zsys_handler_set(NULL);
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);  /* a hung-up terminal: stop cleanly, not die */
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    int fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    int fd = stopsig_open();
     if (fd < 0)
         log_error("signalfd: %s", strerror(errno));
     return fd;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "peer.h"
 #include "sig.h"
+#include "stopsig.h"
 
 #define SPAWN_WINDOW 64 /* spawn requests in flight to the fork-server */
 /* req = tree serial << 28 | incarnation (8 bits) << 20 | node index: events
@@ -1455,13 +1456,7 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
     s->fsrv = fsrv;
     s->next_serial = 1;
     s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP); /* a hung-up terminal: stop cleanly, not die */
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    s->sigfd = stopsig_open(); /* before the first socket starts ZeroMQ's threads */
     s->trees = zlistx_new();
     zlistx_set_destructor(s->trees, s_tree_free);
     s->spawn_queue = zlistx_new();

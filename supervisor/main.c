@@ -9,6 +9,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#ifdef ARBOR_HAVE_PGM
+#include <pgm/pgm.h>
+#endif
+
 #include "builtin.h"
 #include "curve.h"
 #include "env.h"
@@ -94,11 +98,16 @@ static int s_check_curve(const char *name)
 }
 
 /* Work every worker would otherwise repeat after fork, done once and
- * inherited: libzmq's getprotobyname() loads the NSS modules. */
+ * inherited: libzmq's getprotobyname() loads the NSS modules, and its
+ * pgm_init() (reference-counted: later calls return at once) reads
+ * /etc/protocols again. Neither starts a thread. */
 static void s_prewarm(void)
 {
     endprotoent();
     getprotobyname("tcp");
+#ifdef ARBOR_HAVE_PGM
+    pgm_init(NULL);
+#endif
 }
 
 int main(int argc, char **argv)

@@ -89,6 +89,10 @@ static const struct {
      "r/x", "limit"},
     {"{\"name\":\"r\",\"children\":[{\"name\":\"x\",\"strategy\":\"all_for_none\"}]}", "r/x",
      "strategy"},
+    {"{\"name\":\"r\",\"children\":[{\"name\":\"x\",\"strategy\":\"one_for_one\"}]}", "r/x",
+     "only a node with children"},
+    {"{\"name\":\"r\",\"max_restarts\":0,\"within_ms\":100,\"children\":[{\"name\":\"x\"}]}",
+     "r", "nothing to count"},
 };
 
 static void test_bad_specs_name_their_path(void **state)

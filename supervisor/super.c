@@ -238,7 +238,7 @@ static void s_signal(tree_t *t, tree_node_t *n, int sig)
     /* Rule 4: only through the pidfd, never a bare pid. */
     if (n->pidfd >= 0 && syscall(SYS_pidfd_send_signal, n->pidfd, sig, NULL, 0) != 0 &&
         errno != ESRCH)
-        log_warn("tree %s: %s: pidfd_send_signal(%s): %s", t->id, n->path, sig_name(sig),
+        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: pidfd_send_signal(%s): %s", t->id, n->path, sig_name(sig),
                  strerror(errno));
 }
 
@@ -287,7 +287,7 @@ static void s_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *wh
     cJSON_AddStringToObject(n->error, "type", "SpawnFailed");
     cJSON_AddStringToObject(n->error, "message", why);
     cJSON_AddStringToObject(n->error, "phase", "spawned");
-    log_warn("tree %s: %s: spawn failed: %s", t->id, n->path, why);
+    log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: spawn failed: %s", t->id, n->path, why);
     s->count.spawn_failures++;
     /* Its children never start. */
     for (int i = 0; i < n->nchildren; i++)
@@ -390,7 +390,7 @@ static void s_remote_done_with(super_t *s, tree_t *t, tree_node_t *n, status_t s
 
 static void s_remote_lost(super_t *s, tree_t *t, tree_node_t *n, const char *why)
 {
-    log_warn("tree %s: %s on %s: %s", t->id, n->path, n->remote_sup, why);
+    log_node(ALOG_WARN, t->id, n->path, "tree %s: %s on %s: %s", t->id, n->path, n->remote_sup, why);
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "type", "Lost");
     cJSON_AddStringToObject(e, "message", why);
@@ -423,7 +423,7 @@ static void s_remote_spawn(super_t *s, tree_t *t, tree_node_t *n)
     n->remote_t0_ms = clk_now_ms() - t->started_ms;
     n->remote_req = peer_send(s->peer, n->remote_sup, "spawn", body, -1);
     n->proc = PROC_REQUESTED;
-    log_info("tree %s: %s runs on supervisor %s as tree %s", t->id, n->path, n->remote_sup,
+    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s runs on supervisor %s as tree %s", t->id, n->path, n->remote_sup,
              n->remote_tree);
     if (n->remote_req < 0) {
         peer_unsubscribe(s->peer, topic);
@@ -539,7 +539,7 @@ static void s_on_remote_report(super_t *s, env_t *msg)
     if (!n || !status || !strcmp(status, "running"))
         return;
     status_t st = tree_graft(t, n, cJSON_GetObjectItem(report, "root"));
-    log_info("tree %s: %s ended on supervisor %s: %s", t->id, n->path, n->remote_sup,
+    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s ended on supervisor %s: %s", t->id, n->path, n->remote_sup,
              status_name(st));
     s_remote_done_with(s, t, n, st);
 }
@@ -615,7 +615,7 @@ static void s_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *rea
     if (status_is_terminal(n->status))
         return;
     if (!n->cancel_requested)
-        log_debug("tree %s: %s: cancel (%s)", t->id, n->path, reason);
+        log_node(ALOG_DEBUG, t->id, n->path, "tree %s: %s: cancel (%s)", t->id, n->path, reason);
     bool first = !n->cancel_requested;
     n->cancel_requested = true;
     if (n->remote_part)
@@ -696,7 +696,7 @@ static bool s_restart(super_t *s, tree_t *t, tree_node_t *p, tree_node_t *c)
     if (p->cancel_requested || p->proc != PROC_ALIVE || p->max_restarts == 0)
         return false;
     if (!tree_restart_allowed(p, clk_now_ms())) {
-        log_info("tree %s: %s: more than %d restarts within %lld ms: giving up", t->id, p->path,
+        log_node(ALOG_INFO, t->id, p->path, "tree %s: %s: more than %d restarts within %lld ms: giving up", t->id, p->path,
                  p->max_restarts, (long long) p->within_ms);
         p->restart_limit_hit = true;
         return false;
@@ -707,7 +707,7 @@ static bool s_restart(super_t *s, tree_t *t, tree_node_t *p, tree_node_t *c)
             from = i;
     int first = p->strategy == STRAT_ONE_FOR_ONE || p->strategy == STRAT_REST_FOR_ONE ? from : 0;
     int last = p->strategy == STRAT_ONE_FOR_ONE ? from : p->nchildren - 1;
-    log_info("tree %s: %s failed: restarting %s%s (%s)", t->id, c->path,
+    log_node(ALOG_INFO, t->id, c->path, "tree %s: %s failed: restarting %s%s (%s)", t->id, c->path,
              first == last ? "it" : "it and ", first == last ? "" : "its siblings",
              p->strategy == STRAT_ONE_FOR_ONE    ? "one_for_one"
              : p->strategy == STRAT_REST_FOR_ONE ? "rest_for_one"
@@ -748,7 +748,7 @@ static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n)
     cJSON_AddStringToObject(body, "status", status_name(n->status));
     s_publish(s, t, body);
     if (n->status == ST_FAILED || n->status == ST_KILLED || n->status == ST_LOST)
-        log_info("tree %s: %s %s", t->id, n->path, status_name(n->status));
+        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s %s", t->id, n->path, status_name(n->status));
     tree_node_t *p = n->parent;
     if (p && !status_is_terminal(p->status)) {
         if (status_is_failure(n->status) && !s_restart(s, t, p, n))
@@ -777,7 +777,7 @@ static void s_settle_exited(super_t *s, tree_t *t, tree_node_t *n)
     for (int i = 0; i < n->nchildren; i++)
         s_cancel_node(s, t, n->children[i], "parent exited");
     if (tree_node_error_from_tail(n))
-        log_info("tree %s: %s: error taken from its stderr (its report did not arrive)", t->id,
+        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s: error taken from its stderr (its report did not arrive)", t->id,
                  n->path);
     tree_node_settle(t, n, tree_node_final_status(n));
     s_after_settle(s, t, n);
@@ -1008,7 +1008,7 @@ static void s_escalate(super_t *s, tree_t *t, tree_node_t *n)
             if (n->phases[i].phase != PH_TERM_SENT && n->phases[i].phase != PH_KILL_SENT)
                 n->stuck_phase = n->phases[i].phase;
         s_phase(s, t, n, PH_TERM_SENT);
-        log_info("tree %s: %s did not exit within grace_ms=%lld (stuck in %s): SIGTERM", t->id,
+        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s did not exit within grace_ms=%lld (stuck in %s): SIGTERM", t->id,
                  n->path, (long long) n->grace_ms, phase_name(n->stuck_phase));
         s_signal(t, n, SIGTERM);
         s->count.sigterms++;
@@ -1017,14 +1017,14 @@ static void s_escalate(super_t *s, tree_t *t, tree_node_t *n)
     case ESC_SEND_KILL:
         n->kill_sent = true;
         s_phase(s, t, n, PH_KILL_SENT);
-        log_info("tree %s: %s still alive %lld ms after SIGTERM: SIGKILL", t->id, n->path,
+        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s still alive %lld ms after SIGTERM: SIGKILL", t->id, n->path,
                  (long long) n->kill_after_ms);
         s_signal(t, n, SIGKILL);
         s->count.sigkills++;
         s_deadline(s, t, n, DL_ESCALATE, next);
         break;
     case ESC_GIVE_UP:
-        log_error("tree %s: %s (pid %d) survived SIGKILL for %d ms: marking it lost", t->id,
+        log_node(ALOG_ERROR, t->id, n->path, "tree %s: %s (pid %d) survived SIGKILL for %d ms: marking it lost", t->id,
                   n->path, (int) n->pid, ESC_REAP_MS);
         n->lost = true;
         s->count.lost++;
@@ -1273,7 +1273,7 @@ static void s_handle_phase(super_t *s, env_t *msg)
         n->error = cJSON_Duplicate(error, 1);
         if (!cJSON_HasObjectItem(n->error, "phase"))
             cJSON_AddStringToObject(n->error, "phase", phase_name(ph));
-        log_info("tree %s: %s reported %s: %s", t->id, n->path,
+        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s reported %s: %s", t->id, n->path,
                  env_str(error, "type") ?: "an error", env_str(error, "message") ?: "");
         /* Act on a failure as soon as it is known, not at exit: the parent
          * fails and cancels the siblings now. */

@@ -206,7 +206,13 @@ static void s_to_worker(super_t *s, tree_t *t, tree_node_t *n, const char *type,
 {
     char worker[256];
     s_worker_name(s, t, n, worker, sizeof worker);
-    s_send(s, worker, type, body, -1);
+    if (peer_send(s->peer, worker, type, body, -1) < 0) {
+        /* The broker is away: send it again on a tick (a bounce from the
+         * broker, when it is there but the worker is not, does the same). */
+        n->redeliver = true;
+        if (strcmp(type, "node_cancel") == 0)
+            n->cancel_delivered = false;
+    }
 }
 
 /* ---- deadlines ------------------------------------------------------------ */
@@ -807,6 +813,10 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
     for (int i = 0; i < n->nchildren; i++)
         if (n->children[i]->proc == PROC_PENDING && !status_is_terminal(n->children[i]->status))
             s_enqueue(s, t, n->children[i]);
+    /* Its children may have ended before it was even forked (cancelled
+     * while its spawn was pending): it must still be told. */
+    if (n->nchildren > 0 && tree_children_settled(n) && !n->children_exited_sent)
+        s_send_children_exited(s, t, n);
     if (n->cancel_requested)
         s_deliver_cancel(s, t, n);
 }

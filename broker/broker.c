@@ -32,7 +32,8 @@ struct brk_t {
     int64_t warn_window;
     int warn_count;
     uint64_t warn_suppressed;
-    rate_t anon_rate; /* shared by senders without a session */
+    rate_t anon_rate;  /* shared by senders without a session */
+    rate_t hello_rate; /* their hellos: registering is never starved */
 };
 
 /* One received message: who sent it, as the routing id says. */
@@ -286,13 +287,18 @@ static void s_serve(brk_t *self, const s_in_t *in, const env_t *env)
 
 /* ---- limits and permissions --------------------------------------------- */
 
-/* The flood guard: one token per message, per peer (senders without a
- * session share one bucket). */
-static bool s_rate_ok(brk_t *self, reg_peer_t *peer)
+/* The flood guard: one token per message, per peer. Senders without a
+ * session share one bucket; their hellos have a bucket of their own, so a
+ * flood from an unregistered sender cannot keep new peers from
+ * registering. */
+static bool s_rate_ok(brk_t *self, reg_peer_t *peer, const env_t *env)
 {
     double rate = self->cfg.max_rate;
     if (rate <= 0)
         return true;
+    if (!peer && strcmp(env->type, "hello") == 0)
+        return rate_take(&self->hello_rate, rate * RATE_HELLO_FACTOR, rate * RATE_HELLO_FACTOR,
+                         self->now);
     if (!peer)
         return rate_take(&self->anon_rate, rate, rate, self->now);
     if (strcmp(peer->role, "supervisor") == 0)
@@ -387,7 +393,7 @@ static void s_handle(brk_t *self, zmq_msg_t *id, zmq_msg_t *data, size_t frames)
     }
     if (self->cap)
         cap_in(self->cap, in.name ? in.name : "", env->root);
-    if (!s_rate_ok(self, peer)) {
+    if (!s_rate_ok(self, peer, env)) {
         char message[200];
         snprintf(message, sizeof message,
                  "more than %.0f messages a second from this peer: message dropped",

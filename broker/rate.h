@@ -9,6 +9,7 @@
 /* Supervisors publish every phase of every node of every tree: they get this
  * many times the per-peer rate. */
 #define RATE_SUPERVISOR_FACTOR 10
+#define RATE_HELLO_FACTOR 10 /* hellos from senders without a session, all together */
 
 typedef struct {
     double tokens;

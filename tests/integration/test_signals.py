@@ -3,6 +3,8 @@ fork-server and a worker, each sent SIGTERM, SIGINT, SIGHUP, SIGPIPE (and
 SIGKILL where no other test does). docs/RELIABILITY.md has the table; what
 each test pins down:
 
+- broker stalled (SIGSTOP, then SIGCONT) while a tree's workers start: the
+  tree still ends by itself;
 - broker and supervisor: SIGTERM, SIGINT and SIGHUP stop them cleanly (exit
   0; the supervisor first cancels every tree, whose report says why); a
   second signal stops the supervisor at once, and its fork-server stops the
@@ -22,7 +24,7 @@ import signal
 import subprocess
 import time
 
-from harness import BIN, SLOW, TestFailure, by_path, check, main, marked_pids, walk
+from harness import BIN, SLOW, TestFailure, by_path, check, main, root_flag, walk
 
 T = 20  # seconds: hang guard for a tree or a daemon to end (scaled by SLOW)
 
@@ -120,6 +122,30 @@ def test_broker_sighup_sigpipe(run):
         check(n["status"] == "cancelled", "%s is %s" % (n["path"], n["status"]))
 
 
+def test_broker_stopped_while_workers_start(run):
+    """The broker stalls (SIGSTOP, 2.5 s: the fault, not a wait) just as a
+    tree's workers start, so their hello and first phases cannot get
+    through for a while; then it goes on (SIGCONT). The workers register
+    again, and the tree must still end by itself, every node ok: a phase
+    lost at start (ready) must not leave the supervisor waiting forever."""
+    broker = run.broker()
+    run.supervisor("sup1")
+    spec = {"name": "root", "children": [
+        {"name": "mid", "children": [{"name": "w", "run": "sleep", "ms": 100, "count": 2}]}]}
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        time.sleep(2.5)  # the length of the stall
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    rep = wait_report(run, tree, lambda r: r["status"] != "running", "the end of the tree")
+    for n in walk(rep["root"]):
+        check(n["status"] == "ok", "%s is %s (phases %s)" %
+              (n["path"], n["status"], [p["phase"] for p in n["phases"]]))
+
+
 def test_daemons_survive_a_closed_log_pipe(run):
     """A daemon's stderr is a pipe whose reader went away (a log shipper
     that died): writing a log line gets EPIPE, which must not kill it."""
@@ -132,22 +158,23 @@ def test_daemons_survive_a_closed_log_pipe(run):
         run.procs.append(p)
         return p
 
-    def ready(what, pred):
+    def ready(p, pred):
         deadline = time.monotonic() + T * SLOW
         while True:
+            check(p.poll() is None, "%s died at start (%s): its first log line "
+                  "killed it (SIGPIPE)" % (p.arbor_name, p.returncode))
             r = run.ctl("peers", "--json", timeout=T)
             if r.returncode == 0 and pred(r.stdout):
                 return
-            check(time.monotonic() < deadline, "%s not ready: %s" % (what, r.stderr))
+            check(time.monotonic() < deadline, "%s not ready: %s" % (p.arbor_name, r.stderr))
             time.sleep(0.05)  # polling: there is no log to wait on
 
-    from harness import root_flag
     broker = daemon("broker", [os.path.join(BIN, "arbor-broker"), "--bind", run.broker_ep] +
                     root_flag("arbor-broker"))
-    ready("broker", lambda out: True)
+    ready(broker, lambda out: True)
     sup = daemon("sup1", [os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
                           "--name", "sup1"] + root_flag("arbor-supervisor"))
-    ready("supervisor", lambda out: "sup1" in out)
+    ready(sup, lambda out: "sup1" in out)
     # Things that log: bad input at the broker, a failing tree at the supervisor.
     r = run.ctl("spawn", "-", input="{\"name\": \"bad name\"}")
     check(r.returncode == 2, "invalid spec: %d" % r.returncode)
@@ -317,7 +344,8 @@ def test_worker_signals(run):
 
 
 if __name__ == "__main__":
-    main([test_broker_sighup_sigpipe, test_daemons_survive_a_closed_log_pipe,
+    main([test_broker_sighup_sigpipe, test_broker_stopped_while_workers_start,
+          test_daemons_survive_a_closed_log_pipe,
           test_supervisor_stop_signals, test_supervisor_second_signal_stops_at_once,
           test_supervisor_sigpipe_ignored, test_fork_server_signals,
           test_fork_server_stopped_while_a_tree_is_cancelled, test_worker_signals])

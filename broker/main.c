@@ -22,6 +22,7 @@
 #define S_BINDS_MAX 16
 #define S_BATCH 256 /* messages per wakeup: amortises the poll, keeps timers fair */
 #define S_HWM 100000
+#define S_RCV_HWM 10000
 #define S_PLAIN_REMINDER_MS (10 * 60 * 1000)
 
 typedef struct {
@@ -226,7 +227,9 @@ static zsock_t *s_router(const s_opts_t *o)
     zsock_set_router_mandatory(sock, 1); /* unroutable sends fail, not vanish */
     zsock_set_router_handover(sock, 1);  /* a restarted peer takes its name back */
     zsock_set_sndhwm(sock, S_HWM);
-    zsock_set_rcvhwm(sock, S_HWM);
+    /* Per connection, up to 2 x --max-msg each: a flooding peer is held at
+     * S_RCV_HWM messages (then its own sends block), not at gigabytes. */
+    zsock_set_rcvhwm(sock, S_RCV_HWM);
     zsock_set_maxmsgsize(sock, (int64_t) o->cfg.max_msg * 2); /* too_large above max_msg */
     /* No ZMTP heartbeats from this side: peers that need them (supervisors,
      * clients) ping the broker themselves, and in libzmq 4.3.4 each timer

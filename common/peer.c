@@ -26,6 +26,7 @@ struct peer_t {
     struct {
         int64_t id;
         char *text;
+        bool unsent; /* the broker was away: send it after the next welcome */
     } recent[PEER_RECENT];
 };
 
@@ -65,6 +66,22 @@ static void s_resend(peer_t *self, int64_t id)
     const char *text = self->recent[slot].text;
     if (zmq_send(zsock_resolve(self->sock), text, strlen(text), 0) < 0)
         self->dropped++;
+}
+
+/* After a welcome: what could not be sent while the broker was away (a
+ * worker's ready, its error...) goes now, oldest first. */
+static void s_resend_unsent(peer_t *self)
+{
+    int64_t first = self->next_id > PEER_RECENT ? self->next_id - PEER_RECENT : 1;
+    for (int64_t id = first; id < self->next_id; id++) {
+        int slot = (int) (id % PEER_RECENT);
+        if (self->recent[slot].id != id || !self->recent[slot].unsent)
+            continue;
+        const char *text = self->recent[slot].text;
+        if (zmq_send(zsock_resolve(self->sock), text, strlen(text), ZMQ_DONTWAIT) < 0)
+            return; /* still away: the next welcome tries again */
+        self->recent[slot].unsent = false;
+    }
 }
 
 static void s_send_subscriptions(peer_t *self)
@@ -176,6 +193,8 @@ int64_t peer_send(peer_t *self, const char *to, const char *type, cJSON *body, i
     free(self->recent[slot].text);
     self->recent[slot].id = id;
     self->recent[slot].text = text;
+    /* hello, heartbeats and subscriptions are sent again by their own rules */
+    self->recent[slot].unsent = rc < 0 && strcmp(to, "broker") != 0;
     if (rc < 0) {
         int e = errno;
         self->dropped++;
@@ -248,6 +267,7 @@ env_t *peer_recv(peer_t *self)
         if (strcmp(env->type, "welcome") == 0) {
             self->welcomed = true;
             s_send_subscriptions(self);
+            s_resend_unsent(self);
             env_destroy(&env);
         } else if (strcmp(env->type, "error") == 0 &&
                    strcmp(env_str(env->body, "code") ?: "", "unknown_session") == 0) {

@@ -7,7 +7,8 @@ build=${1:-build}
 shift || true
 
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libcjson-dev
-          libcmocka-dev python3 python3-zmq python3-jsonschema gnuplot-nox)
+          libcmocka-dev python3 python3-zmq python3-jsonschema gnuplot-nox
+          clang libclang-rt-14-dev valgrind)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -2,7 +2,9 @@
 # The whole test suite, as CI runs it (.ci/run):
 #   1. set-up and build, then every test with CTest: cmocka units, integration
 #      tests with the real daemons, compose tests when a Docker engine answers;
-#   2. the same units and integration tests again on an ASan+UBSan build.
+#   2. the same units and integration tests again on an ASan+UBSan build,
+#      a short libFuzzer run of the envelope and spec parsers, and valgrind
+#      memcheck of the broker and supervisor over an integration run.
 # Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +17,8 @@ if [ "${1:-}" != "--no-sanitize" ]; then
     scripts/bootstrap.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DARBOR_SANITIZE=ON
     # Sanitized daemons are slower: hang guards scale, assertions do not.
     (cd build-asan && ARBOR_TEST_SLOW=3 ctest --output-on-failure --timeout 900 -j2 -E compose)
+    echo "== libFuzzer: 20 s per harness ==" >&2
+    tests/fuzz/run.sh 20
+    echo "== valgrind memcheck of broker and supervisor ==" >&2
+    scripts/valgrind.sh
 fi

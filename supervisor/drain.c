@@ -9,17 +9,29 @@
 #define DRAIN_CHUNK 65536
 #define DRAIN_EVENTS 128
 
+typedef struct s_reg_t {
+    int fd;
+    uint64_t key;
+    struct s_reg_t *prev, *next; /* every open registration, to free them at the end */
+} s_reg_t;
+
 struct drain_t {
     int epfd;
     drain_fn *fn;
     void *arg;
+    s_reg_t *regs;
     char buf[DRAIN_CHUNK];
 };
 
-typedef struct {
-    int fd;
-    uint64_t key;
-} s_reg_t;
+static void s_unlink(drain_t *self, s_reg_t *reg)
+{
+    if (reg->prev)
+        reg->prev->next = reg->next;
+    else
+        self->regs = reg->next;
+    if (reg->next)
+        reg->next->prev = reg->prev;
+}
 
 drain_t *drain_new(drain_fn *fn, void *arg)
 {
@@ -41,6 +53,11 @@ void drain_destroy(drain_t **self)
     if (!self || !*self)
         return;
     close((*self)->epfd);
+    for (s_reg_t *reg = (*self)->regs, *next; reg; reg = next) {
+        next = reg->next;
+        close(reg->fd);
+        free(reg);
+    }
     free(*self);
     *self = NULL;
 }
@@ -52,13 +69,16 @@ int drain_add(drain_t *self, int fd, uint64_t key)
     s_reg_t *reg = malloc(sizeof *reg);
     if (!reg)
         return -1;
-    *reg = (s_reg_t){fd, key};
+    *reg = (s_reg_t){fd, key, NULL, self->regs};
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = reg};
     if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         free(reg);
         return -1;
     }
+    if (self->regs)
+        self->regs->prev = reg;
+    self->regs = reg;
     return 0;
 }
 
@@ -92,6 +112,7 @@ void drain_ready(drain_t *self)
             epoll_ctl(self->epfd, EPOLL_CTL_DEL, reg->fd, NULL);
             close(reg->fd);
             self->fn(self->arg, reg->key, NULL, 0, true);
+            s_unlink(self, reg);
             free(reg);
         }
     }

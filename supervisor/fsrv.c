@@ -506,8 +506,12 @@ static void s_serve(s_server_t *s)
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(s->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
-                if (si.ssi_signo != SIGCHLD)
-                    s_shutdown(s, "told to stop by a signal");
+                /* Its parent's death (PDEATHSIG) ends it; a stop signal to
+                 * the whole process group (killall, a terminal, a process
+                 * manager) is the supervisor's to handle: it cancels the
+                 * trees properly, then closes our channel. */
+                if (si.ssi_signo != SIGCHLD && getppid() != s->supervisor)
+                    s_shutdown(s, "its supervisor died");
             }
             s_reap(s);
         }

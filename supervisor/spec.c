@@ -15,14 +15,14 @@ static const char *s_run_names[] = {"supervise", "sleep", "fail", "exit",
                                     "crash", "hang", "flood", "exec"};
 
 /* Which behaviour-specific keys each run kind accepts. */
-static const char *s_run_keys[][4] = {
+static const char *s_run_keys[][5] = {
     [RUN_SUPERVISE] = {NULL},
     [RUN_SLEEP] = {"ms", NULL},
     [RUN_FAIL] = {"after_ms", "error", NULL},
     [RUN_EXIT] = {"after_ms", "code", NULL},
     [RUN_CRASH] = {"after_ms", "signal", NULL},
     [RUN_HANG] = {"in", NULL},
-    [RUN_FLOOD] = {"bytes", "error", NULL},
+    [RUN_FLOOD] = {"bytes", "error", "after_ms", NULL},
     [RUN_EXEC] = {"argv", "env", NULL},
 };
 
@@ -246,6 +246,9 @@ static int s_check_node(s_walk_t *w, const cJSON *node, const char *path, int de
     cJSON_ArrayForEach(item, node)
     {
         const char *key = item->string;
+        for (const cJSON *other = item->next; other; other = other->next)
+            if (strcmp(other->string, key) == 0)
+                return s_fail(err, path, "%s: the key appears twice", key);
         if (s_in(key, s_common_keys) || s_in(key, s_run_keys[kind]))
             continue;
         if (root && strcmp(key, "timeout_ms") == 0)

@@ -865,6 +865,10 @@ static void s_fsrv_replace(super_t *s)
     zloop_poller_end(s->loop, &old);
     close(s->fsrv.fd);
     waitpid(s->fsrv.pid, NULL, 0); /* it is dead: the channel closed */
+    if (s->stopping) {
+        zsys_interrupted = 1; /* stopping anyway: no new one */
+        return;
+    }
     /* Restart intensity, as for workers: FSRV_MAX_RESTARTS deaths within
      * FSRV_RESTART_WINDOW_MS and something is wrong with this host. */
     int64_t now = clk_now_ms();

@@ -97,7 +97,7 @@ def expected_status(expect, path):
 
 def check_report(what, kind, i, code, report, supervisor=None):
     """Every node present, terminal, with the status its kind calls for."""
-    spec, expect = tree_spec(kind, i)
+    _, expect = tree_spec(kind, i)
     check(report is not None, "%s: no report (exit %s)" % (what, code))
     validate_report(report)
     nodes = by_path(report)
@@ -162,7 +162,7 @@ def collect(run, procs, deadline):
         left = deadline - time.monotonic()
         try:
             p.wait(timeout=max(0.1, left))
-        except Exception:
+        except subprocess.TimeoutExpired:
             for q in procs:
                 if q.poll() is None:
                     q.kill()
@@ -230,6 +230,19 @@ class Watcher:
     def stats(self):
         return self.request("stats")["body"]
 
+    def probe_while(self, procs, deadline):
+        """While any of procs runs (until deadline): ask the broker for its
+        peers again and again, each request waiting for its reply. It keeps
+        this peer alive and measures how promptly a legitimate request is
+        served. Returns the round-trip times (s)."""
+        latencies = []
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            t = time.monotonic()
+            self.request("peers")
+            latencies.append(time.monotonic() - t)
+            self.sock.poll(50)  # paces the probe; an event arriving ends it early
+        return latencies
+
 
 def peak_rss_mb(pid):
     with open("/proc/%d/status" % pid) as f:
@@ -281,6 +294,7 @@ def test_10_supervisors_on_one_broker(run):
                          ["--supervisor", sup]))
         t0 = time.monotonic()
         procs = spawn_all(run, jobs)
+        watch.probe_while(procs, t0 + HANG_GUARD * SLOW)
         results = collect(run, procs, t0 + HANG_GUARD * SLOW)
         for label, (code, report) in results.items():
             i, kind, sup = label[1:3], label.split("-")[1], label.split("-")[2]
@@ -423,12 +437,7 @@ def test_garbage_flood_while_trees_run(run):
             procs = spawn_all(run, jobs)
             # While they run, the broker must keep answering a legitimate
             # peer promptly (each request waits for its reply, with a deadline).
-            while any(p.poll() is None for p in procs) and \
-                    time.monotonic() < tb + HANG_GUARD * SLOW:
-                t = time.monotonic()
-                watch.request("peers")
-                latencies.append(time.monotonic() - t)
-                watch.sock.poll(50)  # paces the probe; an event arriving ends it early
+            latencies += watch.probe_while(procs, tb + HANG_GUARD * SLOW)
             results.update(collect(run, procs, tb + HANG_GUARD * SLOW))
             batch += 1
         stop.set()

@@ -381,14 +381,17 @@ def test_root_refusal(run):
     if os.geteuid() != 0:
         print("  (not root: the refusal cannot be seen; skipped)")
         return
+    strict = dict(run.env, ARBOR_REFUSE_ROOT="1")
     r = subprocess.run([BROKER, "--bind", run.broker_ep], capture_output=True, text=True,
-                       timeout=T, env=run.env)
+                       timeout=T, env=strict)
     check(r.returncode == 1 and "--allow-root" in r.stderr and "root" in r.stderr, str(r))
     check(not os.path.exists(run.broker_ep[len("ipc://"):]), "bound before refusing")
-    if harness.root_flag("arbor-supervisor"):  # once the supervisor has the flag
-        r = subprocess.run([SUPERVISOR, "--broker", run.broker_ep, "--name", "s"],
-                           capture_output=True, text=True, timeout=T, env=run.env)
-        check(r.returncode != 0 and "--allow-root" in r.stderr, str(r))
+    r = subprocess.run([SUPERVISOR, "--broker", run.broker_ep, "--name", "s"],
+                       capture_output=True, text=True, timeout=T, env=strict)
+    check(r.returncode != 0 and "--allow-root" in r.stderr, str(r))
+    # Without ARBOR_REFUSE_ROOT the contract's plain command runs, and warns.
+    p = run.start("plain-root-broker", [BROKER, "--bind", run.broker_ep.replace("broker.sock", "b2.sock")])
+    run.wait_log(p, "RUNNING AS ROOT")
     p = run.broker()  # with --allow-root: runs, and says so
     run.wait_log(p, "running as root")
 
@@ -397,9 +400,13 @@ def test_transport_defaults_and_ipc_dirs(run):
     def broker(*args, timeout=T):
         return subprocess.run([BROKER] + harness.root_flag("arbor-broker") + list(args),
                               capture_output=True, text=True, timeout=timeout, env=run.env)
-    # tcp without CURVE must be asked for.
-    r = broker("--bind", "tcp://127.0.0.1:0")
+    # tcp reachable from other hosts without CURVE must be asked for (it is
+    # refused before anything is bound).
+    r = broker("--bind", "tcp://0.0.0.0:0")
     check(r.returncode == 2 and "--plain" in r.stderr and "--curve-secret" in r.stderr, str(r))
+    # Loopback tcp is local, like ipc: plain, with the warning.
+    p = run.start("loopback", [BROKER, "--bind", "tcp://127.0.0.1:0"] + harness.root_flag("arbor-broker"))
+    run.wait_log(p, "listening")
     r = broker("--bind", run.broker_ep, "--curve-secret", "/nonexistent")
     check(r.returncode == 2 and "go together" in r.stderr, str(r))
     r = broker("--bind", run.broker_ep, "--plain", "--curve-secret", "x", "--curve-allow", "y")

@@ -231,6 +231,8 @@ void peer_tick(peer_t *self)
 {
     self->unreachable = false; /* at most one waiting send per heartbeat */
     if (self->welcomed)
+        s_resend_unsent(self); /* what the broker could not deliver, again */
+    if (self->welcomed)
         peer_send(self, "broker", "heartbeat", NULL, -1);
     else
         s_hello(self);
@@ -269,6 +271,14 @@ env_t *peer_recv(peer_t *self)
             s_send_subscriptions(self);
             s_resend_unsent(self);
             env_destroy(&env);
+        } else if (strcmp(env->type, "error") == 0 &&
+                   strcmp(env_str(env->body, "code") ?: "", "undeliverable") == 0 &&
+                   env->re > 0 && self->recent[env->re % PEER_RECENT].id == env->re &&
+                   strcmp(env_str(env->body, "type") ?: "", "event") != 0) {
+            /* The destination's queue was full (or it was reconnecting):
+             * our next tick sends it again. Events are best effort. */
+            self->recent[env->re % PEER_RECENT].unsent = true;
+            return env; /* the caller may want to know too */
         } else if (strcmp(env->type, "error") == 0 &&
                    strcmp(env_str(env->body, "code") ?: "", "unknown_session") == 0) {
             /* The broker restarted and forgot us: register again. */

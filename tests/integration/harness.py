@@ -168,6 +168,24 @@ class Run:
             validate_report(report)
         return r.returncode, report
 
+    def report(self, tree, timeout=10):
+        """The tree's report (status --json), or None when none came."""
+        r = self.ctl("status", tree, "--json", timeout=timeout)
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    def wait_report(self, tree, pred, what, timeout=30):
+        """Poll the tree's report until pred(report), with a deadline (a hang
+        guard: the supervisor publishes no event for most such states)."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            rep = self.report(tree)
+            if rep and pred(rep):
+                return rep
+            if time.monotonic() > deadline:
+                raise TestFailure("tree %s: %s did not happen: %s" % (
+                    tree, what, rep and [(n["path"], n["status"]) for n in walk(rep["root"])]))
+            time.sleep(0.05)  # polling the report until pred holds
+
     def kill_all(self):
         for p in reversed(self.procs):
             if p.poll() is None:

@@ -11,7 +11,7 @@ import random
 import signal
 import time
 
-from harness import (SLOW, TestFailure, check, fork_server_of, main, marked_pids,
+from harness import (SLOW, check, fork_server_of, main, marked_pids,
                      validate_report, walk)
 
 TERMINAL = {"ok", "failed", "cancelled", "killed", "spawn_failed", "lost"}
@@ -64,23 +64,6 @@ def workers_left(run, daemons, timeout):
         time.sleep(0.02)  # polling /proc: no event tells "all gone"
 
 
-def report_of(run, tree, timeout=10):
-    r = run.ctl("status", tree, "--json", timeout=timeout)
-    if r.stdout.strip():
-        return json.loads(r.stdout)
-    return None
-
-
-def wait_ended(run, tree, deadline):
-    while True:
-        rep = report_of(run, tree)
-        if rep and rep["status"] != "running":
-            return rep
-        if time.monotonic() > deadline:
-            raise TestFailure("tree %s did not end: %s" % (tree, rep and rep["status"]))
-        time.sleep(0.05)  # polling the report: a hang guard, not a synchronisation
-
-
 def test_chaos(run):
     rng = random.Random(SEED)
     print("chaos: %d runs, seed %d" % (RUNS, SEED), flush=True)
@@ -96,7 +79,7 @@ def test_chaos(run):
         # A random moment (this picks when to strike; nothing waits on it).
         time.sleep(rng.uniform(0, 0.25))
         victim = rng.choice(["worker", "worker", "middle", "fork-server", "supervisor", "broker"])
-        rep = report_of(run, tree)
+        rep = run.report(tree)
         pid = None
         if victim in ("worker", "middle") and rep:
             nodes = [n for n in walk(rep["root"]) if n["pid"] and n["status"] == "running" and
@@ -114,7 +97,6 @@ def test_chaos(run):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 30 * SLOW
         if victim == "supervisor" and pid:
             sup.expect_death = True
             sup.wait()
@@ -130,7 +112,7 @@ def test_chaos(run):
             run.procs.remove(broker)
             broker = run.broker()
         run.ctl("cancel", tree)
-        rep = wait_ended(run, tree, deadline)
+        rep = run.wait_report(tree, lambda x: x["status"] != "running", "the end of the tree")
         validate_report(rep)
         paths = [n["path"] for n in walk(rep["root"])]
         check(len(paths) == len(set(paths)), "run %d: duplicate paths" % i)

@@ -48,13 +48,8 @@ def test_cancel_crosses_supervisors(run):
         {"name": "far", "on": "away", "children": [{"name": "w", "run": "sleep", "count": 3}]}]}
     r = run.ctl("spawn", "--supervisor", "home", "-", input=json.dumps(spec))
     tree = r.stdout.strip()
-    deadline = time.monotonic() + HANG_GUARD
-    while True:
-        rep = json.loads(run.ctl("status", tree, "--json").stdout)
-        if by_path(rep)["root/far/w-2"]["status"] == "running":
-            break
-        check(time.monotonic() < deadline, "remote subtree never ran")
-        time.sleep(0.05)  # polling the report until the remote nodes run
+    run.wait_report(tree, lambda r: by_path(r)["root/far/w-2"]["status"] == "running",
+                    "the remote subtree running", timeout=HANG_GUARD)
     r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
     report = json.loads(r.stdout)
     check(r.returncode == 4 and report["status"] == "cancelled", "cancel: %d %s" % (r.returncode, report["status"]))
@@ -69,13 +64,8 @@ def test_loss_of_the_other_supervisor(run):
         {"name": "far", "on": "away", "children": [{"name": "w", "run": "sleep"}]}]}
     r = run.ctl("spawn", "--supervisor", "home", "-", input=json.dumps(spec))
     tree = r.stdout.strip()
-    deadline = time.monotonic() + HANG_GUARD
-    while True:
-        rep = json.loads(run.ctl("status", tree, "--json").stdout)
-        if by_path(rep)["root/far/w"]["status"] == "running":
-            break
-        check(time.monotonic() < deadline, "remote subtree never ran")
-        time.sleep(0.05)  # polling the report until the remote nodes run
+    run.wait_report(tree, lambda r: by_path(r)["root/far/w"]["status"] == "running",
+                    "the remote subtree running", timeout=HANG_GUARD)
     away.expect_death = True
     away.send_signal(signal.SIGKILL)
     away.wait()

@@ -44,22 +44,11 @@ def fork_server_of(sup_pid):
 
 
 def report_of(run, tree):
-    r = run.ctl("status", tree, "--json", timeout=T)
-    return json.loads(r.stdout) if r.stdout.strip() else None
+    return run.report(tree, timeout=T)
 
 
 def wait_report(run, tree, pred, what):
-    """Poll the tree's report until pred(report) (a hang guard: the
-    supervisor publishes no event for "every node is running")."""
-    deadline = time.monotonic() + T * SLOW
-    while True:
-        rep = report_of(run, tree)
-        if rep and pred(rep):
-            return rep
-        if time.monotonic() > deadline:
-            raise TestFailure("tree %s: %s did not happen: %s" %
-                              (tree, what, rep and [(n["path"], n["status"]) for n in walk(rep["root"])]))
-        time.sleep(0.05)
+    return run.wait_report(tree, pred, what, timeout=T)
 
 
 def all_running(rep):

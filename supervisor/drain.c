@@ -1,6 +1,7 @@
 #include "drain.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -86,6 +87,7 @@ int drain_add(drain_t *self, int fd, uint64_t key)
 static bool s_read(drain_t *self, int fd, uint64_t key, size_t max)
 {
     size_t total = 0;
+    bool reset_seen = false;
     while (total < max) {
         ssize_t n = read(fd, self->buf, sizeof self->buf);
         if (n > 0) {
@@ -95,6 +97,12 @@ static bool s_read(drain_t *self, int fd, uint64_t key, size_t max)
         }
         if (n < 0 && errno == EINTR)
             continue;
+        /* A link (a socket) whose worker exited with our last message
+         * unread reports ECONNRESET once, before what it sent us: read on. */
+        if (n < 0 && errno == ECONNRESET && !reset_seen) {
+            reset_seen = true;
+            continue;
+        }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return false;
         return true; /* EOF or a broken pipe: either way it is over */

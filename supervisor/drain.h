@@ -1,6 +1,7 @@
 /* drain: keeps every worker's stdout/stderr pipe empty (rule 8: output
- * volume can never block an exit). One epoll set for all pipes, polled by
- * the supervisor's loop through a single fd. */
+ * volume can never block an exit), and reads builtins' links (link.h: one
+ * datagram per read). One epoll set for all of them, polled by the
+ * supervisor's loop through a single fd. */
 #ifndef ARBOR_DRAIN_H
 #define ARBOR_DRAIN_H
 

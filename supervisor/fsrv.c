@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "link.h"
 #include "log.h"
 
 /* ---- shared: framing over the socketpair -------------------------------- */
@@ -27,7 +28,7 @@ static int s_send(int fd, const fsrv_hdr_t *hdr, const void *payload, const int 
 {
     struct iovec iov[2] = {{(void *) hdr, sizeof *hdr}, {(void *) payload, hdr->len}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = hdr->len ? 2 : 1};
-    char cbuf[CMSG_SPACE(3 * sizeof(int))];
+    char cbuf[CMSG_SPACE(FSRV_MAX_FDS * sizeof(int))];
     if (nfds > 0) {
         memset(cbuf, 0, sizeof cbuf);
         msg.msg_control = cbuf;
@@ -65,7 +66,7 @@ int fsrv_send_ack(fsrv_t *self, uint64_t req)
 static int s_recv(int fd, fsrv_hdr_t *hdr, char *payload, size_t cap, int *fds, int *nfds)
 {
     struct iovec iov[2] = {{hdr, sizeof *hdr}, {payload, cap}};
-    char cbuf[CMSG_SPACE(3 * sizeof(int))];
+    char cbuf[CMSG_SPACE(FSRV_MAX_FDS * sizeof(int))];
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = cbuf,
                          .msg_controllen = sizeof cbuf};
     ssize_t n;
@@ -82,10 +83,12 @@ static int s_recv(int fd, fsrv_hdr_t *hdr, char *payload, size_t cap, int *fds, 
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
             continue;
         int count = (int) ((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        int got[3];
-        memcpy(got, CMSG_DATA(cm), (size_t) (count > 3 ? 3 : count) * sizeof(int));
-        for (int i = 0; i < count && i < 3; i++) {
-            if (fds && nfds)
+        int got[FSRV_MAX_FDS];
+        if (count > FSRV_MAX_FDS)
+            count = FSRV_MAX_FDS; /* more cannot fit in cbuf: MSG_CTRUNC below */
+        memcpy(got, CMSG_DATA(cm), (size_t) count * sizeof(int));
+        for (int i = 0; i < count; i++) {
+            if (fds && nfds && *nfds < FSRV_MAX_FDS)
                 fds[(*nfds)++] = got[i];
             else
                 close(got[i]);
@@ -147,7 +150,7 @@ typedef struct {
 typedef struct s_out_t {
     fsrv_hdr_t hdr;
     char text[512];
-    int fds[3];
+    int fds[FSRV_MAX_FDS];
     int nfds;
     struct s_out_t *next;
 } s_out_t;
@@ -316,7 +319,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         snprintf(prog, sizeof prog, "%s",
                  cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(spec, "argv"), 0))
                      ?: "");
-    int out[2] = {-1, -1}, err[2] = {-1, -1}, status[2] = {-1, -1};
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, status[2] = {-1, -1}, link[2] = {-1, -1};
     if (s->nchildren == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
         s_child_t *grown = realloc(s->children, cap * sizeof *grown);
@@ -328,10 +331,11 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s->children = grown;
         s->cap = cap;
     }
-    if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || (is_exec && pipe2(status, O_CLOEXEC))) {
+    if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || (is_exec && pipe2(status, O_CLOEXEC)) ||
+        (!is_exec && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link))) {
         int e = errno;
-        int all[] = {out[0], out[1], err[0], err[1], status[0], status[1]};
-        for (int i = 0; i < 6; i++)
+        int all[] = {out[0], out[1], err[0], err[1], status[0], status[1], link[0], link[1]};
+        for (int i = 0; i < 8; i++)
             if (all[i] >= 0)
                 close(all[i]);
         cJSON_Delete(payload);
@@ -346,12 +350,15 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s_child_rlimits(spec);
         if (is_exec) {
             /* fd 3 carries exec failures; everything above it is closed. */
-            if (dup3(status[1], 3, O_CLOEXEC) < 0)
+            if (status[1] != 3 && dup3(status[1], 3, O_CLOEXEC) < 0)
                 _exit(127);
             close_range(4, ~0U, 0);
             s_child_exec(payload, 3);
         }
-        close_range(3, ~0U, 0);
+        /* A builtin reports over its link, as fd 3 (LINK_FD). */
+        if (link[1] != LINK_FD && dup3(link[1], LINK_FD, O_CLOEXEC) < 0)
+            _exit(127);
+        close_range(LINK_FD + 1, ~0U, 0);
         s->builtin(s->payload, len);
         _exit(0);
     }
@@ -359,9 +366,13 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     cJSON_Delete(payload);
     close(out[1]);
     close(err[1]);
+    if (link[1] >= 0)
+        close(link[1]);
     if (pid < 0) {
         close(out[0]);
         close(err[0]);
+        if (link[0] >= 0)
+            close(link[0]);
         if (is_exec) {
             close(status[0]);
             close(status[1]);
@@ -396,14 +407,16 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         waitpid(pid, NULL, 0);
         close(out[0]);
         close(err[0]);
+        if (link[0] >= 0)
+            close(link[0]);
         s_reply_failed(s, req, e, "pidfd_open");
         return;
     }
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     s->children[s->nchildren++] = (s_child_t){pid, req};
     fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = req, .pid = pid, .mono_ms = forked_at};
-    int fds[3] = {pidfd, out[0], err[0]};
-    s_queue(s, &hdr, NULL, fds, 3);
+    int fds[FSRV_MAX_FDS] = {pidfd, out[0], err[0], link[0]};
+    s_queue(s, &hdr, NULL, fds, link[0] >= 0 ? 4 : 3);
 }
 
 /* Reap every child that has exited; queue its status for the supervisor. */

@@ -5,7 +5,8 @@
  * exists, and talks to it over an inherited SOCK_SEQPACKET socketpair:
  *
  *   supervisor -> fsrv   SPAWN {req, payload JSON}      ACK_EXIT {req}
- *   fsrv -> supervisor   SPAWNED {req, pid} + fds [pidfd, stdout, stderr]
+ *   fsrv -> supervisor   SPAWNED {req, pid} + fds [pidfd, stdout, stderr, link]
+ *                        (link: builtins only, see link.h)
  *                        SPAWN_FAILED {req, errno, text}
  *                        EXITED {req, pid, wait status}
  *
@@ -19,6 +20,7 @@
 #include <sys/types.h>
 
 #define FSRV_MAX_PAYLOAD 65000
+#define FSRV_MAX_FDS 4           /* passed with SPAWNED */
 #define FSRV_TERM_GRACE_MS 300   /* on supervisor loss: SIGTERM -> SIGKILL */
 #define FSRV_REAP_DEADLINE_MS 2000
 
@@ -52,7 +54,7 @@ typedef struct {
 
 typedef struct {
     fsrv_hdr_t hdr;
-    int fds[3];      /* SPAWNED: pidfd, stdout read end, stderr read end */
+    int fds[FSRV_MAX_FDS]; /* SPAWNED: pidfd, stdout and stderr read ends, link (builtins) */
     int nfds;
     char text[512];  /* SPAWN_FAILED: what failed */
 } fsrv_event_t;

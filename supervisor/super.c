@@ -17,6 +17,7 @@
 #include "dl.h"
 #include "drain.h"
 #include "esc.h"
+#include "link.h"
 #include "log.h"
 #include "peer.h"
 #include "sig.h"
@@ -27,6 +28,9 @@
  * about an earlier incarnation of a restarted node are recognised as such. */
 #define REQ_NODE_BITS 20
 #define REQ_GEN_BITS 8
+/* The drain set keys each of a node's fds as req << 2 | which. */
+enum { FD_OUT = 0, FD_ERR = 1, FD_LINK = 2 };
+#define FD_KEY(req, which) (((uint64_t) (req) << 2) | (which))
 #define TICK_MS 100
 #define FSRV_MAX_RESTARTS 10
 #define FSRV_RESTART_WINDOW_MS 10000
@@ -204,6 +208,18 @@ static void s_phase(super_t *s, tree_t *t, tree_node_t *n, phase_t ph)
 
 static void s_to_worker(super_t *s, tree_t *t, tree_node_t *n, const char *type, cJSON *body)
 {
+    if (n->linked) {
+        /* A builtin: straight over its link (a full socket is retried on
+         * the next tick, like a bounce from the broker). */
+        int ev = strcmp(type, "node_cancel") == 0 ? LINK_EV_CANCEL : LINK_EV_CHILDREN_EXITED;
+        cJSON_Delete(body);
+        if (n->link_fd < 0 || link_tell(n->link_fd, ev) == 0)
+            return; /* closed: it has exited, its exit status settles it */
+        n->redeliver = true;
+        if (ev == LINK_EV_CANCEL)
+            n->cancel_delivered = false;
+        return;
+    }
     char worker[256];
     s_worker_name(s, t, n, worker, sizeof worker);
     if (peer_send(s->peer, worker, type, body, -1) < 0) {
@@ -795,7 +811,7 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
 {
     tree_t *t;
     tree_node_t *n = s_node_by_req(s, ev->hdr.req, &t);
-    if (!n || ev->nfds != 3) {
+    if (!n || ev->nfds < 3) {
         /* Not ours any more: the fork-server will report its exit. */
         for (int i = 0; i < ev->nfds; i++)
             close(ev->fds[i]);
@@ -805,10 +821,14 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
     n->pidfd = ev->fds[0];
     n->out_fd = ev->fds[1];
     n->err_fd = ev->fds[2];
+    n->link_fd = ev->nfds > 3 ? ev->fds[3] : -1;
+    n->linked = n->link_fd >= 0;
     n->proc = PROC_ALIVE;
     n->status = ST_RUNNING;
-    drain_add(s->drain, n->out_fd, ev->hdr.req << 1);
-    drain_add(s->drain, n->err_fd, (ev->hdr.req << 1) | 1);
+    drain_add(s->drain, n->out_fd, FD_KEY(ev->hdr.req, FD_OUT));
+    drain_add(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR));
+    if (n->linked)
+        drain_add(s->drain, n->link_fd, FD_KEY(ev->hdr.req, FD_LINK));
     s_phase_at(s, t, n, PH_SPAWNED, ev->hdr.mono_ms);
     for (int i = 0; i < n->nchildren; i++)
         if (n->children[i]->proc == PROC_PENDING && !status_is_terminal(n->children[i]->status))
@@ -828,13 +848,20 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     tree_node_t *n = s_node_by_req(s, ev->hdr.req, &t);
     if (!n || n->pid != ev->hdr.pid || n->exited)
         return;
+    /* What it said before it ended is handled before its end: a builtin's
+     * link is read to the last message while the node is still alive. */
+    if (n->link_fd >= 0) {
+        drain_now(s->drain, n->link_fd, FD_KEY(ev->hdr.req, FD_LINK));
+        if (s_node_by_req(s, ev->hdr.req, &t) != n || n->exited)
+            return;
+    }
     int st = ev->hdr.status;
     s->count.exits++;
     n->exited = true;
     n->exit_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     n->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     if (n->err_fd >= 0)
-        drain_now(s->drain, n->err_fd, (ev->hdr.req << 1) | 1);
+        drain_now(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR));
     if (n->pidfd >= 0)
         close(n->pidfd);
     n->pidfd = -1;
@@ -842,10 +869,10 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
         return;
     n->proc = PROC_GONE;
     s_phase_at(s, t, n, PH_EXITED, ev->hdr.mono_ms);
-    /* Its last reports travel through the broker and may trail the exit
-     * status: wait for "exiting" (the last one) a bounded time. */
-    /* Builtins always report; exec'd programs only if they use the library. */
-    bool spoke = n->run != RUN_EXEC || n->ready;
+    /* An exec'd program's last reports travel through the broker and may
+     * trail the exit status: wait for "exiting" (the last one) a bounded
+     * time, if it reports at all. A builtin's link was just read to its end. */
+    bool spoke = !n->linked && n->ready;
     bool talked_last = false;
     for (int i = n->nphases - 1; i >= 0 && !talked_last; i--)
         talked_last = n->phases[i].phase == PH_EXITING;
@@ -976,16 +1003,39 @@ static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
-/* ---- pipes ---------------------------------------------------------------- */
+/* ---- pipes and links ------------------------------------------------------ */
+
+static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *body,
+                         const char *from);
+
+/* One message from a builtin's link: a node_phase body. */
+static void s_on_link(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len)
+{
+    cJSON *body = cJSON_ParseWithLength(data, len);
+    log_debug("link %s: %.*s", n->path, (int) len, data);
+    if (cJSON_IsObject(body))
+        s_node_phase(s, t, n, body, n->path);
+    else
+        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: unreadable message on its link (%zu bytes)",
+                 t->id, n->path, len);
+    cJSON_Delete(body);
+}
 
 static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, bool eof)
 {
     super_t *s = arg;
     tree_t *t;
-    tree_node_t *n = s_node_by_req(s, key >> 1, &t);
+    tree_node_t *n = s_node_by_req(s, key >> 2, &t);
     if (!n)
         return;
-    bool is_err = key & 1;
+    if ((key & 3) == FD_LINK) {
+        if (eof)
+            n->link_fd = -1;
+        else
+            s_on_link(s, t, n, data, len);
+        return;
+    }
+    bool is_err = (key & 3) == FD_ERR;
     if (eof) {
         if (is_err)
             n->err_fd = -1;
@@ -1254,13 +1304,13 @@ static void s_handle_stats(super_t *s, env_t *req)
     s_send(s, req->from, "stats", body, req->id);
 }
 
-/* A worker reports a phase (and perhaps its error). */
-static void s_handle_phase(super_t *s, env_t *msg)
+/* A worker reports a phase (and perhaps its error): body is a node_phase
+ * body, from the broker (exec'd programs) or from a builtin's link. */
+static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *body,
+                         const char *from)
 {
-    tree_t *t;
-    tree_node_t *n = s_node_by_worker(s, msg->from, &t);
-    phase_t ph = phase_parse(env_str(msg->body, "phase"));
-    int64_t at = n ? env_int(msg->body, "t_mono_ms", clk_now_ms()) : 0;
+    phase_t ph = phase_parse(env_str(body, "phase"));
+    int64_t at = n ? env_int(body, "t_mono_ms", clk_now_ms()) : 0;
     if (n && status_is_terminal(n->status) && n->exited && ph > PH_RUNNING && ph < PH_EXITED &&
         at >= n->incarnation_mono_ms) {
         /* A report that trailed the exit past the settle wait: it changes
@@ -1273,13 +1323,13 @@ static void s_handle_phase(super_t *s, env_t *msg)
         at < n->incarnation_mono_ms) {
         /* Unknown, out of place, or from an earlier incarnation of a
          * restarted node (dated before the current one was forked). */
-        log_debug("ignoring node_phase %s from %s", env_str(msg->body, "phase") ?: "?", msg->from);
+        log_debug("ignoring node_phase %s from %s", env_str(body, "phase") ?: "?", from);
         return;
     }
     /* The worker's own clock dates the phase: reports that trail an exit
      * status still land in order. An error report repeats the phase it
      * happened in: that is not a new phase. */
-    const cJSON *error = cJSON_GetObjectItem(msg->body, "error");
+    const cJSON *error = cJSON_GetObjectItem(body, "error");
     if (!cJSON_IsObject(error) || ph != n->phase)
         s_phase_at(s, t, n, ph, at);
 
@@ -1307,6 +1357,18 @@ static void s_handle_phase(super_t *s, env_t *msg)
     } else if (ph == PH_EXITING && n->exited) {
         s_settle_exited(s, t, n); /* the last report arrived after the exit */
     }
+}
+
+static void s_handle_phase(super_t *s, env_t *msg)
+{
+    tree_t *t;
+    tree_node_t *n = s_node_by_worker(s, msg->from, &t);
+    if (n && n->linked) {
+        log_debug("ignoring node_phase through the broker from %s: it reports over its link",
+                  msg->from);
+        return;
+    }
+    s_node_phase(s, t, n, msg->body, msg->from);
 }
 
 /* The broker could not deliver a message to one of our workers (it has not

@@ -64,7 +64,7 @@ tree_t *tree_new(const char *id, uint64_t serial, const char *supervisor, int nn
     for (int i = 0; i < nnodes; i++) {
         tree_node_t *n = &self->nodes[i];
         n->idx = i;
-        n->pidfd = n->out_fd = n->err_fd = -1;
+        n->pidfd = n->out_fd = n->err_fd = n->link_fd = -1;
         n->phase = PH_NONE;
         n->stuck_phase = PH_NONE;
         n->child_failed_phase = PH_NONE;
@@ -395,6 +395,8 @@ void tree_subtree_reset(tree_t *tree, tree_node_t *n, int64_t t_ms)
     n->error = NULL;
     n->proc = PROC_PENDING;
     n->pid = 0;
+    n->link_fd = -1; /* the old link is the drain's to close, at its end */
+    n->linked = false;
     n->exited = n->cancel_requested = n->cancel_delivered = n->ready = false;
     n->children_exited_sent = n->teardown_started = n->term_sent = n->kill_sent = false;
     n->child_failed = n->lost = n->spawn_failed = n->restart_wanted = n->redeliver = false;

@@ -65,6 +65,8 @@ struct tree_node_t {
     proc_state_t proc;
     pid_t pid;
     int pidfd, out_fd, err_fd;
+    int link_fd;             /* a builtin's link (link.h); -1 for exec nodes or once closed */
+    bool linked;             /* this incarnation reports over a link, not the broker */
     bool exited;             /* an exit status arrived */
     int exit_code;           /* valid when exited && !exit_signal */
     int exit_signal;         /* 0 when it exited normally */

@@ -8,17 +8,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arbor_worker.h"
 #include "clock.h"
+#include "link.h"
 
 typedef struct {
     cJSON *payload; /* owns spec, run, path */
-    arbor_worker_t *w;
+    int fd; /* the link to the supervisor (link.h) */
     const cJSON *spec;
     const char *run;
     bool has_children;
     bool children_exited;
     const char *path;
+    const char *phase; /* the last phase reported: an error happens in it */
 } s_node_t;
 
 static int64_t s_num(const cJSON *spec, const char *key, int64_t fallback)
@@ -44,22 +45,37 @@ static int s_signal_of(const cJSON *spec)
 }
 
 /* Wait for messages until deadline (-1: none). Returns the event that ended
- * the wait, or ARBOR_EV_NONE at the deadline. children_exited is noted. */
+ * the wait, or LINK_EV_NONE at the deadline. children_exited is noted. */
 static int s_wait(s_node_t *n, int64_t deadline, bool stop_on_cancel)
 {
     for (;;) {
         int64_t now = clk_now_ms();
         if (deadline >= 0 && now >= deadline)
-            return ARBOR_EV_NONE;
-        int wait = deadline < 0 ? 1000 : (int) (deadline - now);
-        int ev = arbor_worker_poll(n->w, wait);
-        if (ev == ARBOR_EV_CHILDREN_EXITED) {
+            return LINK_EV_NONE;
+        int ev = link_wait(n->fd, deadline < 0 ? -1 : (int) (deadline - now));
+        if (ev == LINK_EV_GONE) {
+            /* The supervisor is gone and its fork-server is stopping every
+             * worker: nobody is left to report to. */
+            if (strcmp(n->run, "hang") == 0)
+                for (;;)
+                    pause(); /* still the misbehaviour under test */
+            _exit(0);
+        }
+        if (ev == LINK_EV_CHILDREN_EXITED) {
             n->children_exited = true;
             return ev;
         }
-        if (ev == ARBOR_EV_CANCEL && stop_on_cancel)
+        if (ev == LINK_EV_CANCEL && stop_on_cancel)
+            return ev;
+        if (ev == LINK_EV_NONE && deadline >= 0 && clk_now_ms() >= deadline)
             return ev;
     }
+}
+
+static void s_phase(s_node_t *n, const char *phase)
+{
+    n->phase = phase;
+    link_phase(n->fd, phase, NULL, NULL);
 }
 
 static void s_write_all(int fd, size_t bytes)
@@ -84,7 +100,20 @@ static void s_report_error(s_node_t *n, const char *default_type)
     const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
     char fallback[200];
     snprintf(fallback, sizeof fallback, "%s failed as its spec says (run: %s)", n->path, n->run);
-    arbor_worker_error(n->w, type ? type : default_type, msg ? msg : fallback);
+    type = type ? type : default_type;
+    msg = msg ? msg : fallback;
+    /* The same error also goes to stderr as the ARBOR-ERROR line that
+     * libarbor_worker writes: the tail kept for the report carries it too. */
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddStringToObject(line, "type", type);
+    cJSON_AddStringToObject(line, "message", msg);
+    cJSON_AddStringToObject(line, "phase", n->phase);
+    char *text = cJSON_PrintUnformatted(line);
+    cJSON_Delete(line);
+    if (text)
+        dprintf(2, "ARBOR-ERROR %s\n", text);
+    free(text);
+    link_phase(n->fd, n->phase, type, msg);
 }
 
 /* The node's teardown, in the contract's phase order. Parents exit only
@@ -92,22 +121,21 @@ static void s_report_error(s_node_t *n, const char *default_type)
 static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, int code)
 {
     if (cancelled)
-        arbor_worker_phase(n->w, "cancel_requested");
+        s_phase(n, "cancel_requested");
     if (n->has_children) {
         if (!n->children_exited) {
-            arbor_worker_phase(n->w, "cancelling_children");
+            s_phase(n, "cancelling_children");
             while (!n->children_exited)
                 s_wait(n, -1, false);
         }
-        arbor_worker_phase(n->w, "children_exited");
+        s_phase(n, "children_exited");
     }
-    arbor_worker_phase(n->w, "cleanup");
+    s_phase(n, "cleanup");
     const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(n->spec, "in"));
     if (strcmp(n->run, "hang") == 0 && in && strcmp(in, "cleanup") == 0)
         for (;;)
             pause(); /* stuck in cleanup: only SIGKILL ends it */
-    arbor_worker_phase(n->w, "exiting");
-    arbor_worker_close(&n->w);
+    s_phase(n, "exiting");
     cJSON_Delete(n->payload);
     exit(code);
 }
@@ -123,35 +151,35 @@ void builtin_run(const char *payload_text, size_t len)
         n.run = "supervise";
     n.path = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "path"));
     n.has_children = cJSON_IsTrue(cJSON_GetObjectItem(payload, "has_children"));
-    n.w = arbor_worker_open(cJSON_GetStringValue(cJSON_GetObjectItem(payload, "broker")),
-                            cJSON_GetStringValue(cJSON_GetObjectItem(payload, "supervisor")),
-                            cJSON_GetStringValue(cJSON_GetObjectItem(payload, "worker")));
-    if (!n.spec || !n.path || !n.w) {
-        fprintf(stderr, "arbor worker: unusable spawn payload or broker\n");
+    n.fd = LINK_FD;
+    n.phase = "spawned";
+    link_worker_init(n.fd);
+    if (!n.spec || !n.path) {
+        fprintf(stderr, "arbor worker: unusable spawn payload\n");
         _exit(126);
     }
     const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(n.spec, "in"));
     bool hang_running = strcmp(n.run, "hang") == 0 && (!in || strcmp(in, "running") == 0);
     if (strcmp(n.run, "hang") == 0)
         signal(SIGTERM, SIG_IGN); /* the misbehaviour under test: only SIGKILL ends it */
-    arbor_worker_phase(n.w, "ready");
-    arbor_worker_phase(n.w, "running");
+    s_phase(&n, "ready");
+    s_phase(&n, "running");
 
     int64_t start = clk_now_ms();
     int64_t after = s_num(n.spec, "after_ms", 0);
     if (strcmp(n.run, "sleep") == 0) {
         int64_t ms = s_num(n.spec, "ms", -1);
         int ev = s_wait(&n, ms < 0 ? -1 : start + ms, true);
-        while (ev == ARBOR_EV_CHILDREN_EXITED)
+        while (ev == LINK_EV_CHILDREN_EXITED)
             ev = s_wait(&n, ms < 0 ? -1 : start + ms, true);
-        s_teardown(&n, ev == ARBOR_EV_CANCEL, 0);
+        s_teardown(&n, ev == LINK_EV_CANCEL, 0);
     }
     if (strcmp(n.run, "fail") == 0 || strcmp(n.run, "exit") == 0 ||
         strcmp(n.run, "crash") == 0 || strcmp(n.run, "flood") == 0) {
-        int ev = after > 0 ? s_wait(&n, start + after, true) : ARBOR_EV_NONE;
-        while (ev == ARBOR_EV_CHILDREN_EXITED)
+        int ev = after > 0 ? s_wait(&n, start + after, true) : LINK_EV_NONE;
+        while (ev == LINK_EV_CHILDREN_EXITED)
             ev = s_wait(&n, start + after, true);
-        if (ev == ARBOR_EV_CANCEL)
+        if (ev == LINK_EV_CANCEL)
             s_teardown(&n, true, 0);
         if (strcmp(n.run, "crash") == 0) {
             int sig = s_signal_of(n.spec);
@@ -176,9 +204,9 @@ void builtin_run(const char *payload_text, size_t len)
      * are all gone. */
     for (;;) {
         int ev = s_wait(&n, -1, true);
-        if (ev == ARBOR_EV_CANCEL)
+        if (ev == LINK_EV_CANCEL)
             s_teardown(&n, true, 0);
-        if (ev == ARBOR_EV_CHILDREN_EXITED && strcmp(n.run, "supervise") == 0)
+        if (ev == LINK_EV_CHILDREN_EXITED && strcmp(n.run, "supervise") == 0)
             s_teardown(&n, false, 0);
     }
 }

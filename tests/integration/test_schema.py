@@ -462,6 +462,23 @@ def drive_raw(run, schemas, cap):
                            e["body"].get("tree") == "all-kinds", "done event of all-kinds")
     check(env["body"]["status"] in ("cancelled", "failed"), "all-kinds ended %s" % env["body"])
 
+    # Supervisor <-> worker through the broker, as for a program linked with
+    # libarbor_worker (builtins use their link instead, so the run above may
+    # not produce these): a raw supervisor and its worker.
+    fsup = Peer(run, "schema-sup")
+    fsup.request("broker", "hello", {"role": "supervisor", "incarnation": "schema-sup-1"}, "welcome")
+    fwork = Peer(run, "schema-sup.t.1")
+    fwork.request("broker", "hello", {"role": "worker", "incarnation": "schema-w-1"}, "welcome")
+    fwork.send("schema-sup", "node_phase", {"phase": "ready", "t_mono_ms": 1})
+    check(fsup.recv()[1]["type"] == "node_phase", "node_phase not routed")
+    fsup.send("schema-sup.t.1", "node_children_exited")
+    check(fwork.recv()[1]["type"] == "node_children_exited", "node_children_exited not routed")
+    fsup.send("schema-sup.t.1", "node_cancel", {"reason": "cancel"})
+    check(fwork.recv()[1]["type"] == "node_cancel", "node_cancel not routed")
+    for p in (fwork, fsup):
+        p.send("broker", "bye")
+        p.close()
+
     # A peer that talks before hello, and one without a routing id.
     late = Peer(run, "schema-late")
     mid = late.send("broker", "heartbeat")

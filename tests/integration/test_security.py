@@ -316,8 +316,12 @@ def test_client_cannot_cancel_through_a_real_supervisor_worker(run):
     """The real thing: a client trying node_cancel on a real worker."""
     run.broker()
     run.supervisor()
+    # A program linked with libarbor_worker is a broker peer (builtins talk
+    # over their link and are not).
+    example = os.path.join(harness.BIN, "arbor-example-worker")
     r = run.ctl("spawn", "--supervisor", "sup1", "-",
-                input=json.dumps({"name": "root", "children": [{"name": "s", "run": "sleep"}]}))
+                input=json.dumps({"name": "root", "run": "exec", "argv": [example],
+                                  "children": [{"name": "s", "run": "exec", "argv": [example]}]}))
     check(r.returncode == 0, "spawn: %s" % r.stderr)
     tree = r.stdout.strip()
     deadline = time.monotonic() + T

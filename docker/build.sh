@@ -58,7 +58,7 @@ if [ "$do_build" = 1 ]; then
     # Only the programs that go into images: a broken unit test elsewhere
     # must not stop the images from being built.
     cmake --build "$build_dir" -j"$(nproc 2>/dev/null || echo 2)" --target \
-        arbor-broker arbor-supervisor arborctl arbor-example-worker >/dev/null ||
+        arbor-broker arbor-supervisor arbor-forkserver arborctl arbor-example-worker >/dev/null ||
         die "building the binaries failed (run: cmake --build $build_dir)"
 fi
 
@@ -66,7 +66,7 @@ fi
 programs_of() {
     case $1 in
     broker) echo "arbor-broker arborctl" ;;          # arborctl: the healthcheck
-    supervisor) echo "arbor-supervisor arborctl arbor-example-worker" ;;
+    supervisor) echo "arbor-supervisor arbor-forkserver arborctl arbor-example-worker" ;;
     arborctl) echo "arborctl" ;;
     esac
 }

@@ -1,7 +1,7 @@
 # arbor-supervisor, FROM scratch. Built by docker/build.sh (see
-# broker.Dockerfile). Builtin workers are forked from the supervisor binary
-# itself, so no other program is needed; arbor-example-worker is included for
-# `run: exec` nodes, and arborctl for the healthcheck.
+# broker.Dockerfile). arbor-forkserver (the fork-server, which also runs the
+# builtin behaviours) sits next to arbor-supervisor; arbor-example-worker is
+# included for `run: exec` nodes, and arborctl for the healthcheck.
 # Set the broker with ARBOR_BROKER or --broker, the name with --name or
 # ARBOR_SUPERVISOR_NAME (default: the container's host name).
 FROM scratch

@@ -1,5 +1,7 @@
 /* fsrv: the fork-server — the one process that forks workers and the one
- * reaper of them (DESIGN.md, "Fork-server rules").
+ * reaper of them (DESIGN.md, "Fork-server rules"). It is its own small
+ * program, arbor-forkserver (fsrv_server.c; no ZeroMQ linked at all), so
+ * forking is cheap: few mappings to copy, nothing of the supervisor's.
  *
  * The supervisor starts it first, before any thread or ZeroMQ context
  * exists, and talks to it over an inherited SOCK_SEQPACKET socketpair:
@@ -66,20 +68,26 @@ typedef void (*fsrv_builtin_fn)(const char *payload, size_t len);
 typedef struct {
     pid_t pid;       /* the fork-server process */
     int fd;          /* the supervisor's end of the socketpair */
+    char program[512]; /* the executable it runs */
 } fsrv_t;
 
-/* Fork the fork-server. Must be called while the caller is single-threaded.
- * Returns 0, or -1 with errno. */
-int fsrv_start(fsrv_t *out, fsrv_builtin_fn builtin);
+#define FSRV_PROGRAM "arbor-forkserver" /* installed next to arbor-supervisor */
+#define FSRV_EXEC_FD 3                   /* the channel, in the fork-server */
 
-/* Start a new fork-server after the first one died, when this process
- * has threads: fork and at once exec this program with --fork-server, so
- * the fork-server is again a fresh single-threaded process. */
-int fsrv_restart(fsrv_t *out);
+/* Start the fork-server: fork and at once exec FSRV_PROGRAM (found next
+ * to this executable) with the channel as fd 3, so that whatever this
+ * process holds (threads, ZeroMQ, memory) the fork-server is a fresh,
+ * small, single-threaded process. Also how a dead one is replaced.
+ * Returns 0, or -1 with errno (ENOENT: the program is missing). */
+int fsrv_start(fsrv_t *out);
 
-#define FSRV_EXEC_FD 3
-/* main() of "arbor-supervisor --fork-server" (the channel is fd 3). */
-void fsrv_exec_main(fsrv_builtin_fn builtin) __attribute__((noreturn));
+/* main() of arbor-forkserver (the channel is fd 3). */
+void fsrv_server_main(fsrv_builtin_fn builtin) __attribute__((noreturn));
+
+/* Framing over the channel, both sides: one header (+ payload, + fds). */
+int fsrv_wire_send(int fd, const fsrv_hdr_t *hdr, const void *payload, const int *fds, int nfds);
+/* 1 read, 0 nothing waiting, -1 peer gone or broken. */
+int fsrv_wire_recv(int fd, fsrv_hdr_t *hdr, char *payload, size_t cap, int *fds, int *nfds);
 
 /* Supervisor side: non-blocking; -1 with EAGAIN when the socket is full. */
 int fsrv_send_spawn(fsrv_t *self, uint64_t req, const char *payload, size_t len);

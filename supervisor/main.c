@@ -9,11 +9,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#ifdef ARBOR_HAVE_PGM
-#include <pgm/pgm.h>
-#endif
-
-#include "builtin.h"
 #include "curve.h"
 #include "env.h"
 #include "fsrv.h"
@@ -40,7 +35,7 @@ static void s_usage(FILE *out)
             "                         before their workers are killed (default 15000)\n"
             "      --max-trees N      trees running at once (default 64)\n"
             "      --max-processes N  worker processes at once, all trees (default 8192)\n"
-            "      --spawn-rate N     forks per second at most (default 5000)\n"
+            "      --spawn-rate N     forks per second at most (default 20000)\n"
             LOG_FLAGS_HELP
             "      --curve-cert FILE  this supervisor's certificate (CURVE, docs/SECURITY.md;\n"
             "                         default $ARBOR_CURVE_CERT); its workers inherit it\n"
@@ -97,27 +92,8 @@ static int s_check_curve(const char *name)
     return 0;
 }
 
-/* Work every worker would otherwise repeat after fork, done once and
- * inherited: libzmq's getprotobyname() loads the NSS modules, and its
- * pgm_init() (reference-counted: later calls return at once) reads
- * /etc/protocols again. Neither starts a thread. */
-static void s_prewarm(void)
-{
-    endprotoent();
-    getprotobyname("tcp");
-#ifdef ARBOR_HAVE_PGM
-    pgm_init(NULL);
-#endif
-}
-
 int main(int argc, char **argv)
 {
-    if (argc == 2 && strcmp(argv[1], "--fork-server") == 0) {
-        /* A replacement fork-server, exec'd by a supervisor whose first one
-         * died (see fsrv_restart). */
-        s_prewarm();
-        fsrv_exec_main(builtin_run);
-    }
     signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-supervisor", ALOG_INFO);
     char host[64] = "supervisor";
@@ -129,7 +105,7 @@ int main(int argc, char **argv)
     const char *broker = getenv("ARBOR_BROKER") ?: "ipc:///tmp/arbor/broker.sock";
     super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES},
                        .keep_finished = 256, .stop_deadline_ms = 15000,
-                       .max_trees = 64, .max_processes = 8192, .spawn_rate = 5000};
+                       .max_trees = 64, .max_processes = 8192, .spawn_rate = 20000};
     static const struct option opts[] = {
         {"broker", required_argument, 0, 'b'}, {"name", required_argument, 0, 'n'},
         {"max-nodes", required_argument, 0, 1}, {"max-depth", required_argument, 0, 2},
@@ -186,18 +162,18 @@ int main(int argc, char **argv)
         return 1;
     if (s_check_curve(name) != 0)
         return 2;
-    /* Three fds per worker (pidfd, stdout, stderr): lift the soft limit. */
+    /* Four fds per worker (pidfd, stdout, stderr, link): lift the soft limit. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    s_prewarm();
-    /* Rule 1: the fork-server first, while this process has one thread,
-     * no ZeroMQ context and a small memory footprint. */
-    fsrv_t fsrv;
-    if (fsrv_start(&fsrv, builtin_run) != 0) {
-        log_error("cannot start the fork-server: %s", strerror(errno));
+    /* Rule 1: the fork-server first, while this process has one thread
+     * and no ZeroMQ context (it is exec'd: a fresh process either way). */
+    fsrv_t fsrv = {0};
+    if (fsrv_start(&fsrv) != 0) {
+        log_error("cannot start the fork-server %s (installed next to arbor-supervisor): %s",
+                  fsrv.program[0] ? fsrv.program : FSRV_PROGRAM, strerror(errno));
         return 1;
     }
     zsys_handler_set(NULL); /* signals are handled with a signalfd */

@@ -64,6 +64,7 @@ struct super_t {
     int fsrv_restarts;         /* fork-server deaths in the current window */
     int64_t fsrv_window_start;
     double tokens;      /* spawn-rate bucket */
+    bool token_timer;   /* a pump is due when the next token is */
     int64_t tokens_at;  /* us */
     struct {
         uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected, restarts;
@@ -318,9 +319,18 @@ static void s_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *wh
     s_after_settle(s, t, n);
 }
 
-/* Feed the fork-server from the queue, SPAWN_WINDOW requests at a time. */
+static int s_on_token(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    super_t *s = arg;
+    s->token_timer = false;
+    s_pump(s);
+    return 0;
+}
+
 /* Token bucket: at most cfg.spawn_rate forks a second, bursts of a tenth
- * of that. The tick pumps again when the bucket was empty. */
+ * of that. When it is empty, a timer pumps again as the next token is due. */
 static bool s_spawn_token(super_t *s)
 {
     int64_t now = clk_now_us();
@@ -329,12 +339,18 @@ static bool s_spawn_token(super_t *s)
     s->tokens_at = now;
     if (s->tokens > burst)
         s->tokens = burst;
-    if (s->tokens < 1)
-        return false;
-    s->tokens -= 1;
-    return true;
+    if (s->tokens >= 1) {
+        s->tokens -= 1;
+        return true;
+    }
+    if (!s->token_timer) {
+        size_t due_ms = (size_t) ((1 - s->tokens) * 1000.0 / s->cfg.spawn_rate) + 1;
+        s->token_timer = zloop_timer(s->loop, due_ms, 1, s_on_token, s) >= 0;
+    }
+    return false;
 }
 
+/* Feed the fork-server from the queue, SPAWN_WINDOW requests at a time. */
 static void s_pump(super_t *s)
 {
     while (s->inflight < SPAWN_WINDOW && !s->fsrv_gone) {
@@ -353,7 +369,7 @@ static void s_pump(super_t *s)
             continue;
         }
         if (!s_spawn_token(s))
-            return; /* over --spawn-rate: the next tick goes on */
+            return; /* over --spawn-rate: s_on_token goes on */
         char *payload = s_payload(s, t, n);
         int rc = payload ? fsrv_send_spawn(&s->fsrv, s_req(t, n), payload, strlen(payload)) : -1;
         int e = payload ? errno : ENOMEM;
@@ -910,7 +926,7 @@ static void s_fsrv_replace(super_t *s)
         zsys_interrupted = 1; /* ends zloop_start after this handler */
         return;
     }
-    if (fsrv_restart(&s->fsrv) != 0) {
+    if (fsrv_start(&s->fsrv) != 0) {
         log_error("cannot start a new fork-server: %s: stopping", strerror(errno));
         s->exit_code = 1;
         zsys_interrupted = 1;

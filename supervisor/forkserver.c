@@ -1,0 +1,27 @@
+/* arbor-forkserver: the fork-server program (fsrv.h). arbor-supervisor
+ * starts it with the channel as fd 3; it is not meant to be run by hand.
+ * It links no ZeroMQ: the fewer mappings it has, the cheaper each fork. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builtin.h"
+#include "fsrv.h"
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: arbor-forkserver   (started by arbor-supervisor, not by hand)\n"
+               "The fork-server of one supervisor: forks and reaps its workers, runs\n"
+               "the builtin behaviours, and talks to the supervisor over fd 3.\n");
+        return 0;
+    }
+    if (argc > 1 || fcntl(FSRV_EXEC_FD, F_GETFD) < 0) {
+        fprintf(stderr, "arbor-forkserver: started by arbor-supervisor only (needs its channel "
+                        "on fd %d)\n",
+                FSRV_EXEC_FD);
+        return 2;
+    }
+    fsrv_server_main(builtin_run);
+}

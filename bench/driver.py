@@ -655,8 +655,10 @@ def table(res, reps):
                   "|---|---:|---:|---:|"]
         labels = {"bare": "_exit at once", "ctx": "zmq_ctx_new + zmq_ctx_term",
                   "zsys": "zsys_init + zsys_shutdown (CZMQ)",
-                  "worker": "a builtin's life: arbor_worker_open, 5 phases, close, exit"}
-        for v in ("bare", "ctx", "zsys", "worker"):
+                  "link": "a builtin's life: 5 phases over its link, exit",
+                  "worker": "an exec'd program's library life: arbor_worker_open, 5 phases "
+                            "through the broker, close, exit"}
+        for v in ("bare", "link", "ctx", "zsys", "worker"):
             if v in w:
                 lines.append("| %s | %.0f µs | %.0f µs | %.0f µs |"
                              % (labels[v], w[v]["cpu_us"], w[v]["fork_us"], w[v]["wall_us"]))
@@ -665,7 +667,8 @@ def table(res, reps):
                   "|---|---:|---:|---:|",
                   "| bare (libc only) | %.0f | %.0f | %.0f |" % (fb["spawn_ms"], fb["kill_ms"],
                                                                fb["fork_us"]),
-                  "| with the supervisor's libraries mapped (LD_PRELOAD czmq, zmq, cjson) | "
+                  "| with ZeroMQ mapped (LD_PRELOAD czmq, zmq, cjson; the fork-server before it "
+                  "became its own program) | "
                   "%.0f | %.0f | %.0f |" % (fl["spawn_ms"], fl["kill_ms"], fl["fork_us"])]
     if res.get("scaling"):
         lines += ["", "Scaling (medians of %d; CPU per node during spawn → all ready, and a "

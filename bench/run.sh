@@ -73,7 +73,7 @@ if $stale; then
     # shellcheck disable=SC2086
     gcc $cflags -I"$root/worker" -I"$root/common" -o "$benchbin/worker_cost" \
         "$root/bench/worker_cost.c" "$build/worker/libarbor_worker.a" \
-        "$build/common/libarbor_common.a" $zmq -lm -lpthread
+        "$build/common/libarbor_common.a" "$build/common/libarbor_base.a" $zmq -lm -lpthread
 fi
 
 # ---- daemons, always stopped --------------------------------------------------------

@@ -11,9 +11,12 @@
  *   ctx    zmq_ctx_new + zmq_ctx_term (libzmq: I/O and reaper threads,
  *          and pgm_init in Debian's OpenPGM-enabled build)
  *   zsys   zsys_init + zsys_shutdown (what CZMQ's first zsock_new does)
- *   worker what a builtin worker does over its life: arbor_worker_open
- *          (DEALER, connect, hello), the phases ready, running,
- *          cancel_requested, cleanup, exiting to SUPERVISOR,
+ *   link   what a builtin does over its life: the phases ready, running,
+ *          cancel_requested, cleanup, exiting over its link (a socketpair
+ *          made before the fork, read by the parent), exit
+ *   worker what an exec'd program linked with libarbor_worker does after
+ *          its exec: arbor_worker_open (DEALER, connect, hello), the same
+ *          five phases through the broker to SUPERVISOR,
  *          arbor_worker_close, exit (atexit handlers)
  *
  * usage: worker_cost --broker EP --supervisor NAME [--only VARIANT] [N]
@@ -25,11 +28,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "arbor_worker.h"
+#include "link.h"
 
 static double s_now_us(void)
 {
@@ -39,9 +44,18 @@ static double s_now_us(void)
 }
 
 static const char *s_ep, *s_sup;
+static const char *const s_phases[] = {"ready", "running", "cancel_requested", "cleanup",
+                                       "exiting"};
+static int s_link[2] = {-1, -1};
 
 static void s_child(const char *variant, int i)
 {
+    if (!strcmp(variant, "link")) {
+        link_worker_init(s_link[1]);
+        for (size_t p = 0; p < sizeof s_phases / sizeof *s_phases; p++)
+            link_phase(s_link[1], s_phases[p], NULL, NULL);
+        exit(0);
+    }
     if (!strcmp(variant, "bare"))
         _exit(0);
     if (!strcmp(variant, "ctx")) {
@@ -60,9 +74,8 @@ static void s_child(const char *variant, int i)
     arbor_worker_t *w = arbor_worker_open(s_ep, s_sup, name);
     if (!w)
         _exit(3);
-    static const char *phases[] = {"ready", "running", "cancel_requested", "cleanup", "exiting"};
-    for (size_t p = 0; p < sizeof phases / sizeof *phases; p++)
-        arbor_worker_phase(w, phases[p]);
+    for (size_t p = 0; p < sizeof s_phases / sizeof *s_phases; p++)
+        arbor_worker_phase(w, s_phases[p]);
     arbor_worker_close(&w);
     exit(0); /* like a builtin: atexit handlers run */
 }
@@ -71,6 +84,11 @@ static int s_variant(const char *variant, int n)
 {
     double cpu = 0, wall = 0, forking = 0;
     for (int i = 0; i < n; i++) {
+        if (!strcmp(variant, "link") &&
+            socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s_link) != 0) {
+            perror("worker_cost: socketpair");
+            return -1;
+        }
         double t0 = s_now_us();
         pid_t pid = fork();
         double t1 = s_now_us();
@@ -86,6 +104,14 @@ static int s_variant(const char *variant, int n)
             if (errno != EINTR)
                 return -1;
         double t2 = s_now_us();
+        if (s_link[0] >= 0) { /* what the supervisor reads */
+            char buf[LINK_MSG_MAX];
+            while (recv(s_link[0], buf, sizeof buf, MSG_DONTWAIT) > 0) {
+            }
+            close(s_link[0]);
+            close(s_link[1]);
+            s_link[0] = s_link[1] = -1;
+        }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             fprintf(stderr, "worker_cost: %s child failed (status %d)\n", variant, status);
             return -1;
@@ -120,7 +146,7 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Like the fork-server: single-threaded, no ZeroMQ context in the parent. */
-    static const char *variants[] = {"bare", "ctx", "zsys", "worker"};
+    static const char *variants[] = {"bare", "link", "ctx", "zsys", "worker"};
     for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)
         if ((!only || !strcmp(only, variants[v])) && s_variant(variants[v], n) != 0)
             return 1;

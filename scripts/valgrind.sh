@@ -7,9 +7,9 @@
 # Both daemons are stopped with SIGTERM. Fails unless every process that ran
 # under valgrind reports 0 errors and 0 definitely/indirectly lost bytes.
 #
-# Valgrind follows fork() whatever --trace-children says, so the
-# supervisor's fork-server and its builtin workers (forks of the supervisor,
-# no exec) are checked too; exec'd programs and arborctl run natively.
+# The supervisor's fork-server (arbor-forkserver, which it execs) is
+# followed, and valgrind follows fork(), so its builtin workers are checked
+# too; the programs exec nodes run (sleep, sh) and arborctl run natively.
 #
 # Usage: scripts/valgrind.sh     (build in build-vg: Debug, no sanitizers)
 # Logs: build-vg/valgrind/PID.log, one per process; a summary is printed.
@@ -35,11 +35,10 @@ rm -rf "$logs" "$wrap"
 mkdir -p "$logs" "$wrap"
 # Valgrind 3.19 (Debian 12) does not implement pidfd_open and
 # pidfd_send_signal (ENOSYS: "unhandled syscall 434/424"), without which
-# the fork-server starts no worker (rule 4), and exec'ing /proc/self/exe
-# (a replacement fork-server) runs valgrind's own launcher. For this run
-# only, a preloaded shim emulates the two calls: pidfd_open(PID) opens
-# /proc/PID, pidfd_send_signal kill()s the pid that fd names. Everything
-# else is the real code.
+# the fork-server starts no worker (rule 4). For this run only, a
+# preloaded shim emulates the two calls: pidfd_open(PID) opens /proc/PID,
+# pidfd_send_signal kill()s the pid that fd names. Everything else is the
+# real code.
 cat >"$wrap/pidfd_shim.c" <<'EOF'
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -88,7 +87,8 @@ for prog in arbor-broker arbor-supervisor; do
     cat >"$wrap/$prog" <<EOF
 #!/bin/sh
 LD_PRELOAD=$wrap/pidfd_shim.so exec valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect \\
-     --error-exitcode=99 --trace-children=no --num-callers=30 \\
+     --error-exitcode=99 --trace-children=yes --trace-children-skip='*sleep,*sh,/nonexistent/*' \\
+     --num-callers=30 \\
      --log-file=$logs/%p.log "$root/$build/bin/$prog" "\$@"
 EOF
     chmod +x "$wrap/$prog"

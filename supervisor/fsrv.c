@@ -66,11 +66,9 @@ static int s_program(char *path, size_t size)
 
 int fsrv_start(fsrv_t *out)
 {
-    char path[PATH_MAX + 32] = "";
-    int found = s_program(path, sizeof path);
-    snprintf(out->program, sizeof out->program, "%s", path);
-    if (found != 0)
+    if (s_program(out->program, sizeof out->program) != 0)
         return -1;
+    const char *path = out->program;
     int sv[2];
     if (s_socketpair(sv) != 0)
         return -1;

@@ -17,6 +17,7 @@
 #ifndef ARBOR_FSRV_H
 #define ARBOR_FSRV_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -68,7 +69,7 @@ typedef void (*fsrv_builtin_fn)(const char *payload, size_t len);
 typedef struct {
     pid_t pid;       /* the fork-server process */
     int fd;          /* the supervisor's end of the socketpair */
-    char program[512]; /* the executable it runs */
+    char program[PATH_MAX]; /* the executable it runs */
 } fsrv_t;
 
 #define FSRV_PROGRAM "arbor-forkserver" /* installed next to arbor-supervisor */

@@ -76,7 +76,8 @@ def build_images():
     """docker/build.sh, once per run; the binaries are built only if missing."""
     argv = [BUILD_SH, "--tag", IMAGE_TAG, "--build-dir", os.path.dirname(os.path.abspath(BIN))]
     if all(os.access(os.path.join(BIN, b), os.X_OK)
-           for b in ("arbor-broker", "arbor-supervisor", "arborctl", "arbor-example-worker")):
+           for b in ("arbor-broker", "arbor-supervisor", "arbor-forkserver", "arborctl",
+                     "arbor-example-worker")):
         argv.append("--no-build")
     t0 = time.monotonic()
     r = sh(argv, timeout=600)
@@ -237,9 +238,12 @@ def failing_tree(sup):
 
 
 def long_tree(extra=()):
-    """root -> 2 spawners -> 2 sleepers, until cancelled (7 nodes)."""
+    """root -> a program linked with libarbor_worker (a broker peer), and
+    2 spawners -> 2 sleepers each (builtins, on their links), until
+    cancelled (8 nodes)."""
+    program = {"name": "program", "run": "exec", "argv": ["arbor-example-worker"]}
     sleeper = {"name": "sleeper", "run": "sleep", "count": 2}
-    return {"name": "root", "children": [{"name": "spawner", "count": 2, "children": [sleeper]}]
+    return {"name": "root", "children": [program, {"name": "spawner", "count": 2, "children": [sleeper]}]
             + list(extra)}
 
 
@@ -253,9 +257,10 @@ def pids(report):
     return {n["path"]: n["pid"] for n in walk(report["root"])}
 
 
-def workers(sup, tree, nodes=7):
-    """The broker names of a tree's workers: SUPERVISOR.TREE.N."""
-    return {"%s.%s.%d" % (sup, tree, i) for i in range(nodes)}
+def workers(sup, tree):
+    """The broker names of long_tree()'s broker peers (SUPERVISOR.TREE.N):
+    its program, node 1. Builtins are not broker peers."""
+    return {"%s.%s.1" % (sup, tree)}
 
 
 def check_failed_report(report, sup):
@@ -376,7 +381,7 @@ def test_b_broker_killed_and_recreated(run):
         check(st.cid("broker") != old, "the broker container was not recreated")
         print("  broker away %.1fs; the late failure came %.1fs after the kill" %
               (t_back - t_killed, 4.0 - (t_killed - t_spawn)))
-        # Everyone registers again: both supervisors and every worker of
+        # Everyone registers again: both supervisors and the programs of
         # the running trees (they re-send hello on "unknown_session").
         want = {"sup1", "sup2"} | workers("sup1", long1) | workers("sup2", long2)
         t0 = time.monotonic()
@@ -420,7 +425,7 @@ def test_c_supervisor_container_killed(run):
         top = sh(["docker", "top", cid2, "-eo", "pid"]).stdout.split()[1:]
         host_pids = host_pids_in(cid2)
         same_ns = sorted(map(int, top)) == sorted(host_pids)
-        check(len(top) >= 1 + 2 + 7, "docker top sup2: expected init, supervisor, fork-server and 7 workers: %r" % top)
+        check(len(top) >= 1 + 2 + 8, "docker top sup2: expected init, supervisor, fork-server and 8 workers: %r" % top)
         r = st.compose("kill", "sup2")  # SIGKILL to the container: as a host would vanish
         check(r.returncode == 0, "kill sup2: %s" % r.stderr)
         t_kill = time.monotonic()
@@ -492,7 +497,7 @@ def test_d_supervisor_partitioned_and_reconnected(run):
         check(r.returncode == 0, "connect: %s" % r.stderr)
         t_heal = time.monotonic()
         st.wait_peers(lambda names: mine <= names, "sup1 and its workers back")
-        print("  sup1 and its 7 workers back %.1fs after the partition healed" % (time.monotonic() - t_heal))
+        print("  sup1 and its program back %.1fs after the partition healed" % (time.monotonic() - t_heal))
         # Its tree is intact: same nodes, same processes, all still running.
         now1 = st.ctl_json("status", t1, ok=(0,))
         check(all_running(now1) and pids(now1) == before1, "tree on sup1 changed: %r" % pids(now1))

@@ -34,7 +34,8 @@ static void s_usage(FILE *out)
             "      --stop-deadline MS on SIGTERM, longest wait for trees to end\n"
             "                         before their workers are killed (default 15000)\n"
             "      --max-trees N      trees running at once (default 64)\n"
-            "      --max-processes N  worker processes at once, all trees (default 8192)\n"
+            "      --max-processes N  worker processes at once, all trees (default 8192;\n"
+            "                         at most (RLIMIT_NOFILE - 256) / 4)\n"
             "      --spawn-rate N     forks per second at most (default 20000)\n"
             LOG_FLAGS_HELP
             "      --curve-cert FILE  this supervisor's certificate (CURVE, docs/SECURITY.md;\n"
@@ -162,11 +163,24 @@ int main(int argc, char **argv)
         return 1;
     if (s_check_curve(name) != 0)
         return 2;
-    /* Four fds per worker (pidfd, stdout, stderr, link): lift the soft limit. */
+    /* Four fds per worker (pidfd, stdout, stderr, link): lift the soft
+     * limit, and never accept more workers than there are fds for (a
+     * worker's fds that cannot be received would break the fork-server
+     * channel). */
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        rlim_t fit = rl.rlim_cur > SUPER_FDS_RESERVED ? (rl.rlim_cur - SUPER_FDS_RESERVED) / 4 : 0;
+        if (rl.rlim_cur != RLIM_INFINITY && (rlim_t) cfg.max_processes > fit) {
+            log_warn("RLIMIT_NOFILE is %llu: at most %llu workers at once (4 fds each), not %d",
+                     (unsigned long long) rl.rlim_cur, (unsigned long long) fit,
+                     cfg.max_processes);
+            cfg.max_processes = fit > 0 ? (int) fit : 1;
+        }
     }
     /* Rule 1: the fork-server first, while this process has one thread
      * and no ZeroMQ context (it is exec'd: a fresh process either way). */

@@ -8,6 +8,10 @@
 #include "fsrv.h"
 #include "spec.h"
 
+/* fds the supervisor keeps for itself (ZeroMQ, logs, timers) besides its
+ * workers' four each; --max-processes is lowered to fit RLIMIT_NOFILE. */
+#define SUPER_FDS_RESERVED 256
+
 typedef struct {
     const char *name;
     const char *broker;

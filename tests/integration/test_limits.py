@@ -3,8 +3,10 @@ per supervisor, the spawn rate, and rlimits applied to workers from the
 spec. A spec over a limit is refused and nothing is spawned."""
 
 import json
+import os
 
-from harness import by_path, check, main, marked_pids
+import harness
+from harness import by_path, check, main, marked_pids, root_flag
 
 
 def test_rlimits_reach_the_worker(run):
@@ -52,5 +54,22 @@ def test_spawn_rate(run):
     check(spawned[-1] - spawned[0] >= 1300, "30 forks within %d ms at --spawn-rate 20" % (spawned[-1] - spawned[0]))
 
 
+def test_max_processes_fits_the_fd_limit(run):
+    """Each worker holds four fds in the supervisor: under a small
+    RLIMIT_NOFILE, --max-processes is lowered (loudly) so that a big tree is
+    refused instead of breaking the fork-server channel."""
+    run.broker()
+    sup = run.start("sup1", ["prlimit", "--nofile=512:512", os.path.join(harness.BIN, "arbor-supervisor"),
+                             "--broker", run.broker_ep, "--name", "sup1"] + root_flag("arbor-supervisor"))
+    run.wait_log(sup, "registered with broker")
+    check("at most 64 workers at once" in run.log_of(sup), "no warning:\n" + run.log_of(sup)[-2000:])
+    r = run.ctl("spawn", "-", input=json.dumps({"name": "big", "children": [{"name": "s", "run": "sleep", "count": 99}]}))
+    check(r.returncode == 2 and "--max-processes" in r.stderr, "big tree: %d %s" % (r.returncode, r.stderr))
+    code, report = run.spawn_wait({"name": "fits", "children": [{"name": "s", "run": "exit", "count": 60}]})
+    check(code == 0, "a tree that fits: exit %d" % code)
+    check(sup.poll() is None, "supervisor died")
+
+
 if __name__ == "__main__":
-    main([test_rlimits_reach_the_worker, test_max_trees_and_processes, test_spawn_rate])
+    main([test_rlimits_reach_the_worker, test_max_trees_and_processes, test_spawn_rate,
+          test_max_processes_fits_the_fd_limit])

@@ -335,3 +335,21 @@ int log_flag(const char *prog, const char *flag, const char *value)
     log_set_format(format);
     return 0;
 }
+
+bool log_budget_take(log_budget_t *b, int per_s, int64_t now_ms, const char *what)
+{
+    if (now_ms - b->window_ms >= 1000) {
+        b->window_ms = now_ms;
+        b->used = 0;
+    }
+    if (b->used >= per_s) {
+        b->dropped++;
+        return false;
+    }
+    b->used++;
+    if (b->dropped) {
+        log_warn("%llu more %s not logged (at most %d lines a second)", b->dropped, what, per_s);
+        b->dropped = 0;
+    }
+    return true;
+}

@@ -14,6 +14,8 @@
 #define ARBOR_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 /* ALOG_: <syslog.h> (pulled in by czmq.h) owns the LOG_ names. */
 typedef enum { ALOG_DEBUG = 0, ALOG_INFO, ALOG_WARN, ALOG_ERROR } log_level_t;
@@ -61,6 +63,18 @@ void log_vkv(log_level_t level, const char *const *kv, const char *fmt, va_list 
     log_kv(level, (const char *const[]){"tree", (tree), "node", (path), NULL}, __VA_ARGS__)
 #define log_peer(level, name, ...) \
     log_kv(level, (const char *const[]){"peer", (name), NULL}, __VA_ARGS__)
+
+/* A budget of log lines for something a peer can repeat at will (bad
+ * input, rejected specs): at most per_s lines a second. The rest are
+ * counted; the first line allowed after them says how many were dropped
+ * ("N more WHAT not logged"). Zero-initialise. */
+typedef struct {
+    int64_t window_ms;
+    int used;
+    unsigned long long dropped;
+} log_budget_t;
+/* True: log this one. now_ms: the caller's monotonic clock. */
+bool log_budget_take(log_budget_t *b, int per_s, int64_t now_ms, const char *what);
 
 /* Format one line into buf (no trailing NUL needed by the caller; the
  * newline included) and return its length; for tests. Never more than

@@ -65,6 +65,7 @@ struct super_t {
     int64_t fsrv_window_start;
     double tokens;      /* spawn-rate bucket */
     bool token_timer;   /* a pump is due when the next token is */
+    log_budget_t reject_log; /* a flood of bad specs is not a flood of lines */
     int64_t tokens_at;  /* us */
     struct {
         uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected, restarts;
@@ -1212,8 +1213,9 @@ static void s_handle_spawn(super_t *s, env_t *req)
         cJSON_AddStringToObject(body, "path", spec ? err.path : "(spec)");
         s_send(s, req->from, "error", body, req->id);
         s->count.rejected++;
-        log_info("rejected a spec from %s: %s: %s", req->from, spec ? err.path : "(spec)",
-                 spec ? err.message : "missing");
+        if (log_budget_take(&s->reject_log, 5, clk_now_ms(), "rejected specs"))
+            log_info("rejected a spec from %s: %s: %s", req->from, spec ? err.path : "(spec)",
+                     spec ? err.message : "missing");
         return;
     }
     s->next_serial++;

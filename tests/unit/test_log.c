@@ -170,12 +170,29 @@ static void test_truncation(void **state)
     assert_int_equal(strlen(line), 298); /* cap - 3 + newline */
 }
 
+static void test_budget(void **state)
+{
+    (void) state;
+    log_set_level(ALOG_ERROR); /* the "N more" line is not what is tested */
+    log_budget_t b = {0};
+    int allowed = 0;
+    for (int i = 0; i < 20; i++)
+        allowed += log_budget_take(&b, 5, 1000, "things");
+    assert_int_equal(allowed, 5);
+    assert_int_equal(b.dropped, 15);
+    assert_false(log_budget_take(&b, 5, 1999, "things")); /* same second */
+    assert_true(log_budget_take(&b, 5, 2000, "things"));  /* a new one: says 16 dropped */
+    assert_int_equal(b.dropped, 0);
+    log_set_level(ALOG_INFO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_names),  cmocka_unit_test(test_env_sets_format),
         cmocka_unit_test(test_json_line),    cmocka_unit_test(test_fields),
         cmocka_unit_test(test_escaping),     cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

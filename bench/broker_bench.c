@@ -5,7 +5,7 @@
  *       and sends [dest][sender][payload] unchanged, parsing nothing.
  *
  *   broker_bench run --connect EP --mode arbor|raw [--senders N] [--count M]
- *                    [--size BYTES]
+ *                    [--size BYTES] [--window W]
  *       N sender threads (DEALERs) each send M messages of about BYTES bytes
  *       to one receiver (a DEALER in the main thread), through the router at
  *       EP. In arbor mode every peer says hello to arbor-broker first, as a
@@ -16,6 +16,11 @@
  *       parses, checks (schema, roles) and forwards; in raw mode they are the
  *       same bytes behind a destination frame. Time: from the moment the
  *       senders are released until the receiver has the last message.
+ *       At most W messages (default 20000) are in flight, sent but not yet
+ *       received, as with peers that wait for answers: arbor-broker never
+ *       blocks on a full peer (it answers `undeliverable` and drops), the
+ *       raw forwarder blocks; without a window the comparison would be of
+ *       what each does with an overflowing receiver, not of routing.
  *       Prints: mode=... senders=N count=TOTAL bytes=B received=R ms=T msgs_per_s=X
  *
  * Both modes use the same sockets, HWMs and counting; only the router differs.
@@ -29,9 +34,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define S_HWM 100000
 #define S_RX "bench-rx"
+#define S_WINDOW_STEP 256 /* senders account for and check the window in steps */
 
 static double s_now_ms(void)
 {
@@ -104,6 +111,10 @@ typedef struct {
     size_t size;
     zsock_t *go; /* PAIR to the main thread: "registered", then "go" */
     atomic_long *errors;
+    atomic_long *sent;     /* by all senders, in steps of S_WINDOW_STEP */
+    atomic_long *received; /* by the receiver */
+    atomic_int *finished;  /* the receiver stopped waiting (lost messages never arrive) */
+    long window;
 } s_sender_t;
 
 static zsock_t *s_dealer(const char *endpoint, const char *name)
@@ -178,6 +189,12 @@ static void *s_sender_main(void *arg)
         void *raw = zsock_resolve(s);
         char buf[4096];
         for (long i = 0; i < a->count; i++) {
+            if (i % S_WINDOW_STEP == 0) {
+                atomic_fetch_add(a->sent, S_WINDOW_STEP);
+                while (atomic_load(a->sent) - atomic_load(a->received) > a->window &&
+                       !atomic_load(a->finished))
+                    usleep(20);
+            }
             int n = s_envelope(buf, sizeof buf, a->size, a->index, i + 2);
             if (!a->arbor && zmq_send(raw, S_RX, strlen(S_RX), ZMQ_SNDMORE) < 0)
                 break;
@@ -199,7 +216,8 @@ static void *s_sender_main(void *arg)
     return NULL;
 }
 
-static int s_run(const char *endpoint, bool arbor, int senders, int count, size_t size)
+static int s_run(const char *endpoint, bool arbor, int senders, int count, size_t size,
+                 long window)
 {
     zsys_handler_set(NULL);
     zsys_set_io_threads(1);
@@ -214,14 +232,25 @@ static int s_run(const char *endpoint, bool arbor, int senders, int count, size_
     s_sender_t *args = calloc((size_t) senders, sizeof *args);
     pthread_t *threads = calloc((size_t) senders, sizeof *threads);
     zsock_t **pipes = calloc((size_t) senders, sizeof *pipes);
-    atomic_long errors = 0;
+    atomic_long errors = 0, sent = 0, received = 0;
+    atomic_int finished = 0;
     int rc = 0;
     for (int i = 0; i < senders; i++) {
         char ep[64];
         snprintf(ep, sizeof ep, "inproc://bench-go-%d", i);
         pipes[i] = zsock_new(ZMQ_PAIR);
         zsock_bind(pipes[i], "%s", ep);
-        args[i] = (s_sender_t){endpoint, arbor, i, count, size, zsock_new(ZMQ_PAIR), &errors};
+        args[i] = (s_sender_t){.endpoint = endpoint,
+                               .arbor = arbor,
+                               .index = i,
+                               .count = count,
+                               .size = size,
+                               .go = zsock_new(ZMQ_PAIR),
+                               .errors = &errors,
+                               .sent = &sent,
+                               .received = &received,
+                               .finished = &finished,
+                               .window = window};
         zsock_connect(args[i].go, "%s", ep);
         pthread_create(&threads[i], NULL, s_sender_main, &args[i]);
     }
@@ -261,6 +290,7 @@ static int s_run(const char *endpoint, bool arbor, int senders, int count, size_
                     /* Only the senders' messages count; the broker's replies
                      * (welcome etc.) never arrive here after hello. */
                     got++;
+                    atomic_store(&received, got);
                     last = s_now_ms();
                 }
             }
@@ -270,6 +300,7 @@ static int s_run(const char *endpoint, bool arbor, int senders, int count, size_
         for (int i = 0; i < senders; i++)
             zstr_send(pipes[i], "stop");
     }
+    atomic_store(&finished, 1);
     for (int i = 0; i < senders; i++) {
         if (rc == 0)
             zstr_send(pipes[i], "done");
@@ -299,7 +330,7 @@ static void s_usage(void)
 {
     fprintf(stderr, "usage: broker_bench forward --bind EP\n"
                     "       broker_bench run --connect EP --mode arbor|raw [--senders N] "
-                    "[--count M] [--size BYTES]\n");
+                    "[--count M] [--size BYTES] [--window W]\n");
 }
 
 int main(int argc, char **argv)
@@ -311,17 +342,18 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     const char *ep = NULL, *mode = "arbor";
     int senders = 4, count = 50000;
-    long size = 200;
+    long size = 200, window = 20000;
     static const struct option opts[] = {{"bind", required_argument, NULL, 'b'},
                                          {"connect", required_argument, NULL, 'c'},
                                          {"mode", required_argument, NULL, 'm'},
                                          {"senders", required_argument, NULL, 's'},
                                          {"count", required_argument, NULL, 'n'},
                                          {"size", required_argument, NULL, 'z'},
+                                         {"window", required_argument, NULL, 'w'},
                                          {NULL, 0, NULL, 0}};
     int c;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "b:c:m:s:n:z:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:c:m:s:n:z:w:", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
         case 'c': ep = optarg; break;
@@ -329,17 +361,20 @@ int main(int argc, char **argv)
         case 's': senders = atoi(optarg); break;
         case 'n': count = atoi(optarg); break;
         case 'z': size = atol(optarg); break;
+        case 'w': window = atol(optarg); break;
         default: s_usage(); return 2;
         }
     }
-    if (!ep || senders < 1 || senders > 64 || count < 1 || size < 150 || size > 4000) {
+    if (!ep || senders < 1 || senders > 64 || count < 1 || size < 150 || size > 4000 ||
+        window < S_WINDOW_STEP) {
         s_usage();
         return 2;
     }
     if (strcmp(cmd, "forward") == 0)
         return s_forward(ep);
     if (strcmp(cmd, "run") == 0 && (!strcmp(mode, "arbor") || !strcmp(mode, "raw")))
-        return s_run(ep, strcmp(mode, "arbor") == 0, senders, count, (size_t) size);
+        return s_run(ep, strcmp(mode, "arbor") == 0, senders, count, (size_t) size,
+                     window);
     s_usage();
     return 2;
 }

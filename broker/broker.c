@@ -7,6 +7,7 @@
 #include "capture.h"
 #include "clock.h"
 #include "env.h"
+#include "head.h"
 #include "log.h"
 #include "peer.h"
 #include "policy.h"
@@ -204,7 +205,7 @@ static void s_refuse(brk_t *self, const s_in_t *in, const route_t *r, zmq_msg_t 
 
 /* ---- routing ------------------------------------------------------------ */
 
-static void s_forward(brk_t *self, const s_in_t *in, const env_t *env, const char *dest,
+static void s_forward(brk_t *self, const s_in_t *in, const head_t *env, const char *dest,
                       zmq_msg_t *data)
 {
     if (s_send_frame(self, dest, strlen(dest), in->name, data) != 0) {
@@ -291,7 +292,7 @@ static void s_serve(brk_t *self, const s_in_t *in, const env_t *env)
  * session share one bucket; their hellos have a bucket of their own, so a
  * flood from an unregistered sender cannot keep new peers from
  * registering. */
-static bool s_rate_ok(brk_t *self, reg_peer_t *peer, const env_t *env)
+static bool s_rate_ok(brk_t *self, reg_peer_t *peer, const head_t *env)
 {
     double rate = self->cfg.max_rate;
     if (rate <= 0)
@@ -306,7 +307,7 @@ static bool s_rate_ok(brk_t *self, reg_peer_t *peer, const env_t *env)
     return rate_take(&peer->rate, rate, rate, self->now);
 }
 
-static bool s_is_hello(const env_t *env, const route_t *r)
+static bool s_is_hello(const head_t *env, const route_t *r)
 {
     return r->action == ROUTE_BROKER && strcmp(env->type, "hello") == 0;
 }
@@ -314,15 +315,17 @@ static bool s_is_hello(const env_t *env, const route_t *r)
 /* May this routed message go on (docs/SECURITY.md)? With CURVE, a hello
  * must fit the sender's key (policy_identity) and every other message must
  * come with the key its name was registered with; then the role rules
- * (policy_allows). peer: the sender's registration (NULL before hello). */
-static bool s_permitted(brk_t *self, const reg_peer_t *peer, const s_in_t *in, const env_t *env,
-                        zmq_msg_t *data, const route_t *r, char *why, size_t size)
+ * (policy_allows). peer: the sender's registration (NULL before hello);
+ * body: the decoded envelope of a message to the broker, else NULL. */
+static bool s_permitted(brk_t *self, const reg_peer_t *peer, const s_in_t *in, const head_t *env,
+                        const env_t *body, zmq_msg_t *data, const route_t *r, char *why,
+                        size_t size)
 {
     bool hello = s_is_hello(env, r);
     if (self->cfg.auth) {
         const char *key = zmq_msg_gets(data, "User-Id");
         if (hello) {
-            const char *role = env_str(env->body, "role");
+            const char *role = body ? env_str(body->body, "role") : NULL;
             if (!reg_role_valid(role))
                 return true; /* service.c answers bad_request */
             const char *key_role, *key_name;
@@ -384,45 +387,57 @@ static void s_handle(brk_t *self, zmq_msg_t *id, zmq_msg_t *data, size_t frames)
         s_refuse(self, &in, &r, readable ? data : NULL);
         return;
     }
+    /* The head is all that routing needs; the broker's own messages (and
+     * the capture) need the whole envelope, decoded again. */
     env_err_t err;
-    env_t *env = env_decode(zmq_msg_data(data), size, &err);
-    if (!env) {
+    head_t head;
+    if (head_read(zmq_msg_data(data), size, &head, &err) != 0) {
         route_decode_failed(&err, &r);
         s_refuse(self, &in, &r, data);
         return;
     }
-    if (self->cap)
-        cap_in(self->cap, in.name ? in.name : "", env->root);
-    if (!s_rate_ok(self, peer, env)) {
+    env_t *env = NULL;
+    if (self->cap || strcmp(head.to, "broker") == 0) {
+        env = env_decode(zmq_msg_data(data), size, &err);
+        if (!env) { /* head_read accepted it: only out of memory */
+            route_decode_failed(&err, &r);
+            s_refuse(self, &in, &r, data);
+            return;
+        }
+        if (self->cap)
+            cap_in(self->cap, in.name ? in.name : "", env->root);
+    }
+    if (!s_rate_ok(self, peer, &head)) {
         char message[200];
         snprintf(message, sizeof message,
                  "more than %.0f messages a second from this peer: message dropped",
                  self->cfg.max_rate *
                      (peer && strcmp(peer->role, "supervisor") == 0 ? RATE_SUPERVISOR_FACTOR : 1));
-        s_error(self, &in, env->id, "rate_limited", message, env->type, env->to);
+        s_error(self, &in, head.id, "rate_limited", message, head.type, head.to);
         env_destroy(&env);
         return;
     }
-    route_decide(env, in.name, self->reg, &r);
+    route_decide(&head, in.name, self->reg, &r);
     char why[256];
-    if (r.action != ROUTE_ERROR && !s_permitted(self, peer, &in, env, data, &r, why, sizeof why)) {
-        s_error(self, &in, env->id, "forbidden", why, env->type, env->to);
+    if (r.action != ROUTE_ERROR &&
+        !s_permitted(self, peer, &in, &head, env, data, &r, why, sizeof why)) {
+        s_error(self, &in, head.id, "forbidden", why, head.type, head.to);
         env_destroy(&env);
         return;
     }
     switch (r.action) {
     case ROUTE_ERROR:
-        s_error(self, &in, env->id, r.code, r.message, env->type, env->to);
+        s_error(self, &in, head.id, r.code, r.message, head.type, head.to);
         break;
     case ROUTE_FORWARD:
-        s_forward(self, &in, env, r.dest, data);
+        s_forward(self, &in, &head, r.dest, data);
         break;
     case ROUTE_PUBLISH:
         s_publish(self, &in, r.topic, data);
         break;
-    case ROUTE_BROKER:
+    case ROUTE_BROKER: /* to "broker": env is decoded */
         s_serve(self, &in, env);
-        if (s_is_hello(env, &r))
+        if (s_is_hello(&head, &r))
             s_bind_key(self, &in, data);
         break;
     }

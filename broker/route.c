@@ -66,7 +66,7 @@ void route_decode_failed(const env_err_t *err, route_t *out)
     s_error(out, code, "%s", err->message);
 }
 
-void route_decide(const env_t *env, const char *sender, reg_t *reg, route_t *out)
+void route_decide(const head_t *head, const char *sender, reg_t *reg, route_t *out)
 {
     memset(out, 0, sizeof *out);
     if (!sender) {
@@ -76,40 +76,40 @@ void route_decide(const env_t *env, const char *sender, reg_t *reg, route_t *out
         return;
     }
     /* The broker states the sender; a "from" may only repeat it. */
-    const cJSON *from = cJSON_GetObjectItemCaseSensitive(env->root, "from");
-    if (from && (!cJSON_IsString(from) || strcmp(from->valuestring, sender) != 0)) {
+    if (head->from != HEAD_FROM_NONE &&
+        (head->from == HEAD_FROM_OTHER || strcmp(head->from_name, sender) != 0)) {
         s_error(out, "spoofed_sender", "\"from\" is not the sender's name \"%s\"", sender);
         return;
     }
-    bool to_broker = strcmp(env->to, "broker") == 0;
-    bool hello = to_broker && strcmp(env->type, "hello") == 0;
+    bool to_broker = strcmp(head->to, "broker") == 0;
+    bool hello = to_broker && strcmp(head->type, "hello") == 0;
     if (!hello && !reg_lookup(reg, sender)) {
         s_error(out, "unknown_session", "\"%s\" has not said hello (or the broker restarted)",
                 sender);
         return;
     }
     if (to_broker) {
-        if (!route_broker_type(env->type)) {
-            s_error(out, "bad_request", "the broker does not handle \"%s\"", env->type);
+        if (!route_broker_type(head->type)) {
+            s_error(out, "bad_request", "the broker does not handle \"%s\"", head->type);
             return;
         }
         out->action = ROUTE_BROKER;
         return;
     }
     size_t plen = strlen(ENV_TOPIC_PREFIX);
-    if (strncmp(env->to, ENV_TOPIC_PREFIX, plen) == 0) {
-        if (!topics_valid(env->to + plen)) {
-            s_error(out, "unknown_destination", "\"%s\" is not a valid topic", env->to);
+    if (strncmp(head->to, ENV_TOPIC_PREFIX, plen) == 0) {
+        if (!topics_valid(head->to + plen)) {
+            s_error(out, "unknown_destination", "\"%s\" is not a valid topic", head->to);
             return;
         }
         out->action = ROUTE_PUBLISH;
-        out->topic = env->to + plen;
+        out->topic = head->to + plen;
         return;
     }
-    if (!reg_lookup(reg, env->to)) {
-        s_error(out, "unknown_destination", "no peer \"%s\" is registered", env->to);
+    if (!reg_lookup(reg, head->to)) {
+        s_error(out, "unknown_destination", "no peer \"%s\" is registered", head->to);
         return;
     }
     out->action = ROUTE_FORWARD;
-    out->dest = env->to;
+    out->dest = head->to;
 }

@@ -2,7 +2,7 @@
  * sockets, no clock) so that every rule of docs/PROTOCOL.md can be tested.
  *
  * Two steps, because the cheap checks must come before the parse:
- *   route_check_frames()  frame count and size, before env_decode();
+ *   route_check_frames()  frame count and size, before head_read();
  *   route_decide()        session, sender, destination, after it. */
 #ifndef ARBOR_ROUTE_H
 #define ARBOR_ROUTE_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "env.h"
+#include "head.h"
 #include "registry.h"
 
 typedef enum {
@@ -24,8 +25,8 @@ typedef struct {
     route_action_t action;
     const char *code;  /* ROUTE_ERROR: a code of docs/PROTOCOL.md */
     char message[256]; /* ROUTE_ERROR: for humans */
-    const char *dest;  /* ROUTE_FORWARD: peer name, points into the env_t */
-    const char *topic; /* ROUTE_PUBLISH: topic, points into the env_t */
+    const char *dest;  /* ROUTE_FORWARD: peer name, points into the head_t */
+    const char *topic; /* ROUTE_PUBLISH: topic, points into the head_t */
 } route_t;
 
 /* True when a sender's routing id may be read as its name: a valid name
@@ -39,11 +40,12 @@ bool route_broker_type(const char *type);
  * Returns true when the message may be decoded, else fills out. */
 bool route_check_frames(size_t frames, size_t size, size_t max_msg, route_t *out);
 
-/* Turn an env_decode() failure into the error to answer. */
+/* Turn a head_read() or env_decode() failure into the error to answer. */
 void route_decode_failed(const env_err_t *err, route_t *out);
 
-/* sender: the name from route_sender_valid(), or NULL when the routing id
- * is not a name. reg: the registered peers. */
-void route_decide(const env_t *env, const char *sender, reg_t *reg, route_t *out);
+/* head: the envelope (head_read()); sender: the name from
+ * route_sender_valid(), or NULL when the routing id is not a name. reg: the
+ * registered peers. */
+void route_decide(const head_t *head, const char *sender, reg_t *reg, route_t *out);
 
 #endif

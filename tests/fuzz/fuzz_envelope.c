@@ -2,9 +2,14 @@
  *
  * Each input is one frame (bytes, usually an attempt at a JSON envelope).
  * It goes through:
- *   1. env_decode() directly, on a copy that ends at an unreadable page, so
- *      that any read past the frame (ours or cJSON's, which is not
- *      instrumented) is a crash;
+ *   1. the two decoders directly, on a copy that ends at an unreadable
+ *      page, so that any read past the frame (ours or cJSON's, which is not
+ *      instrumented) is a crash: head_read() (broker/head.h, the broker's
+ *      hot path: jscan, no tree) and env_decode() (cJSON), checked against
+ *      each other: what head_read accepts, cJSON accepts, with the same
+ *      type, to, id, re and from; where they differ, head_read says
+ *      bad_json (it is the stricter JSON reader), never another error; what
+ *      env_decode accepts, head_read accepts once cJSON has re-printed it;
  *   2. the real broker (brk_t of broker/broker.c, the code arbor-broker runs),
  *      whose ROUTER is an inproc socket in this process: the frame is sent by
  *      a registered client, a registered supervisor, a registered worker, an
@@ -29,6 +34,7 @@
 #include "broker.h"
 #include "clock.h"
 #include "env.h"
+#include "head.h"
 #include "log.h"
 #include "route.h"
 
@@ -151,7 +157,8 @@ static void s_drain_peers(const char *forwarded, size_t fsize)
             if (by_broker) {
                 env_err_t err;
                 env_t *env = env_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &err);
-                if (!env)
+                head_t head;
+                if (!env || head_read(zmq_msg_data(&msg), zmq_msg_size(&msg), &head, &err) != 0)
                     s_die("the broker sent an envelope that does not decode");
                 env_destroy(&env);
             } else if (!route_sender_valid(zmq_msg_data(&from), flen, name, sizeof name)) {
@@ -176,6 +183,39 @@ static void s_hello(int peer, const char *role)
     s_send(peer, text, (size_t) n, false);
 }
 
+static void s_same_head(const head_t *a, const head_t *b)
+{
+    if (strcmp(a->type, b->type) != 0 || strcmp(a->to, b->to) != 0 || a->id != b->id ||
+        a->re != b->re || a->from != b->from || strcmp(a->from_name, b->from_name) != 0)
+        s_die("head_read and env_decode read the same envelope differently");
+}
+
+/* An envelope cJSON accepts but head_read does not (JSON that is not
+ * strict): as cJSON prints it, both must read it, and the same. (Compared
+ * with the printed text decoded again, not with the original: cJSON prints
+ * some integers above 10^15 with 15 digits, 9007199254740991 as
+ * 9.00719925474099e+15.) */
+static void s_reprinted(const env_t *env)
+{
+    char *text = cJSON_PrintUnformatted(env->root);
+    if (!text)
+        return; /* out of memory */
+    env_err_t err;
+    env_t *again = env_decode(text, strlen(text), &err);
+    head_t head, want;
+    int hrc = head_read(text, strlen(text), &head, &err);
+    if (again) {
+        if (hrc != 0)
+            s_die("head_read refuses an envelope as cJSON prints it");
+        head_of_env(again, &want);
+        s_same_head(&head, &want);
+        env_destroy(&again);
+    } else if (hrc == 0) {
+        s_die("head_read accepted what env_decode refuses");
+    }
+    cJSON_free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -186,23 +226,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > S_ARENA)
         return 0;
 
-    /* 1. The decoder alone, on an exactly sized, guarded buffer. */
+    /* 1. The decoders alone, on an exactly sized, guarded buffer. */
     const char *frame = s_guarded(data, size);
-    env_err_t err;
+    env_err_t err, herr;
+    memset(&err, 0, sizeof err);
+    memset(&herr, 0, sizeof herr);
     env_t *env = env_decode(frame, size, &err);
+    head_t head;
+    int hrc = head_read(frame, size, &head, &herr);
     if (env) {
         /* What the broker reads of a decoded envelope. */
         if (!env->body || !cJSON_IsObject(env->body) || env->id < 0 || !*env->to ||
             !env_type_known(env->type))
             s_die("env_decode accepted an envelope that breaks its own rules");
-        route_t r;
-        route_decide(env, "cli", s_empty, &r); /* nobody registered */
-        if (r.action != ROUTE_ERROR && !(strcmp(env->to, "broker") == 0 &&
-                                         strcmp(env->type, "hello") == 0))
-            s_die("route_decide routed a message from an unregistered sender");
+        head_t want;
+        head_of_env(env, &want);
+        if (hrc == 0) {
+            s_same_head(&head, &want);
+        } else {
+            if (strcmp(herr.code, "bad_json") != 0)
+                s_die("head_read refused an envelope env_decode accepts, not as bad_json");
+            s_reprinted(env);
+        }
         env_destroy(&env);
-    } else if (!*err.code) {
-        s_die("env_decode failed without an error code");
+    } else {
+        if (!*err.code)
+            s_die("env_decode failed without an error code");
+        if (hrc == 0)
+            s_die("head_read accepted what cJSON cannot parse or env_decode refuses");
+        if (strcmp(herr.code, "bad_json") != 0 &&
+            (strcmp(herr.code, err.code) != 0 || strcmp(herr.message, err.message) != 0))
+            s_die("head_read and env_decode refuse the same input for different reasons");
+    }
+    if (hrc == 0) {
+        route_t r;
+        route_decide(&head, "cli", s_empty, &r); /* nobody registered */
+        if (r.action != ROUTE_ERROR && !(strcmp(head.to, "broker") == 0 &&
+                                         strcmp(head.type, "hello") == 0))
+            s_die("route_decide routed a message from an unregistered sender");
     }
 
     /* 2. The broker: a fresh state, three registered peers. */

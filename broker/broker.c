@@ -345,7 +345,7 @@ static bool s_permitted(brk_t *self, const reg_peer_t *peer, const s_in_t *in, c
     }
     if (hello || !peer)
         return true;
-    const reg_peer_t *dest = r->action == ROUTE_FORWARD ? reg_lookup(self->reg, r->dest) : NULL;
+    const reg_peer_t *dest = r->action == ROUTE_FORWARD ? r->dest_peer : NULL;
     policy_msg_t m = {.role = peer->role,
                       .name = in->name,
                       .type = env->type,

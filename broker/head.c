@@ -76,6 +76,19 @@ static size_t s_str(const s_members_t *m, int i, char *buf, size_t size)
     return n < size ? n : size;
 }
 
+/* env_type_known() compares with each type in turn (node_phase is the
+ * 20th); a message mostly has the type of the one before it. */
+static bool s_type_known(const char *type)
+{
+    static _Thread_local char last[32] = "hello"; /* a known type */
+    if (strcmp(type, last) == 0)
+        return true;
+    if (!env_type_known(type))
+        return false;
+    memcpy(last, type, strlen(type) + 1); /* head_read checked: shorter than 32 */
+    return true;
+}
+
 int head_read(const void *data, size_t len, head_t *out, env_err_t *err)
 {
     s_members_t m;
@@ -100,7 +113,7 @@ int head_read(const void *data, size_t len, head_t *out, env_err_t *err)
         return env_err_set(err, "bad_envelope", "\"re\" must be null or an integer");
     if (!m.seen[S_BODY] || m.member[S_BODY].kind != JSCAN_OBJECT)
         return env_err_set(err, "bad_envelope", "\"body\" must be an object");
-    if (!env_type_known(out->type))
+    if (!s_type_known(out->type))
         return env_err_set(err, "unknown_type", "unknown message type \"%s\"", out->type);
     out->from = HEAD_FROM_NONE;
     if (m.seen[S_FROM])

@@ -18,6 +18,19 @@ static const uint8_t s_special[256] = {
     [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
 };
 
+/* True when none of the 8 bytes at p is special: the usual case inside a
+ * string, checked a word at a time (zero-byte tests: exact as a whole). */
+static inline bool s_plain8(const char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
+    uint64_t hits = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                    ((v - ones * 0x20) & ~v); /* a byte < 0x20 */
+    return (hits & highs) == 0;
+}
+
 typedef struct {
     const char *p;
     const char *end;
@@ -57,6 +70,8 @@ static bool s_string(s_buf_t *b, jscan_span_t *out)
     out->start = p;
     out->escaped = false;
     for (;;) {
+        while (end - p >= 8 && s_plain8(p))
+            p += 8;
         while (p < end && !s_special[(uint8_t) *p])
             p++;
         if (p >= end)

@@ -68,7 +68,12 @@ void route_decode_failed(const env_err_t *err, route_t *out)
 
 void route_decide(const head_t *head, const char *sender, reg_t *reg, route_t *out)
 {
-    memset(out, 0, sizeof *out);
+    /* Not memset: the message buffer is only written for an error. */
+    out->action = ROUTE_ERROR;
+    out->code = NULL;
+    out->message[0] = 0;
+    out->dest = out->topic = NULL;
+    out->dest_peer = NULL;
     if (!sender) {
         s_error(out, "unknown_session",
                 "routing id is not a peer name: set ZMQ_ROUTING_ID to [A-Za-z0-9_.-]{1,%d}",
@@ -106,10 +111,12 @@ void route_decide(const head_t *head, const char *sender, reg_t *reg, route_t *o
         out->topic = head->to + plen;
         return;
     }
-    if (!reg_lookup(reg, head->to)) {
+    const reg_peer_t *dest = reg_lookup(reg, head->to);
+    if (!dest) {
         s_error(out, "unknown_destination", "no peer \"%s\" is registered", head->to);
         return;
     }
     out->action = ROUTE_FORWARD;
     out->dest = head->to;
+    out->dest_peer = dest;
 }

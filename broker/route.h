@@ -27,6 +27,7 @@ typedef struct {
     char message[256]; /* ROUTE_ERROR: for humans */
     const char *dest;  /* ROUTE_FORWARD: peer name, points into the head_t */
     const char *topic; /* ROUTE_PUBLISH: topic, points into the head_t */
+    const reg_peer_t *dest_peer; /* ROUTE_FORWARD: dest's registration */
 } route_t;
 
 /* True when a sender's routing id may be read as its name: a valid name

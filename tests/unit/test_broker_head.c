@@ -161,6 +161,53 @@ static void test_members(void **state)
     assert_int_equal(s.n, 0);
 }
 
+/* Strings are read a word at a time: a special byte at any position of a
+ * word is found, and every other byte passes. */
+static void test_string_runs(void **state)
+{
+    (void) state;
+    char text[64];
+    for (int len = 0; len < 40; len++) {
+        for (int at = 0; at <= len; at++) {
+            memset(text, 'x', sizeof text);
+            text[0] = '"';
+            text[len + 1] = '"';
+            /* plain, and with high and edge bytes anywhere */
+            const unsigned char fine[] = {'x', 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc,
+                                          0xff};
+            for (size_t f = 0; f < sizeof fine; f++) {
+                if (at < len)
+                    text[1 + at] = (char) fine[f];
+                assert_int_equal(jscan(text, (size_t) len + 2, NULL, NULL), JSCAN_STRING);
+            }
+            if (at == len)
+                continue;
+            /* a control character anywhere: not JSON */
+            const unsigned char bad[] = {0x00, 0x01, 0x09, 0x0a, 0x1f};
+            for (size_t b = 0; b < sizeof bad; b++) {
+                text[1 + at] = (char) bad[b];
+                assert_int_equal(jscan(text, (size_t) len + 2, NULL, NULL), JSCAN_INVALID);
+            }
+            /* a quote ends the string early: what follows is too much */
+            text[1 + at] = '"';
+            assert_int_equal(jscan(text, (size_t) len + 2, NULL, NULL), JSCAN_INVALID);
+            /* an escape anywhere is read as one */
+            if (at + 1 < len) {
+                text[1 + at] = '\\';
+                text[2 + at] = 'n';
+                assert_int_equal(jscan(text, (size_t) len + 2, NULL, NULL), JSCAN_STRING);
+                /* and its length and place are kept */
+                char obj[80];
+                int n = snprintf(obj, sizeof obj, "{\"k\":%.*s}", len + 2, text);
+                s_seen_t seen = {0};
+                assert_int_equal(jscan(obj, (size_t) n, s_collect, &seen), JSCAN_OBJECT);
+                assert_int_equal(seen.n, 1);
+                assert_int_equal(strlen(seen.values[0]), (size_t) len);
+            }
+        }
+    }
+}
+
 static void test_strings_and_numbers(void **state)
 {
     (void) state;
@@ -329,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_members),
+        cmocka_unit_test(test_string_runs),
         cmocka_unit_test(test_strings_and_numbers),
         cmocka_unit_test(test_head_reads_an_envelope),
         cmocka_unit_test(test_head_checks_as_env_decode),

@@ -30,9 +30,7 @@ struct brk_t {
     cap_t *cap;
     int64_t next_id; /* ids of the broker's own messages */
     int64_t now;     /* clock of the batch being handled */
-    int64_t warn_window;
-    int warn_count;
-    uint64_t warn_suppressed;
+    log_budget_t warn_budget; /* bad input is logged, within limits */
     rate_t anon_rate;  /* shared by senders without a session */
     rate_t hello_rate; /* their hellos: registering is never starved */
 };
@@ -146,19 +144,9 @@ static void s_send_own(brk_t *self, const s_in_t *in, const char *type, int64_t 
 
 static void s_warn_bad(brk_t *self, const s_in_t *in, const char *code, const char *message)
 {
-    if (self->now - self->warn_window >= 1000) {
-        if (self->warn_suppressed)
-            log_warn("%llu more bad messages were not logged",
-                     (unsigned long long) self->warn_suppressed);
-        self->warn_window = self->now;
-        self->warn_count = 0;
-        self->warn_suppressed = 0;
-    }
-    if (self->warn_count++ < S_WARN_PER_SEC)
+    if (log_budget_take(&self->warn_budget, S_WARN_PER_SEC, self->now, "bad messages"))
         log_warn("bad input from %s: %s: %s", in->name ? in->name : "(unnamed peer)", code,
                  message);
-    else
-        self->warn_suppressed++;
 }
 
 /* Answer error code; type and to are echoed when known so the sender can

@@ -372,6 +372,11 @@ static void s_pump(super_t *s)
         if (!s_spawn_token(s))
             return; /* over --spawn-rate: s_on_token goes on */
         char *payload = s_payload(s, t, n);
+        /* Anything this incarnation reports is dated after this moment;
+         * reports of the one before were all dated before it. Taken before
+         * the request leaves: the child may report ready before the send
+         * even returns here. */
+        int64_t asked_at = clk_now_ms();
         int rc = payload ? fsrv_send_spawn(&s->fsrv, s_req(t, n), payload, strlen(payload)) : -1;
         int e = payload ? errno : ENOMEM;
         free(payload);
@@ -385,9 +390,7 @@ static void s_pump(super_t *s)
             continue;
         }
         n->proc = PROC_REQUESTED;
-        /* Anything this incarnation reports is dated after this moment;
-         * reports of the one before were all dated before it. */
-        n->incarnation_mono_ms = clk_now_ms();
+        n->incarnation_mono_ms = asked_at;
         s->inflight++;
         s->count.spawns++;
     }
@@ -1341,7 +1344,10 @@ static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *bod
         at < n->incarnation_mono_ms) {
         /* Unknown, out of place, or from an earlier incarnation of a
          * restarted node (dated before the current one was forked). */
-        log_debug("ignoring node_phase %s from %s", env_str(body, "phase") ?: "?", from);
+        log_debug("ignoring node_phase %s from %s (tree %s, status %s, proc %d, at %lld, incarnation %lld)",
+                  env_str(body, "phase") ?: "?", from, t ? t->id : "-",
+                  n ? status_name(n->status) : "-", n ? (int) n->proc : -1, (long long) at,
+                  n ? (long long) n->incarnation_mono_ms : 0LL);
         return;
     }
     /* The worker's own clock dates the phase: reports that trail an exit

@@ -9,9 +9,12 @@
 
 enum { S_V, S_TYPE, S_TO, S_ID, S_RE, S_BODY, S_FROM, S_KEYS };
 
+static const char *const s_names[S_KEYS] = {"v", "type", "to", "id", "re", "body", "from"};
+
 typedef struct {
     jscan_span_t member[S_KEYS];
     bool seen[S_KEYS];
+    int twice; /* the first envelope key met a second time, or -1 */
 } s_members_t;
 
 /* Which envelope key a raw key span is; -1 for others. */
@@ -42,10 +45,15 @@ static void s_member(const jscan_span_t *key, const jscan_span_t *value, void *a
     } else {
         i = s_key(key->start, key->len);
     }
-    if (i >= 0 && !m->seen[i]) { /* the first one, as cJSON_GetObjectItem */
-        m->seen[i] = true;
-        m->member[i] = *value;
+    if (i < 0)
+        return;
+    if (m->seen[i]) {
+        if (m->twice < 0)
+            m->twice = i;
+        return;
     }
+    m->seen[i] = true;
+    m->member[i] = *value;
 }
 
 /* As env.c's s_is_int: a number that is a whole double in [0, 2^53). */
@@ -93,12 +101,16 @@ int head_read(const void *data, size_t len, head_t *out, env_err_t *err)
 {
     s_members_t m;
     memset(&m.seen, 0, sizeof m.seen);
+    m.twice = -1;
     out->re = -1;
     jscan_kind_t kind = jscan(data, len, s_member, &m);
     if (kind == JSCAN_INVALID)
         return env_err_set(err, "bad_json", "message is not valid JSON (%zu bytes)", len);
     if (kind != JSCAN_OBJECT)
         return env_err_set(err, "bad_envelope", "envelope must be a JSON object");
+    if (m.twice >= 0)
+        return env_err_set(err, "bad_envelope", "\"%s\" appears twice in the envelope",
+                           s_names[m.twice]);
     if (!m.seen[S_V] || m.member[S_V].kind != JSCAN_NUMBER ||
         jscan_number(&m.member[S_V]) != ENV_VERSION)
         return env_err_set(err, "bad_envelope", "\"v\" must be %d", ENV_VERSION);

@@ -7,8 +7,9 @@
  * and messages: an object; "v" the number 1; "type" a string shorter than
  * 32 bytes; "to" a non-empty string shorter than ENV_NAME_MAX + 64; "id" a
  * non-negative integer below 2^53; "re" absent, null or such an integer;
- * "body" an object; a known type. Members are read as cJSON reads them:
- * the first of duplicated keys counts, strings up to their first NUL.
+ * "body" an object; a known type; none of these keys twice (parsers
+ * disagree on which one would count). Members are read as cJSON reads
+ * them: strings up to their first NUL.
  *
  * The difference from env_decode(): stricter JSON (no bytes after the
  * value, no leading zeros, no control characters in strings, ...), which

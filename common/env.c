@@ -61,6 +61,22 @@ static int s_check(env_t *e, env_err_t *err)
     const cJSON *root = e->root;
     if (!cJSON_IsObject(root))
         return env_err_set(err, "bad_envelope", "envelope must be a JSON object");
+    /* A key of the envelope given twice: parsers disagree on which one
+     * counts (cJSON the first, others the last), so none does. */
+    static const char *const keys[] = {"v", "type", "to", "id", "re", "body", "from"};
+    unsigned seen = 0;
+    const cJSON *member;
+    cJSON_ArrayForEach(member, root)
+    {
+        for (unsigned k = 0; member->string && k < sizeof keys / sizeof keys[0]; k++) {
+            if (strcmp(member->string, keys[k]) != 0)
+                continue;
+            if (seen & (1u << k))
+                return env_err_set(err, "bad_envelope", "\"%s\" appears twice in the envelope",
+                                   keys[k]);
+            seen |= 1u << k;
+        }
+    }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "v");
     if (!cJSON_IsNumber(v) || v->valuedouble != ENV_VERSION)
         return env_err_set(err, "bad_envelope", "\"v\" must be %d", ENV_VERSION);

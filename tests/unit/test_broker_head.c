@@ -325,9 +325,12 @@ static void test_head_checks_as_env_decode(void **state)
         "{\"v\":1,\"type\":\"peers\",\"to\":\"broker\",\"id\":11,\"re\":null,\"body\":[]}",
         "{\"v\":1,\"type\":\"peers\",\"to\":\"broker\",\"id\":12,\"re\":null}",
         "{\"v\":1,\"type\":\"frobnicate\",\"to\":\"broker\",\"id\":13,\"re\":null,\"body\":{}}",
-        /* the first of duplicated keys counts, as in cJSON */
+        /* an envelope key twice is refused (which would count?); others may repeat */
         "{\"v\":1,\"type\":\"peers\",\"to\":\"a\",\"to\":\"b\",\"id\":1,\"body\":{},\"body\":1}",
         "{\"v\":1,\"type\":\"peers\",\"to\":\"a\",\"id\":1,\"body\":1,\"body\":{}}",
+        "{\"v\":1,\"type\":\"status\",\"to\":\"a\",\"id\":1,\"body\":{},\"from\":\"x\",\"from\":\"y\"}",
+        "{\"v\":1,\"t\\u0079pe\":\"peers\",\"type\":\"peers\",\"to\":\"a\",\"id\":1,\"body\":{}}",
+        "{\"v\":1,\"type\":\"peers\",\"to\":\"a\",\"id\":1,\"body\":{},\"x\":1,\"x\":2}",
         /* escaped keys and values */
         "{\"\\u0076\":1,\"t\\u0079pe\":\"p\\u0065ers\",\"to\":\"br\\/oker\",\"id\":1,"
         "\"body\":{}}",

@@ -107,6 +107,24 @@ static void test_wrong_types(void **state)
     s_bad("{\"v\":1,\"type\":\"peers\",\"to\":\"broker\",\"id\":1,\"body\":null}", "bad_envelope");
 }
 
+static void test_duplicate_keys(void **state)
+{
+    (void) state;
+    /* Which "to" would count? cJSON takes the first, Python the last: neither. */
+    env_err_t err = {0};
+    const char *text = "{\"v\":1,\"type\":\"peers\",\"to\":\"a\",\"to\":\"b\",\"id\":1,\"body\":{}}";
+    env_t *e = env_decode(text, strlen(text), &err);
+    assert_null(e);
+    assert_string_equal(err.code, "bad_envelope");
+    assert_non_null(strstr(err.message, "\"to\" appears twice"));
+    s_bad("{\"v\":1,\"v\":1,\"type\":\"peers\",\"to\":\"a\",\"id\":1,\"body\":{}}", "bad_envelope");
+    /* Keys of the body, or other keys, may repeat: not the envelope's business. */
+    text = "{\"v\":1,\"type\":\"peers\",\"to\":\"a\",\"id\":1,\"body\":{\"k\":1,\"k\":2},\"x\":1,\"x\":2}";
+    e = env_decode(text, strlen(text), &err);
+    assert_non_null(e);
+    env_destroy(&e);
+}
+
 static void test_huge_values(void **state)
 {
     (void) state;
@@ -212,7 +230,7 @@ int main(void)
         cmocka_unit_test(test_missing_keys),    cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_huge_values),     cmocka_unit_test(test_unknown_type),
         cmocka_unit_test(test_encode_round_trip), cmocka_unit_test(test_name_valid),
-        cmocka_unit_test(test_err_set),
+        cmocka_unit_test(test_err_set),         cmocka_unit_test(test_duplicate_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,9 @@ typedef struct {
     size_t nchildren, cap;
     s_out_t *out_head, *out_tail; /* replies waiting for room in the socket */
     size_t unacked;                /* exit statuses sent but not acknowledged */
+    int devnull;                   /* a child's stdin */
+    int nhandled;                  /* signals whose disposition is not SIG_DFL here */
+    int handled[NSIG];
     char payload[FSRV_MAX_PAYLOAD + 1];
 } s_server_t;
 
@@ -102,13 +105,16 @@ static void s_reply_failed(s_server_t *s, uint64_t req, int err, const char *wha
     s_queue(s, &hdr, text, NULL, 0);
 }
 
-/* In the child: everything it inherited is put back to a clean state. */
-static void s_child_reset(pid_t parent, int out_w, int err_w)
+/* In the child: everything it inherited is put back to a clean state.
+ * Dispositions: the fork-server never changes its own after start, so the
+ * ones that are not SIG_DFL are known (s_server_main) and only those are
+ * reset, not all 64 one syscall each. */
+static void s_child_reset(const s_server_t *s, pid_t parent, int out_w, int err_w)
 {
     sigset_t none;
     sigemptyset(&none);
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
+    for (int i = 0; i < s->nhandled; i++)
+        signal(s->handled[i], SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* No orphans: die with the fork-server, and check it is still there now
      * that the death signal is armed (it may have died just before). */
@@ -116,9 +122,8 @@ static void s_child_reset(pid_t parent, int out_w, int err_w)
     if (getppid() != parent)
         _exit(127);
     setsid(); /* a terminal's ^C reaches the supervisor, never workers directly */
-    prctl(PR_SET_NAME, "arbor-worker"); /* not "arbor-supervisor" in ps and top */
-    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+    prctl(PR_SET_NAME, "arbor-worker"); /* not "arbor-forksrv" in ps and top */
+    if (dup2(s->devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         _exit(127);
 }
 
@@ -228,7 +233,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     int64_t forked_at = clk_now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        s_child_reset(self_pid, out[1], err[1]);
+        s_child_reset(s, self_pid, out[1], err[1]);
         s_child_rlimits(spec);
         if (is_exec) {
             /* fd 3 carries exec failures; everything above it is closed. */
@@ -460,13 +465,25 @@ static void __attribute__((noreturn)) s_server_main(int sock, pid_t supervisor,
         guarantees |= FSRV_G_SUBREAPER;
     if (getppid() != supervisor || s->sigfd < 0)
         _exit(1);
-    /* Keep the fd table small and low-numbered: only 0-2, sock, sigfd. */
+    /* Keep the fd table small and low-numbered: only 0-2, sock, sigfd,
+     * and /dev/null for the children's stdin. */
     int keep_hi = s->sock > s->sigfd ? s->sock : s->sigfd;
     for (int fd = 3; fd < keep_hi; fd++)
         if (fd != s->sock && fd != s->sigfd)
             close(fd);
     if (close_range((unsigned) keep_hi + 1, ~0U, 0) == 0)
         guarantees |= FSRV_G_CLOSE_RANGE;
+    s->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (s->devnull < 0)
+        _exit(1);
+    /* What children must reset: every disposition that is not SIG_DFL now
+     * (SIGPIPE, and whatever was ignored when this program was exec'd). */
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
+            sa.sa_handler != SIG_DFL)
+            s->handled[s->nhandled++] = sig;
+    }
     int self_fd = (int) syscall(SYS_pidfd_open, getpid(), 0);
     if (self_fd >= 0) {
         guarantees |= FSRV_G_PIDFD;

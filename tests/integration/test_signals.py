@@ -326,8 +326,34 @@ def test_worker_signals(run):
         check(rep["status"] == "failed", "%s: tree %s" % (sig.name, rep["status"]))
 
 
+def test_workers_start_with_clean_signals(run):
+    """Rule 5: a worker starts with no signal ignored and none blocked,
+    whatever the supervisor was started with (here SIGUSR2 ignored) and
+    whatever the fork-server ignores (SIGPIPE) or blocks (it reads SIGCHLD,
+    SIGTERM, SIGINT, SIGHUP from a signalfd)."""
+    run.broker()
+    sup = run.start("sup1", ["sh", "-c", "trap '' USR2; exec \"$0\" \"$@\"",
+                             os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
+                             "--name", "sup1"] + root_flag("arbor-supervisor"))
+    run.wait_log(sup, "registered with broker")
+    with open("/proc/%d/status" % sup.pid) as f:
+        ignored = [l for l in f if l.startswith("SigIgn:")][0].split()[1]
+    check(int(ignored, 16) & (1 << (signal.SIGUSR2 - 1)), "the supervisor does not ignore SIGUSR2: %s" % ignored)
+    # The program prints its own mask and ignored set on stderr and fails,
+    # so that the report keeps its stderr.
+    spec = {"name": "root", "children": [{"name": "probe", "run": "exec", "argv": [
+        "sh", "-c", "grep -E '^Sig(Ign|Blk):' /proc/$$/status >&2; exit 3"]}]}
+    code, report = run.spawn_wait(spec)
+    probe = by_path(report)["root/probe"]
+    text = (probe["error"] or {}).get("stderr", "")
+    sets = dict(line.split(":") for line in text.strip().splitlines() if line.startswith("Sig"))
+    check(set(sets) == {"SigIgn", "SigBlk"}, "probe printed %r" % text)
+    for name, value in sets.items():
+        check(int(value, 16) == 0, "the worker starts with %s %s" % (name, value.strip()))
+
+
 if __name__ == "__main__":
-    main([test_broker_sighup_sigpipe, test_broker_stopped_while_workers_start,
+    main([test_workers_start_with_clean_signals, test_broker_sighup_sigpipe, test_broker_stopped_while_workers_start,
           test_daemons_survive_a_closed_log_pipe,
           test_supervisor_stop_signals, test_supervisor_second_signal_stops_at_once,
           test_supervisor_sigpipe_ignored, test_fork_server_signals,

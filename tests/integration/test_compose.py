@@ -397,8 +397,8 @@ def test_b_broker_killed_and_recreated(run):
         check(rep["status"] == "failed", "late tree %s" % rep["status"])
         leaf = by_path(rep)["root/late"]
         check(leaf["status"] == "failed" and leaf["exit"]["code"] == 1, "late leaf %r" % leaf)
-        # Its error is the structured one it reported: with no broker to
-        # carry it, it reached the supervisor through the worker's stderr.
+        # Its error is the structured one it reported: a builtin reports over
+        # its link, which does not pass through the broker.
         e = leaf["error"] or {}
         check(e.get("type") == "LateError" and e.get("message") == "failed while the broker was down",
               "late leaf error lost: %r" % e)

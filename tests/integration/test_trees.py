@@ -330,33 +330,46 @@ def test_broker_death_mid_teardown(run):
 
 
 def test_error_survives_broker_loss(run):
-    """An error reported while the broker is away still reaches the report
-    (through the worker's stderr, which the supervisor always drains)."""
+    """An error reported while the broker is away still reaches the report:
+    a builtin's over its link, a program's (libarbor_worker) through its
+    stderr, which the supervisor always drains. Two trees, so that neither
+    failure cancels the other."""
     broker = run.broker()
-    run.supervisor("sup1")
-    spec = {"name": "root", "children": [
+    sup = run.supervisor("sup1")
+    builtin = {"name": "root", "children": [
         {"name": "late", "run": "fail", "after_ms": 600,
          "error": {"type": "LateError", "message": "failed while the broker was down"}},
         {"name": "s", "run": "sleep", "grace_ms": 200}]}
-    tree = run.ctl("spawn", "-", input=json.dumps(spec)).stdout.strip()
-    wait_for_pid(run, tree, "root/late")
+    program = {"name": "root", "children": [
+        {"name": "program", "run": "exec", "argv": [os.path.join(BIN, "arbor-example-worker"), "600", "fail"]}]}
+    trees = {}
+    for what, spec in (("builtin", builtin), ("program", program)):
+        trees[what] = run.ctl("spawn", "-", input=json.dumps(spec)).stdout.strip()
+    wait_for_pid(run, trees["builtin"], "root/late")
+    wait_for_pid(run, trees["program"], "root/program")
     broker.expect_death = True
     broker.kill()
     broker.wait()
     run.procs.remove(broker)
-    # The failure happens now, with no broker; then a broker comes back.
-    deadline = time.monotonic() + HANG_GUARD
-    sup_log = run.procs[-1]
-    run.wait_log(sup_log, "tree %s finished" % tree, timeout=HANG_GUARD)
+    # The failures happen now, with no broker; then a broker comes back.
+    for tree in trees.values():
+        run.wait_log(sup, "tree %s finished" % tree, timeout=HANG_GUARD)
     run.broker()
-    while True:
-        r = run.ctl("status", tree, "--json", timeout=10)
-        if r.returncode == 1 and r.stdout.strip():
-            break
-        check(time.monotonic() < deadline, "no report: %d %s" % (r.returncode, r.stderr))
-        time.sleep(0.1)  # polling until the supervisor is back on the new broker
-    late = by_path(json.loads(r.stdout))["root/late"]
+    reports = {}
+    for what, tree in trees.items():
+        deadline = time.monotonic() + HANG_GUARD
+        while True:
+            r = run.ctl("status", tree, "--json", timeout=10)
+            if r.returncode == 1 and r.stdout.strip():
+                break
+            check(time.monotonic() < deadline, "no report: %d %s" % (r.returncode, r.stderr))
+            time.sleep(0.1)  # polling until the supervisor is back on the new broker
+        reports[what] = by_path(json.loads(r.stdout))
+    late = reports["builtin"]["root/late"]
     check(late["error"]["type"] == "LateError", "error lost: %r" % late["error"])
+    prog = reports["program"]["root/program"]
+    check(prog["error"] and prog["error"]["type"] == "ExampleFailure",
+          "the program's error lost: %r" % prog["error"])
 
 
 def test_sigkill_fork_server(run):

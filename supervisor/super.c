@@ -1,4 +1,5 @@
 #include "super.h"
+#include "super_int.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include "link.h"
 #include "log.h"
 #include "peer.h"
+#include "place.h"
 #include "sig.h"
 #include "stopsig.h"
 
@@ -40,42 +42,8 @@ typedef struct {
     int idx;
 } s_pending_t;
 
-struct super_t {
-    super_cfg_t cfg;
-    char name[TREE_NAME_MAX + 1];
-    char broker[256];
-    fsrv_t fsrv;
-    peer_t *peer;
-    zloop_t *loop;
-    zlistx_t *trees;      /* tree_t*, oldest first */
-    uint64_t next_serial;
-    dl_heap_t *deadlines;
-    int timerfd, sigfd;
-    drain_t *drain;
-    zlistx_t *spawn_queue; /* s_pending_t*, breadth-first */
-    int inflight;
-    bool registered;
-    int64_t next_beat;
-    bool stopping;
-    int64_t stop_deadline;
-    int exit_code;
-    bool fsrv_gone;
-    int guarantees; /* FSRV_G_ flags the fork-server reported */
-    int fsrv_restarts;         /* fork-server deaths in the current window */
-    int64_t fsrv_window_start;
-    double tokens;      /* spawn-rate bucket */
-    bool token_timer;   /* a pump is due when the next token is */
-    log_budget_t reject_log; /* a flood of bad specs is not a flood of lines */
-    int64_t tokens_at;  /* us */
-    struct {
-        uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected, restarts;
-    } count;
-};
 
-static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n);
 static void s_pump(super_t *s);
-static void s_remote_spawn(super_t *s, tree_t *t, tree_node_t *n);
-static void s_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *reason);
 
 /* ---- lookups -------------------------------------------------------------- */
 
@@ -148,7 +116,7 @@ static tree_node_t *s_node_by_worker(super_t *s, const char *worker, tree_t **tr
 
 /* ---- messages out --------------------------------------------------------- */
 
-static void s_send(super_t *s, const char *to, const char *type, cJSON *body, int64_t re)
+void super_send(super_t *s, const char *to, const char *type, cJSON *body, int64_t re)
 {
     peer_send(s->peer, to, type, body, re);
 }
@@ -165,7 +133,7 @@ static void s_reply_error(super_t *s, const env_t *req, const char *code, const 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "code", code);
     cJSON_AddStringToObject(body, "message", msg);
-    s_send(s, req->from, "error", body, req->id);
+    super_send(s, req->from, "error", body, req->id);
 }
 
 static void s_publish(super_t *s, const tree_t *t, cJSON *body)
@@ -176,7 +144,7 @@ static void s_publish(super_t *s, const tree_t *t, cJSON *body)
     cJSON_AddStringToObject(body, "tree", t->id);
     char to[TREE_ID_MAX + 32];
     snprintf(to, sizeof to, "topic:%s", topic);
-    s_send(s, to, "event", body, -1);
+    super_send(s, to, "event", body, -1);
 }
 
 static void s_publish_phase(super_t *s, const tree_t *t, const tree_node_t *n, phase_t ph,
@@ -192,7 +160,7 @@ static void s_publish_phase(super_t *s, const tree_t *t, const tree_node_t *n, p
 
 /* Record a phase that happened at mono_ms (CLOCK_MONOTONIC, one clock per
  * host); times from the future or before the tree are clamped. */
-static void s_phase_at(super_t *s, tree_t *t, tree_node_t *n, phase_t ph, int64_t mono_ms)
+void super_phase_at(super_t *s, tree_t *t, tree_node_t *n, phase_t ph, int64_t mono_ms)
 {
     int64_t now = clk_now_ms();
     if (mono_ms > now || mono_ms < t->started_ms)
@@ -205,7 +173,7 @@ static void s_phase_at(super_t *s, tree_t *t, tree_node_t *n, phase_t ph, int64_
 /* Record a phase the supervisor observed itself, now. */
 static void s_phase(super_t *s, tree_t *t, tree_node_t *n, phase_t ph)
 {
-    s_phase_at(s, t, n, ph, clk_now_ms());
+    super_phase_at(s, t, n, ph, clk_now_ms());
 }
 
 static void s_to_worker(super_t *s, tree_t *t, tree_node_t *n, const char *type, cJSON *body)
@@ -248,7 +216,7 @@ static void s_arm_timer(super_t *s)
     timerfd_settime(s->timerfd, 0, &its, NULL);
 }
 
-static void s_deadline(super_t *s, tree_t *t, tree_node_t *n, dl_kind_t kind, int64_t in_ms)
+void super_deadline(super_t *s, tree_t *t, tree_node_t *n, dl_kind_t kind, int64_t in_ms)
 {
     dl_entry_t e = {.when = clk_now_ms() + in_ms, .serial = t->serial,
                     .node = n ? n->idx : -1, .gen = n ? ++n->deadline_gen : 0, .kind = kind};
@@ -278,7 +246,7 @@ static void s_enqueue(super_t *s, tree_t *t, tree_node_t *n)
         cJSON_AddStringToObject(n->error, "message", "supervisor out of memory");
         n->proc = PROC_GONE;
         tree_node_settle(t, n, ST_SPAWN_FAILED);
-        s_after_settle(s, t, n);
+        super_after_settle(s, t, n);
         return;
     }
     *p = (s_pending_t){t->serial, n->idx};
@@ -302,7 +270,7 @@ static char *s_payload(super_t *s, tree_t *t, tree_node_t *n)
     return text;
 }
 
-static void s_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *why)
+void super_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *why)
 {
     n->spawn_failed = true;
     n->proc = PROC_GONE;
@@ -315,9 +283,9 @@ static void s_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *wh
     s->count.spawn_failures++;
     /* Its children never start. */
     for (int i = 0; i < n->nchildren; i++)
-        s_cancel_node(s, t, n->children[i], "parent failed to spawn");
+        super_cancel_node(s, t, n->children[i], "parent failed to spawn");
     tree_node_settle(t, n, ST_SPAWN_FAILED);
-    s_after_settle(s, t, n);
+    super_after_settle(s, t, n);
 }
 
 static int s_on_token(zloop_t *loop, int timer_id, void *arg)
@@ -366,7 +334,7 @@ static void s_pump(super_t *s)
         }
         if (n->remote_sup[0]) {
             zlistx_delete(s->spawn_queue, zlistx_cursor(s->spawn_queue));
-            s_remote_spawn(s, t, n);
+            place_spawn(s, t, n);
             continue;
         }
         if (!s_spawn_token(s))
@@ -386,7 +354,7 @@ static void s_pump(super_t *s)
         if (rc != 0) {
             char why[128];
             snprintf(why, sizeof why, "cannot ask the fork-server: %s", strerror(e));
-            s_spawn_failed(s, t, n, why);
+            super_spawn_failed(s, t, n, why);
             continue;
         }
         n->proc = PROC_REQUESTED;
@@ -394,214 +362,6 @@ static void s_pump(super_t *s)
         s->inflight++;
         s->count.spawns++;
     }
-}
-
-/* ---- placement on other supervisors ("on") ------------------------------- */
-
-/* The subtree of a node with "on" runs as a tree of its own on that
- * supervisor. We follow it through its events (topic tree/ID), cancel it
- * with "cancel", take its report when it is done, and mark it lost if that
- * supervisor is lost (broker topic "peers") or stops answering. */
-
-static void s_remote_topic(const tree_node_t *n, char *out, size_t size)
-{
-    snprintf(out, size, "tree/%s", n->remote_tree);
-}
-
-/* Worst case for the other supervisor to end the subtree after a cancel:
- * every level's deadlines, plus slack for the network. */
-static int64_t s_remote_bound_ms(const tree_node_t *n)
-{
-    int64_t deepest = 0;
-    for (int i = 0; i < n->nchildren; i++) {
-        int64_t b = s_remote_bound_ms(n->children[i]);
-        deepest = b > deepest ? b : deepest;
-    }
-    return n->grace_ms + n->kill_after_ms + ESC_REAP_MS + deepest;
-}
-
-static void s_remote_done_with(super_t *s, tree_t *t, tree_node_t *n, status_t status)
-{
-    char topic[TREE_ID_MAX + 8];
-    s_remote_topic(n, topic, sizeof topic);
-    peer_unsubscribe(s->peer, topic);
-    n->proc = PROC_GONE;
-    tree_node_settle(t, n, status);
-    s_after_settle(s, t, n);
-}
-
-static void s_remote_lost(super_t *s, tree_t *t, tree_node_t *n, const char *why)
-{
-    log_node(ALOG_WARN, t->id, n->path, "tree %s: %s on %s: %s", t->id, n->path, n->remote_sup, why);
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "type", "Lost");
-    cJSON_AddStringToObject(e, "message", why);
-    cJSON_AddStringToObject(e, "phase", phase_name(n->phase));
-    tree_settle_remote_part(t, n, ST_LOST, e);
-    cJSON_Delete(n->error);
-    n->error = e;
-    n->lost = true;
-    s_remote_done_with(s, t, n, ST_LOST);
-}
-
-static void s_remote_spawn(super_t *s, tree_t *t, tree_node_t *n)
-{
-    char id[TREE_ID_MAX + 32];
-    snprintf(id, sizeof id, "%s.%d.%u", t->id, n->idx, n->incarnation);
-    if (strlen(id) <= TREE_ID_MAX)
-        memcpy(n->remote_tree, id, strlen(id) + 1);
-    else
-        peer_random_id(n->remote_tree, sizeof n->remote_tree);
-    char topic[TREE_ID_MAX + 8];
-    s_remote_topic(n, topic, sizeof topic);
-    peer_subscribe(s->peer, topic); /* before the spawn: no event is missed */
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "spec", cJSON_Duplicate(n->subtree_spec, 1));
-    cJSON_AddStringToObject(body, "tree", n->remote_tree);
-    cJSON *parent = cJSON_AddObjectToObject(body, "parent");
-    cJSON_AddStringToObject(parent, "supervisor", s->name);
-    cJSON_AddStringToObject(parent, "tree", t->id);
-    cJSON_AddStringToObject(parent, "path", n->path);
-    n->remote_t0_ms = clk_now_ms() - t->started_ms;
-    n->remote_req = peer_send(s->peer, n->remote_sup, "spawn", body, -1);
-    n->proc = PROC_REQUESTED;
-    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s runs on supervisor %s as tree %s", t->id, n->path, n->remote_sup,
-             n->remote_tree);
-    if (n->remote_req < 0) {
-        peer_unsubscribe(s->peer, topic);
-        s_spawn_failed(s, t, n, "cannot reach the broker to ask the other supervisor");
-        return;
-    }
-    s_deadline(s, t, n, DL_REMOTE, 10000); /* an answer to the spawn, at least */
-}
-
-static tree_node_t *s_remote_by_req(super_t *s, const env_t *msg, tree_t **tree)
-{
-    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
-            tree_node_t *n = &t->nodes[i];
-            if (n->remote_sup[0] && n->proc == PROC_REQUESTED && n->remote_req == msg->re) {
-                *tree = t;
-                return n;
-            }
-        }
-    return NULL;
-}
-
-static tree_node_t *s_remote_by_tree(super_t *s, const char *sup, const char *rtree, tree_t **tree)
-{
-    for (tree_t *t = zlistx_first(s->trees); t && rtree; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
-            tree_node_t *n = &t->nodes[i];
-            if (n->proc == PROC_REMOTE && !strcmp(n->remote_sup, sup) &&
-                !strcmp(n->remote_tree, rtree)) {
-                *tree = t;
-                return n;
-            }
-        }
-    return NULL;
-}
-
-static void s_remote_cancel(super_t *s, tree_t *t, tree_node_t *n)
-{
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "tree", n->remote_tree);
-    peer_send(s->peer, n->remote_sup, "cancel", body, -1);
-    s_deadline(s, t, n, DL_REMOTE, s_remote_bound_ms(n) + 10000);
-}
-
-/* "spawned" from the other supervisor. */
-static void s_on_remote_spawned(super_t *s, env_t *msg)
-{
-    tree_t *t;
-    tree_node_t *n = s_remote_by_req(s, msg, &t);
-    if (!n || strcmp(msg->from, n->remote_sup) != 0)
-        return;
-    n->proc = PROC_REMOTE;
-    n->status = ST_RUNNING;
-    n->deadline_gen++; /* the spawn deadline is met; its phases come as events */
-    if (n->cancel_requested)
-        s_remote_cancel(s, t, n);
-}
-
-/* An error answering our spawn (from it, or from the broker). */
-static bool s_on_remote_error(super_t *s, env_t *msg)
-{
-    tree_t *t;
-    tree_node_t *n = s_remote_by_req(s, msg, &t);
-    if (!n)
-        return false;
-    char why[600];
-    snprintf(why, sizeof why, "supervisor %s refused the subtree: %s: %s", n->remote_sup,
-             env_str(msg->body, "code") ?: "error", env_str(msg->body, "message") ?: "");
-    char topic[TREE_ID_MAX + 8];
-    s_remote_topic(n, topic, sizeof topic);
-    peer_unsubscribe(s->peer, topic);
-    tree_settle_remote_part(t, n, ST_CANCELLED, NULL);
-    s_spawn_failed(s, t, n, why);
-    return true;
-}
-
-/* An event of a subtree running elsewhere: its phases show in our tree. */
-static void s_on_remote_event(super_t *s, env_t *msg)
-{
-    tree_t *t;
-    tree_node_t *n = s_remote_by_tree(s, msg->from, env_str(msg->body, "tree"), &t);
-    const char *kind = env_str(msg->body, "kind");
-    if (!n || !kind)
-        return;
-    if (!strcmp(kind, "done")) {
-        cJSON *body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "tree", n->remote_tree);
-        peer_send(s->peer, n->remote_sup, "status", body, -1);
-        return;
-    }
-    const char *rpath = env_str(msg->body, "path");
-    phase_t ph = phase_parse(env_str(msg->body, "phase"));
-    if (strcmp(kind, "phase") || !rpath || ph == PH_NONE)
-        return;
-    char path[1024];
-    snprintf(path, sizeof path, "%s%s%s", n->parent ? n->parent->path : "", n->parent ? "/" : "",
-             rpath);
-    tree_node_t *x = tree_find_path(t, path);
-    if (x && !status_is_terminal(x->status)) {
-        if (x->status == ST_PENDING)
-            x->status = ST_RUNNING;
-        s_phase_at(s, t, x, ph, t->started_ms + n->remote_t0_ms + env_int(msg->body, "t_ms", 0));
-    }
-}
-
-/* The report of a subtree that ended elsewhere: graft it into ours. */
-static void s_on_remote_report(super_t *s, env_t *msg)
-{
-    const cJSON *report = cJSON_GetObjectItem(msg->body, "report");
-    const char *status = env_str(report, "status");
-    tree_t *t;
-    tree_node_t *n = s_remote_by_tree(s, msg->from, env_str(report, "tree"), &t);
-    if (!n || !status || !strcmp(status, "running"))
-        return;
-    status_t st = tree_graft(t, n, cJSON_GetObjectItem(report, "root"));
-    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s ended on supervisor %s: %s", t->id, n->path, n->remote_sup,
-             status_name(st));
-    s_remote_done_with(s, t, n, st);
-}
-
-/* Topic "peers": a supervisor running subtrees of ours is gone. */
-static void s_on_peer_lost(super_t *s, env_t *msg)
-{
-    const char *name = env_str(msg->body, "name");
-    if (!name || strcmp(env_str(msg->body, "kind") ?: "", "peer_lost") != 0)
-        return;
-    char why[200];
-    snprintf(why, sizeof why, "supervisor %s was lost (%s)", name,
-             env_str(msg->body, "reason") ?: "gone");
-    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
-            tree_node_t *n = &t->nodes[i];
-            if (!strcmp(n->remote_sup, name) &&
-                (n->proc == PROC_REMOTE || n->proc == PROC_REQUESTED))
-                s_remote_lost(s, t, n, why);
-        }
 }
 
 /* ---- cancellation --------------------------------------------------------- */
@@ -617,7 +377,7 @@ static void s_start_teardown(super_t *s, tree_t *t, tree_node_t *n)
         n->cancel_delivered = true; /* for exec nodes, cancel is SIGTERM */
         s_signal(t, n, SIGTERM);
     }
-    s_deadline(s, t, n, DL_ESCALATE, n->grace_ms);
+    super_deadline(s, t, n, DL_ESCALATE, n->grace_ms);
 }
 
 static void s_deliver_cancel(super_t *s, tree_t *t, tree_node_t *n)
@@ -640,7 +400,7 @@ static void s_child_failed(super_t *s, tree_t *t, tree_node_t *p)
         return;
     p->child_failed = true;
     p->child_failed_phase = p->phase;
-    s_cancel_node(s, t, p, "a child failed");
+    super_cancel_node(s, t, p, "a child failed");
 }
 
 /* Messages to a worker wait until it said ready: before that the broker
@@ -652,7 +412,7 @@ static void s_send_children_exited(super_t *s, tree_t *t, tree_node_t *n)
         s_to_worker(s, t, n, "node_children_exited", NULL);
 }
 
-static void s_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *reason)
+void super_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *reason)
 {
     if (status_is_terminal(n->status))
         return;
@@ -667,21 +427,21 @@ static void s_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *rea
             tree_settle_remote_part(t, n, ST_CANCELLED, NULL);
             n->proc = PROC_GONE;
             tree_node_settle(t, n, ST_CANCELLED);
-            s_after_settle(s, t, n);
+            super_after_settle(s, t, n);
         } else if (n->proc == PROC_REMOTE && first) {
-            s_remote_cancel(s, t, n);
+            place_cancel(s, t, n);
         }
         return; /* REQUESTED: cancelled once it is spawned */
     }
     for (int i = 0; i < n->nchildren; i++)
-        s_cancel_node(s, t, n->children[i], reason);
+        super_cancel_node(s, t, n->children[i], reason);
     if (status_is_terminal(n->status))
         return; /* settling a child may have settled us */
     switch (n->proc) {
     case PROC_PENDING:
         n->proc = PROC_GONE; /* never started: nothing to stop */
         tree_node_settle(t, n, tree_node_final_status(n));
-        s_after_settle(s, t, n);
+        super_after_settle(s, t, n);
         break;
     case PROC_ALIVE:
         s_deliver_cancel(s, t, n);
@@ -757,7 +517,7 @@ static bool s_restart(super_t *s, tree_t *t, tree_node_t *p, tree_node_t *c)
     for (int i = first; i <= last; i++) {
         tree_node_t *x = p->children[i];
         x->restart_wanted = true;
-        s_cancel_node(s, t, x, "restart");
+        super_cancel_node(s, t, x, "restart");
     }
     return true;
 }
@@ -782,7 +542,7 @@ static void s_restart_ready(super_t *s, tree_t *t, tree_node_t *p)
     s_pump(s);
 }
 
-static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n)
+void super_after_settle(super_t *s, tree_t *t, tree_node_t *n)
 {
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "kind", "status");
@@ -817,12 +577,12 @@ static void s_settle_exited(super_t *s, tree_t *t, tree_node_t *n)
         return;
     /* Children still running lose their parent: stop them. */
     for (int i = 0; i < n->nchildren; i++)
-        s_cancel_node(s, t, n->children[i], "parent exited");
+        super_cancel_node(s, t, n->children[i], "parent exited");
     if (tree_node_error_from_tail(n))
         log_node(ALOG_INFO, t->id, n->path, "tree %s: %s: error taken from its stderr (its report did not arrive)", t->id,
                  n->path);
     tree_node_settle(t, n, tree_node_final_status(n));
-    s_after_settle(s, t, n);
+    super_after_settle(s, t, n);
 }
 
 /* ---- fork-server events --------------------------------------------------- */
@@ -849,7 +609,7 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
     drain_add(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR));
     if (n->linked)
         drain_add(s->drain, n->link_fd, FD_KEY(ev->hdr.req, FD_LINK));
-    s_phase_at(s, t, n, PH_SPAWNED, ev->hdr.mono_ms);
+    super_phase_at(s, t, n, PH_SPAWNED, ev->hdr.mono_ms);
     for (int i = 0; i < n->nchildren; i++)
         if (n->children[i]->proc == PROC_PENDING && !status_is_terminal(n->children[i]->status))
             s_enqueue(s, t, n->children[i]);
@@ -888,7 +648,7 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     if (n->proc == PROC_GONE) /* given up on after SIGKILL: already lost */
         return;
     n->proc = PROC_GONE;
-    s_phase_at(s, t, n, PH_EXITED, ev->hdr.mono_ms);
+    super_phase_at(s, t, n, PH_EXITED, ev->hdr.mono_ms);
     /* An exec'd program's last reports travel through the broker and may
      * trail the exit status: wait for "exiting" (the last one) a bounded
      * time, if it reports at all. A builtin's link was just read to its end. */
@@ -897,7 +657,7 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     for (int i = n->nphases - 1; i >= 0 && !talked_last; i--)
         talked_last = n->phases[i].phase == PH_EXITING;
     if (spoke && !talked_last && !n->exit_signal)
-        s_deadline(s, t, n, DL_SETTLE, ESC_SETTLE_MS);
+        super_deadline(s, t, n, DL_SETTLE, ESC_SETTLE_MS);
     else
         s_settle_exited(s, t, n);
 }
@@ -967,7 +727,7 @@ static void s_fsrv_lost(super_t *s)
         for (int i = t->nnodes - 1; i >= 0; i--) /* leaves first */
             if (!status_is_terminal(t->nodes[i].status)) {
                 tree_node_settle(t, &t->nodes[i], tree_node_final_status(&t->nodes[i]));
-                s_after_settle(s, t, &t->nodes[i]);
+                super_after_settle(s, t, &t->nodes[i]);
             }
     }
     s_fsrv_replace(s);
@@ -1012,7 +772,7 @@ static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             tree_t *t;
             tree_node_t *n = s_node_by_req(s, ev.hdr.req, &t);
             if (n && n->proc == PROC_REQUESTED)
-                s_spawn_failed(s, t, n, ev.text);
+                super_spawn_failed(s, t, n, ev.text);
         } else if (ev.hdr.type == FSRV_EXITED) {
             s_on_exited(s, &ev);
         } else if (ev.hdr.type == FSRV_READY) {
@@ -1096,7 +856,7 @@ static void s_escalate(super_t *s, tree_t *t, tree_node_t *n)
                  n->path, (long long) n->grace_ms, phase_name(n->stuck_phase));
         s_signal(t, n, SIGTERM);
         s->count.sigterms++;
-        s_deadline(s, t, n, DL_ESCALATE, next);
+        super_deadline(s, t, n, DL_ESCALATE, next);
         break;
     case ESC_SEND_KILL:
         n->kill_sent = true;
@@ -1105,7 +865,7 @@ static void s_escalate(super_t *s, tree_t *t, tree_node_t *n)
                  (long long) n->kill_after_ms);
         s_signal(t, n, SIGKILL);
         s->count.sigkills++;
-        s_deadline(s, t, n, DL_ESCALATE, next);
+        super_deadline(s, t, n, DL_ESCALATE, next);
         break;
     case ESC_GIVE_UP:
         log_node(ALOG_ERROR, t->id, n->path, "tree %s: %s (pid %d) survived SIGKILL for %d ms: marking it lost", t->id,
@@ -1141,7 +901,7 @@ static int s_on_timer(zloop_t *loop, zmq_pollitem_t *item, void *arg)
                 log_info("tree %s: timeout_ms=%lld reached: cancelling", t->id,
                          (long long) t->timeout_ms);
                 snprintf(t->reason, sizeof t->reason, "timeout");
-                s_cancel_node(s, t, &t->nodes[0], "timeout");
+                super_cancel_node(s, t, &t->nodes[0], "timeout");
             }
             continue;
         }
@@ -1153,7 +913,7 @@ static int s_on_timer(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         else if (e.kind == DL_SETTLE)
             s_settle_exited(s, t, n);
         else if (e.kind == DL_REMOTE && !status_is_terminal(n->status))
-            s_remote_lost(s, t, n, n->proc == PROC_REQUESTED
+            place_lost(s, t, n, n->proc == PROC_REQUESTED
                                        ? "the other supervisor did not answer the spawn in 10 s"
                                        : "the other supervisor did not end the subtree in time");
     }
@@ -1214,7 +974,7 @@ static void s_handle_spawn(super_t *s, env_t *req)
         cJSON_AddStringToObject(body, "code", "invalid_spec");
         cJSON_AddStringToObject(body, "message", spec ? err.message : "body.spec: missing");
         cJSON_AddStringToObject(body, "path", spec ? err.path : "(spec)");
-        s_send(s, req->from, "error", body, req->id);
+        super_send(s, req->from, "error", body, req->id);
         s->count.rejected++;
         if (log_budget_take(&s->reject_log, 5, clk_now_ms(), "rejected specs"))
             log_info("rejected a spec from %s: %s: %s", req->from, spec ? err.path : "(spec)",
@@ -1228,9 +988,9 @@ static void s_handle_spawn(super_t *s, env_t *req)
     log_info("tree %s: spawning %d nodes for %s", t->id, t->nnodes, req->from);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "tree", t->id);
-    s_send(s, req->from, "spawned", body, req->id);
+    super_send(s, req->from, "spawned", body, req->id);
     if (t->timeout_ms > 0)
-        s_deadline(s, t, NULL, DL_TREE_TIMEOUT, t->timeout_ms);
+        super_deadline(s, t, NULL, DL_TREE_TIMEOUT, t->timeout_ms);
     s_enqueue(s, t, &t->nodes[0]);
     s_pump(s);
 }
@@ -1255,7 +1015,7 @@ static void s_handle_status(super_t *s, env_t *req)
     s_add_guarantees(s, report);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "report", report);
-    s_send(s, req->from, "report", body, req->id);
+    super_send(s, req->from, "report", body, req->id);
 }
 
 static void s_handle_cancel(super_t *s, env_t *req)
@@ -1276,8 +1036,8 @@ static void s_handle_cancel(super_t *s, env_t *req)
     cJSON_AddStringToObject(body, "tree", t->id);
     cJSON_AddStringToObject(body, "path", n->path);
     cJSON_AddStringToObject(body, "status", status_name(n->status));
-    s_send(s, req->from, "cancelling", body, req->id);
-    s_cancel_node(s, t, n, "cancel requested");
+    super_send(s, req->from, "cancelling", body, req->id);
+    super_cancel_node(s, t, n, "cancel requested");
 }
 
 static void s_handle_list(super_t *s, env_t *req)
@@ -1293,7 +1053,7 @@ static void s_handle_list(super_t *s, env_t *req)
         cJSON_AddItemToArray(list, o);
     }
     s_add_guarantees(s, body);
-    s_send(s, req->from, "trees", body, req->id);
+    super_send(s, req->from, "trees", body, req->id);
 }
 
 static void s_handle_stats(super_t *s, env_t *req)
@@ -1322,7 +1082,7 @@ static void s_handle_stats(super_t *s, env_t *req)
     cJSON_AddNumberToObject(c, "processes", alive);
     cJSON_AddNumberToObject(c, "spawn_queue", (double) zlistx_size(s->spawn_queue));
     s_add_guarantees(s, body);
-    s_send(s, req->from, "stats", body, req->id);
+    super_send(s, req->from, "stats", body, req->id);
 }
 
 /* A worker reports a phase (and perhaps its error): body is a node_phase
@@ -1336,7 +1096,7 @@ static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *bod
         at >= n->incarnation_mono_ms) {
         /* A report that trailed the exit past the settle wait: it changes
          * nothing, but the history is the node's, so it goes in. */
-        s_phase_at(s, t, n, ph, at);
+        super_phase_at(s, t, n, ph, at);
         return;
     }
     if (!n || ph == PH_NONE || ph == PH_SPAWNED || ph == PH_EXITED || ph == PH_TERM_SENT ||
@@ -1355,7 +1115,7 @@ static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *bod
      * happened in: that is not a new phase. */
     const cJSON *error = cJSON_GetObjectItem(body, "error");
     if (!cJSON_IsObject(error) || ph != n->phase)
-        s_phase_at(s, t, n, ph, at);
+        super_phase_at(s, t, n, ph, at);
 
     if (cJSON_IsObject(error) && !n->error) {
         n->error = cJSON_Duplicate(error, 1);
@@ -1377,7 +1137,7 @@ static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *bod
     } else if (ph == PH_CANCELLING_CHILDREN && !n->cancel_requested) {
         /* Its own work ended: it stops its children before it exits. */
         for (int i = 0; i < n->nchildren; i++)
-            s_cancel_node(s, t, n->children[i], "parent finished");
+            super_cancel_node(s, t, n->children[i], "parent finished");
     } else if (ph == PH_EXITING && n->exited) {
         s_settle_exited(s, t, n); /* the last report arrived after the exit */
     }
@@ -1461,16 +1221,16 @@ static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
         else if (!strcmp(msg->type, "stats"))
             s_handle_stats(s, msg);
         else if (!strcmp(msg->type, "spawned"))
-            s_on_remote_spawned(s, msg);
+            place_on_spawned(s, msg);
         else if (!strcmp(msg->type, "report"))
-            s_on_remote_report(s, msg);
+            place_on_report(s, msg);
         else if (!strcmp(msg->type, "event") && !strcmp(msg->from, "broker"))
-            s_on_peer_lost(s, msg);
+            place_on_peer_lost(s, msg);
         else if (!strcmp(msg->type, "event"))
-            s_on_remote_event(s, msg);
+            place_on_event(s, msg);
         else if (!strcmp(msg->type, "cancelling") || !strcmp(msg->type, "subscribed"))
             ; /* acknowledgements: nothing to do */
-        else if (!strcmp(msg->type, "error") && s_on_remote_error(s, msg))
+        else if (!strcmp(msg->type, "error") && place_on_error(s, msg))
             ;
         else if (!strcmp(msg->type, "error") && s_bounced(s, msg))
             ;
@@ -1514,7 +1274,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
             if (!t->ended_ms) {
                 snprintf(t->reason, sizeof t->reason, "supervisor stopping");
-                s_cancel_node(s, t, &t->nodes[0], "supervisor stopping");
+                super_cancel_node(s, t, &t->nodes[0], "supervisor stopping");
             }
     }
     return s_all_done(s) ? -1 : 0;

@@ -605,10 +605,13 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
     n->linked = n->link_fd >= 0;
     n->proc = PROC_ALIVE;
     n->status = ST_RUNNING;
-    drain_add(s->drain, n->out_fd, FD_KEY(ev->hdr.req, FD_OUT));
-    drain_add(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR));
-    if (n->linked)
-        drain_add(s->drain, n->link_fd, FD_KEY(ev->hdr.req, FD_LINK));
+    /* Without these its output could block it and its reports go unread:
+     * say so; its deadlines still bound its teardown. */
+    if (drain_add(s->drain, n->out_fd, FD_KEY(ev->hdr.req, FD_OUT)) != 0 ||
+        drain_add(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR)) != 0 ||
+        (n->linked && drain_add(s->drain, n->link_fd, FD_KEY(ev->hdr.req, FD_LINK)) != 0))
+        log_node(ALOG_ERROR, t->id, n->path, "tree %s: %s: cannot watch its pipes and link: %s",
+                 t->id, n->path, strerror(errno));
     super_phase_at(s, t, n, PH_SPAWNED, ev->hdr.mono_ms);
     for (int i = 0; i < n->nchildren; i++)
         if (n->children[i]->proc == PROC_PENDING && !status_is_terminal(n->children[i]->status))

@@ -104,6 +104,7 @@ int main(int argc, char **argv)
             *p = '-';
     const char *name = getenv("ARBOR_SUPERVISOR_NAME") ?: host;
     const char *broker = getenv("ARBOR_BROKER") ?: "ipc:///tmp/arbor/broker.sock";
+    bool max_processes_asked = false;
     super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES},
                        .keep_finished = 256, .stop_deadline_ms = 15000,
                        .max_trees = 64, .max_processes = 8192, .spawn_rate = 20000};
@@ -128,7 +129,10 @@ int main(int argc, char **argv)
         case 3: cfg.keep_finished = s_int_arg("--keep-trees", optarg, 0, 100000); break;
         case 4: cfg.stop_deadline_ms = s_int_arg("--stop-deadline", optarg, 0, 3600000); break;
         case 5: cfg.max_trees = s_int_arg("--max-trees", optarg, 1, 100000); break;
-        case 6: cfg.max_processes = s_int_arg("--max-processes", optarg, 1, 1 << 20); break;
+        case 6:
+            cfg.max_processes = s_int_arg("--max-processes", optarg, 1, 1 << 20);
+            max_processes_asked = true;
+            break;
         case 7: cfg.spawn_rate = s_int_arg("--spawn-rate", optarg, 1, 1000000); break;
         case 8:
         case 9:
@@ -176,9 +180,11 @@ int main(int argc, char **argv)
         }
         rlim_t fit = rl.rlim_cur > SUPER_FDS_RESERVED ? (rl.rlim_cur - SUPER_FDS_RESERVED) / 4 : 0;
         if (rl.rlim_cur != RLIM_INFINITY && (rlim_t) cfg.max_processes > fit) {
-            log_warn("RLIMIT_NOFILE is %llu: at most %llu workers at once (4 fds each), not %d",
-                     (unsigned long long) rl.rlim_cur, (unsigned long long) fit,
-                     cfg.max_processes);
+            /* A warning when --max-processes asked for more; news otherwise. */
+            log_msg(max_processes_asked ? ALOG_WARN : ALOG_INFO,
+                    "RLIMIT_NOFILE is %llu: at most %llu workers at once (4 fds each), not %d",
+                    (unsigned long long) rl.rlim_cur, (unsigned long long) fit,
+                    cfg.max_processes);
             cfg.max_processes = fit > 0 ? (int) fit : 1;
         }
     }

@@ -77,9 +77,29 @@ static int s_poll(ctl_t *self, int64_t deadline)
     return -1;
 }
 
+/* How long to wait for the broker's welcome: CTL_WELCOME_MS, or
+ * ARBOR_CONNECT_TIMEOUT seconds (a loaded or distant broker). */
+static int s_welcome_ms(void)
+{
+    const char *v = getenv("ARBOR_CONNECT_TIMEOUT");
+    if (!v || !*v)
+        return CTL_WELCOME_MS;
+    char *end;
+    double s = strtod(v, &end);
+    if (*end || !(s > 0) || s > 3600) {
+        fprintf(stderr,
+                "arborctl: ARBOR_CONNECT_TIMEOUT=%s is not a number of seconds in (0, 3600]: "
+                "waiting %d s\n",
+                v, CTL_WELCOME_MS / 1000);
+        return CTL_WELCOME_MS;
+    }
+    return (int) (s * 1000);
+}
+
 ctl_t *ctl_connect(const char *endpoint)
 {
-    int64_t deadline = clk_now_ms() + CTL_WELCOME_MS;
+    int welcome_ms = s_welcome_ms();
+    int64_t deadline = clk_now_ms() + welcome_ms;
     char name[ENV_NAME_MAX + 1], rnd[20], key_name[CURVE_NAME_MAX + 1];
     peer_random_id(rnd, sizeof rnd);
     /* With CURVE the broker accepts a client only under its key's name,
@@ -108,8 +128,8 @@ ctl_t *ctl_connect(const char *endpoint)
             return NULL;
         }
         if (rc == 0) {
-            fprintf(stderr, "arborctl: cannot reach broker at %s (no answer within %d s)%s\n",
-                    endpoint, CTL_WELCOME_MS / 1000,
+            fprintf(stderr, "arborctl: cannot reach broker at %s (no answer within %g s)%s\n",
+                    endpoint, welcome_ms / 1000.0,
                     getenv(CURVE_ENV_CERT) ? "; with CURVE: is this client's certificate in the "
                                              "broker's allow directory, and the broker's key right?"
                                            : "");

@@ -34,6 +34,7 @@
 enum { FD_OUT = 0, FD_ERR = 1, FD_LINK = 2 };
 #define FD_KEY(req, which) (((uint64_t) (req) << 2) | (which))
 #define TICK_MS 100
+#define STOP_LINGER_MS 1000 /* stopping: reports stay available this long after the last tree ends */
 #define FSRV_MAX_RESTARTS 10
 #define FSRV_RESTART_WINDOW_MS 10000
 
@@ -1264,6 +1265,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     (void) item;
     super_t *s = arg;
     struct signalfd_siginfo si;
+    bool idle = s->stopping && s_all_done(s);
     while (read(s->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
         if (s->stopping) {
             log_warn("second %s: stopping now; the fork-server stops the workers",
@@ -1271,6 +1273,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             return -1;
         }
         s->stopping = true;
+        idle = s_all_done(s);
         s->stop_deadline = clk_now_ms() + s->cfg.stop_deadline_ms;
         log_info("%s: cancelling every tree, then stopping (at most %d ms)",
                  sig_name((int) si.ssi_signo), s->cfg.stop_deadline_ms);
@@ -1280,7 +1283,9 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
                 super_cancel_node(s, t, &t->nodes[0], "supervisor stopping");
             }
     }
-    return s_all_done(s) ? -1 : 0;
+    /* Idle: stop now. Otherwise the tick stops once the trees have ended
+     * and their clients had a moment to fetch the reports. */
+    return idle ? -1 : 0;
 }
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -1296,8 +1301,16 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     }
     s_redeliver(s);
     s_pump(s);
-    if (s->stopping && (s_all_done(s) || now >= s->stop_deadline))
+    if (s->stopping && now >= s->stop_deadline)
         return -1;
+    if (s->stopping && s_all_done(s)) {
+        /* Every tree has ended: clients waiting on them were sent "done"
+         * and ask for their reports now; answer for a moment, then go. */
+        if (!s->stop_at)
+            s->stop_at = now + STOP_LINGER_MS;
+        if (now >= s->stop_at)
+            return -1;
+    }
     return 0;
 }
 

@@ -34,6 +34,7 @@ struct super_t {
     int64_t next_beat;
     bool stopping;
     int64_t stop_deadline;
+    int64_t stop_at;      /* stopping, every tree ended: leave at this time */
     int exit_code;
     bool fsrv_gone;
     int guarantees; /* FSRV_G_ flags the fork-server reported */

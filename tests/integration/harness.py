@@ -104,6 +104,8 @@ class Run:
         self.env["ARBOR_TEST_RUN"] = self.marker
         self.env["ARBOR_BROKER"] = self.broker_ep
         self.env.setdefault("ARBOR_LOG_LEVEL", "info")
+        if SLOW != 1:  # sanitized daemons under load: arborctl waits longer for a welcome
+            self.env.setdefault("ARBOR_CONNECT_TIMEOUT", "%g" % (3 * SLOW))
 
     # -- processes -------------------------------------------------------
     def start(self, name, argv, env=None):
@@ -138,8 +140,13 @@ class Run:
                           (p.arbor_name, text, timeout, self.log_of(p)[-3000:]))
 
     def broker(self, *extra):
+        extra = list(extra)
+        if SLOW != 1 and "--expiry-ms" not in extra:
+            # Sanitized and loaded: raw test peers that do not heartbeat, and
+            # slowed daemons, are not taken for dead after the default 5 s.
+            extra += ["--expiry-ms", "%d" % (5000 * SLOW)]
         p = self.start("broker", [os.path.join(BIN, "arbor-broker"), "--bind", self.broker_ep] +
-                       root_flag("arbor-broker") + list(extra))
+                       root_flag("arbor-broker") + extra)
         self.wait_log(p, "listening")
         return p
 

@@ -1,9 +1,9 @@
 #include "link.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,7 +22,7 @@ void link_worker_init(int fd)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-int link_phase(int fd, const char *phase, const char *error_type, const char *error_message)
+cJSON *link_phase_body(const char *phase, const char *error_type, const char *error_message)
 {
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "phase", phase);
@@ -33,6 +33,25 @@ int link_phase(int fd, const char *phase, const char *error_type, const char *er
         cJSON_AddStringToObject(err, "message", error_message ? error_message : "");
         cJSON_AddStringToObject(err, "phase", phase);
     }
+    return body;
+}
+
+void link_error_line(int fd, const char *type, const char *message, const char *phase)
+{
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddStringToObject(line, "type", type);
+    cJSON_AddStringToObject(line, "message", message);
+    cJSON_AddStringToObject(line, "phase", phase);
+    char *text = cJSON_PrintUnformatted(line);
+    cJSON_Delete(line);
+    if (text)
+        dprintf(fd, LINK_ERROR_MARK "%s\n", text);
+    free(text);
+}
+
+int link_phase(int fd, const char *phase, const char *error_type, const char *error_message)
+{
+    cJSON *body = link_phase_body(phase, error_type, error_message);
     char buf[LINK_MSG_MAX];
     bool ok = body && cJSON_PrintPreallocated(body, buf, sizeof buf, false);
     cJSON_Delete(body);

@@ -16,6 +16,7 @@
 #ifndef ARBOR_LINK_H
 #define ARBOR_LINK_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 #define LINK_FD 3
@@ -28,6 +29,18 @@ enum {
     LINK_EV_CHILDREN_EXITED,  /* every child of this node has ended */
     LINK_EV_GONE              /* the supervisor's end is closed */
 };
+
+/* The node_phase body, the same over the link and through the broker:
+ * {"phase","t_mono_ms"[,"error":{"type","message","phase"}]} (error_type
+ * NULL: no error). NULL when out of memory. */
+cJSON *link_phase_body(const char *phase, const char *error_type, const char *error_message);
+
+/* A worker's error also goes to its stderr as one line, LINK_ERROR_MARK
+ * followed by {"type","message","phase"}: the supervisor always drains
+ * stderr and finds the error in the tail it keeps, whatever became of the
+ * report itself. */
+#define LINK_ERROR_MARK "ARBOR-ERROR "
+void link_error_line(int fd, const char *type, const char *message, const char *phase);
 
 /* Worker side. Bound sends to LINK_SEND_TIMEOUT_MS (call once after fork). */
 void link_worker_init(int fd);

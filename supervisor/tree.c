@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link.h"
 #include "sig.h"
 
 static const char *s_phase_names[PH_COUNT] = {
@@ -157,7 +158,7 @@ char *tree_node_tail(const tree_node_t *node)
 
 bool tree_node_error_from_tail(tree_node_t *node)
 {
-    static const char mark[] = "ARBOR-ERROR ";
+    static const char mark[] = LINK_ERROR_MARK;
     if (node->error || node->tail_len == 0)
         return false;
     char *tail = tree_node_tail(node);
@@ -296,7 +297,7 @@ static cJSON *s_derived_error(const tree_node_t *n, status_t status)
  * says it): what people read in "stderr" is the rest, in place. */
 static void s_drop_error_lines(char *text)
 {
-    static const char mark[] = "ARBOR-ERROR ";
+    static const char mark[] = LINK_ERROR_MARK;
     char *out = text;
     for (char *line = text; *line;) {
         char *nl = strchr(line, '\n');

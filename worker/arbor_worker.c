@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "link.h"
 #include "log.h"
 #include "peer.h"
 
@@ -48,34 +49,19 @@ arbor_worker_t *arbor_worker_from_env(void)
 
 int arbor_worker_phase(arbor_worker_t *w, const char *phase)
 {
-    cJSON *body = cJSON_CreateObject();
     snprintf(w->phase, sizeof w->phase, "%s", phase);
-    cJSON_AddStringToObject(body, "phase", phase);
-    cJSON_AddNumberToObject(body, "t_mono_ms", (double) clk_now_ms());
+    cJSON *body = link_phase_body(phase, NULL, NULL);
     return peer_send(w->peer, w->supervisor, "node_phase", body, -1) < 0 ? -1 : 0;
 }
 
 int arbor_worker_error(arbor_worker_t *w, const char *type, const char *message)
 {
+    const char *phase = w->phase[0] ? w->phase : "running";
     /* The same error also goes to stderr, which the supervisor always
      * drains: it still reaches the report when the broker is away. */
-    cJSON *line = cJSON_CreateObject();
-    cJSON_AddStringToObject(line, "type", type);
-    cJSON_AddStringToObject(line, "message", message);
-    cJSON_AddStringToObject(line, "phase", w->phase[0] ? w->phase : "running");
-    char *text = cJSON_PrintUnformatted(line);
-    cJSON_Delete(line);
-    if (text) {
-        fprintf(stderr, "ARBOR-ERROR %s\n", text);
-        fflush(stderr);
-        free(text);
-    }
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "phase", w->phase[0] ? w->phase : "running");
-    cJSON_AddNumberToObject(body, "t_mono_ms", (double) clk_now_ms());
-    cJSON *err = cJSON_AddObjectToObject(body, "error");
-    cJSON_AddStringToObject(err, "type", type);
-    cJSON_AddStringToObject(err, "message", message);
+    fflush(stderr); /* what the program wrote before, in order */
+    link_error_line(2, type, message, phase);
+    cJSON *body = link_phase_body(phase, type, message);
     return peer_send(w->peer, w->supervisor, "node_phase", body, -1) < 0 ? -1 : 0;
 }
 

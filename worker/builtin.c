@@ -67,8 +67,6 @@ static int s_wait(s_node_t *n, int64_t deadline, bool stop_on_cancel)
         }
         if (ev == LINK_EV_CANCEL && stop_on_cancel)
             return ev;
-        if (ev == LINK_EV_NONE && deadline >= 0 && clk_now_ms() >= deadline)
-            return ev;
     }
 }
 
@@ -102,17 +100,7 @@ static void s_report_error(s_node_t *n, const char *default_type)
     snprintf(fallback, sizeof fallback, "%s failed as its spec says (run: %s)", n->path, n->run);
     type = type ? type : default_type;
     msg = msg ? msg : fallback;
-    /* The same error also goes to stderr as the ARBOR-ERROR line that
-     * libarbor_worker writes: the tail kept for the report carries it too. */
-    cJSON *line = cJSON_CreateObject();
-    cJSON_AddStringToObject(line, "type", type);
-    cJSON_AddStringToObject(line, "message", msg);
-    cJSON_AddStringToObject(line, "phase", n->phase);
-    char *text = cJSON_PrintUnformatted(line);
-    cJSON_Delete(line);
-    if (text)
-        dprintf(2, "ARBOR-ERROR %s\n", text);
-    free(text);
+    link_error_line(2, type, msg, n->phase); /* in the kept stderr tail too */
     link_phase(n->fd, n->phase, type, msg);
 }
 

@@ -1265,7 +1265,7 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     (void) item;
     super_t *s = arg;
     struct signalfd_siginfo si;
-    bool idle = s->stopping && s_all_done(s);
+    bool idle = false;
     while (read(s->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
         if (s->stopping) {
             log_warn("second %s: stopping now; the fork-server stops the workers",

@@ -33,22 +33,8 @@ while [ $# -gt 0 ]; do
 done
 
 # ---- what it needs ---------------------------------------------------------------
-need=()
-command -v gcc >/dev/null || need+=(gcc)
-command -v cmake >/dev/null || need+=(cmake)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-command -v gnuplot >/dev/null || need+=(gnuplot-nox)
-pkg-config --exists libczmq libcjson 2>/dev/null || need+=(libczmq-dev libzmq3-dev libcjson-dev)
-/usr/bin/python3 -c 'import zmq' 2>/dev/null || need+=(python3 python3-zmq)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "bench: installing ${need[*]}" >&2
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "bench: need root for apt-get install ${need[*]}" >&2
-        exit 1
-    fi
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+"$root/scripts/apt-need.sh" bench gcc cmake pkg-config gnuplot-nox libczmq-dev libzmq3-dev \
+    libcjson-dev python3 python3-zmq
 
 # ---- build -------------------------------------------------------------------------
 echo "bench: building arbor in $build" >&2

@@ -6,23 +6,9 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 shift || true
 
-packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libcjson-dev
-          libcmocka-dev python3 python3-zmq python3-jsonschema gnuplot-nox
-          clang libclang-rt-14-dev valgrind)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "bootstrap: installing ${missing[*]}" >&2
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "bootstrap: packages are missing and this is not root: run as root" >&2
-        exit 2
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/apt-need.sh bootstrap build-essential cmake pkg-config libzmq3-dev libczmq-dev \
+    libcjson-dev libcmocka-dev python3 python3-zmq python3-jsonschema gnuplot-nox \
+    clang libclang-rt-14-dev valgrind
 
 log=$(mktemp)
 if ! { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&

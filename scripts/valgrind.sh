@@ -18,15 +18,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 build=${ARBOR_VG_BUILD:-build-vg}
 
-if ! command -v valgrind >/dev/null 2>&1; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "valgrind: the valgrind package is missing and this is not root" >&2
-        exit 2
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq valgrind >/dev/null
-fi
+# bootstrap.sh installs valgrind with everything else.
 scripts/bootstrap.sh "$build" -DCMAKE_BUILD_TYPE=Debug -DARBOR_SANITIZE=OFF
 
 logs=$root/$build/valgrind

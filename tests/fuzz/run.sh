@@ -19,21 +19,8 @@ build=${ARBOR_FUZZ_BUILD:-build-fuzz}
 
 # clang and its runtime (libFuzzer, sanitizers) from Debian, plus what the
 # code under test links.
-packages=(clang libclang-rt-14-dev cmake pkg-config libzmq3-dev libczmq-dev libcjson-dev)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "fuzz: installing ${missing[*]}" >&2
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "fuzz: packages are missing and this is not root: run as root" >&2
-        exit 2
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/apt-need.sh fuzz clang libclang-rt-14-dev cmake pkg-config libzmq3-dev libczmq-dev \
+    libcjson-dev
 
 log=$(mktemp)
 if ! { cmake -S tests/fuzz -B "$build" -DCMAKE_C_COMPILER=clang -DARBOR_FUZZ=ON \

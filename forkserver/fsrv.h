@@ -1,6 +1,6 @@
 /* fsrv: the fork-server — the one process that forks workers and the one
  * reaper of them (DESIGN.md, "Fork-server rules"). It is its own small
- * program, arbor-forkserver (fsrv_server.c; no ZeroMQ linked at all), so
+ * program, arbor-forkserver (forkserver/fsrv_server.c; no ZeroMQ linked at all), so
  * forking is cheap: few mappings to copy, nothing of the supervisor's.
  *
  * The supervisor starts it first, before any thread or ZeroMQ context

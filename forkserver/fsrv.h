@@ -39,6 +39,7 @@ enum {
     FSRV_G_PDEATHSIG = 1 << 1,   /* it dies with the supervisor; workers die with it */
     FSRV_G_SUBREAPER = 1 << 2,   /* orphans of exec'd programs come back to it */
     FSRV_G_CLOSE_RANGE = 1 << 3, /* children close every inherited fd above 2 */
+    FSRV_G_LAST = FSRV_G_CLOSE_RANGE,  /* the highest bit, to iterate over them */
 };
 
 /* Names of the guarantees in flags, for logs and reports. */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { DL_ESCALATE, DL_SETTLE, DL_TREE_TIMEOUT, DL_REMOTE } dl_kind_t;
+typedef enum { DL_ESCALATE, DL_TREE_TIMEOUT } dl_kind_t;
 
 typedef struct {
     int64_t when;     /* monotonic ms */

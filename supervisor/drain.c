@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <string.h>
 
 #define DRAIN_CHUNK 65536
 #define DRAIN_EVENTS 128
@@ -21,11 +22,15 @@ struct drain_t {
     drain_fn *fn;
     void *arg;
     s_reg_t *regs;
+    s_reg_t **byfd;   /* registrations by fd number, for drain_forget */
+    int cap;
     char buf[DRAIN_CHUNK];
 };
 
 static void s_unlink(drain_t *self, s_reg_t *reg)
 {
+    if (reg->fd < self->cap && self->byfd[reg->fd] == reg)
+        self->byfd[reg->fd] = NULL;
     if (reg->prev)
         reg->prev->next = reg->next;
     else
@@ -59,6 +64,7 @@ void drain_destroy(drain_t **self)
         close(reg->fd);
         free(reg);
     }
+    free((*self)->byfd);
     free(*self);
     *self = NULL;
 }
@@ -67,6 +73,17 @@ int drain_fd(drain_t *self) { return self->epfd; }
 
 int drain_add(drain_t *self, int fd, uint64_t key)
 {
+    if (fd < 0)
+        return -1;
+    if (fd >= self->cap) {
+        int cap = fd + 1 > self->cap * 2 ? fd + 1 : self->cap * 2;
+        s_reg_t **grown = realloc(self->byfd, (size_t) cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        memset(grown + self->cap, 0, (size_t) (cap - self->cap) * sizeof *grown);
+        self->byfd = grown;
+        self->cap = cap;
+    }
     s_reg_t *reg = malloc(sizeof *reg);
     if (!reg)
         return -1;
@@ -80,6 +97,7 @@ int drain_add(drain_t *self, int fd, uint64_t key)
     if (self->regs)
         self->regs->prev = reg;
     self->regs = reg;
+    self->byfd[fd] = reg;
     return 0;
 }
 
@@ -124,6 +142,18 @@ void drain_ready(drain_t *self)
             free(reg);
         }
     }
+}
+
+void drain_forget(drain_t *self, int fd)
+{
+    s_reg_t *reg = fd >= 0 && fd < self->cap ? self->byfd[fd] : NULL;
+    if (reg) {
+        epoll_ctl(self->epfd, EPOLL_CTL_DEL, fd, NULL);
+        s_unlink(self, reg);
+        free(reg);
+    }
+    if (fd >= 0)
+        close(fd);
 }
 
 void drain_now(drain_t *self, int fd, uint64_t key)

@@ -17,6 +17,8 @@ drain_t *drain_new(drain_fn *fn, void *arg);
 void drain_destroy(drain_t **self);
 int drain_fd(drain_t *self);
 int drain_add(drain_t *self, int fd, uint64_t key);
+/* Stop watching fd and close it (its owner gives up on it before its end). */
+void drain_forget(drain_t *self, int fd);
 /* Read every ready pipe, a bounded amount each, then return. */
 void drain_ready(drain_t *self);
 /* Read fd until it would block or ends (a final drain after an exit). */

@@ -1,55 +1,119 @@
 #include "place.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
-#include "env.h"
-#include "esc.h"
+#include "log.h"
 
-static void s_remote_topic(const tree_node_t *n, char *out, size_t size)
+#define PLACE_ANSWER_MS 10000 /* the other supervisor answers a spawn within this */
+#define PLACE_SLACK_MS 10000  /* network and scheduling slack on a cancel's bound */
+
+typedef struct s_placement_t {
+    tree_t *tree;
+    tree_node_t *node;
+    bool spawned;        /* it answered "spawned" */
+    int64_t deadline_ms; /* monotonic; 0: none */
+    struct s_placement_t *next;
+} s_placement_t;
+
+struct place_t {
+    peer_t *peer;
+    place_core_t core;
+    s_placement_t *list;
+    int count;
+};
+
+place_t *place_new(peer_t *peer, place_core_t core)
+{
+    place_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->peer = peer;
+    self->core = core;
+    return self;
+}
+
+void place_destroy(place_t **self)
+{
+    if (!self || !*self)
+        return;
+    for (s_placement_t *p = (*self)->list, *next; p; p = next) {
+        next = p->next;
+        free(p);
+    }
+    free(*self);
+    *self = NULL;
+}
+
+int place_count(const place_t *self) { return self->count; }
+
+static void s_topic(const tree_node_t *n, char *out, size_t size)
 {
     snprintf(out, size, "tree/%s", n->remote_tree);
 }
 
 /* Worst case for the other supervisor to end the subtree after a cancel:
- * every level's deadlines, plus slack for the network. */
-static int64_t s_remote_bound_ms(const tree_node_t *n)
+ * every level's deadlines. */
+static int64_t s_bound_ms(const tree_node_t *n)
 {
     int64_t deepest = 0;
     for (int i = 0; i < n->nchildren; i++) {
-        int64_t b = s_remote_bound_ms(n->children[i]);
+        int64_t b = s_bound_ms(n->children[i]);
         deepest = b > deepest ? b : deepest;
     }
     return n->grace_ms + n->kill_after_ms + ESC_REAP_MS + deepest;
 }
 
-static void s_remote_done_with(super_t *s, tree_t *t, tree_node_t *n, status_t status)
+static s_placement_t *s_find_node(place_t *self, const tree_node_t *n)
 {
-    char topic[TREE_ID_MAX + 8];
-    s_remote_topic(n, topic, sizeof topic);
-    peer_unsubscribe(s->peer, topic);
-    n->proc = PROC_GONE;
-    tree_node_settle(t, n, status);
-    super_after_settle(s, t, n);
+    for (s_placement_t *p = self->list; p; p = p->next)
+        if (p->node == n)
+            return p;
+    return NULL;
 }
 
-void place_lost(super_t *s, tree_t *t, tree_node_t *n, const char *why)
+/* The placement is over: forget it, then tell the core (which may free
+ * the tree once it has ended). */
+static void s_end(place_t *self, s_placement_t *p, node_event_t ev, const char *why)
 {
-    log_node(ALOG_WARN, t->id, n->path, "tree %s: %s on %s: %s", t->id, n->path, n->remote_sup, why);
+    char topic[TREE_ID_MAX + 8];
+    s_topic(p->node, topic, sizeof topic);
+    peer_unsubscribe(self->peer, topic);
+    tree_t *t = p->tree;
+    tree_node_t *n = p->node;
+    for (s_placement_t **at = &self->list; *at; at = &(*at)->next)
+        if (*at == p) {
+            *at = p->next;
+            break;
+        }
+    free(p);
+    self->count--;
+    self->core.event(self->core.arg, t, n, ev, why);
+}
+
+static void s_lost(place_t *self, s_placement_t *p, const char *why)
+{
+    tree_node_t *n = p->node;
+    log_node(ALOG_WARN, p->tree->id, n->path, "tree %s: %s on %s: %s", p->tree->id, n->path,
+             n->remote_sup, why);
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "type", "Lost");
     cJSON_AddStringToObject(e, "message", why);
     cJSON_AddStringToObject(e, "phase", phase_name(n->phase));
-    tree_settle_remote_part(t, n, ST_LOST, e);
-    cJSON_Delete(n->error);
-    n->error = e;
-    n->lost = true;
-    s_remote_done_with(s, t, n, ST_LOST);
+    tree_settle_remote_part(p->tree, n, ST_LOST, e);
+    cJSON_Delete(n->inc.error);
+    n->inc.error = e;
+    n->inc.life.end = END_LOST;
+    s_end(self, p, (node_event_t){.kind = NEV_REMOTE_ENDED, .status = ST_LOST}, why);
 }
 
-void place_spawn(super_t *s, tree_t *t, tree_node_t *n)
+int place_spawn(place_t *self, tree_t *t, tree_node_t *n)
 {
+    s_placement_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return -1;
     char id[TREE_ID_MAX + 32];
     snprintf(id, sizeof id, "%s.%d.%u", t->id, n->idx, n->incarnation);
     if (strlen(id) <= TREE_ID_MAX)
@@ -57,107 +121,113 @@ void place_spawn(super_t *s, tree_t *t, tree_node_t *n)
     else
         peer_random_id(n->remote_tree, sizeof n->remote_tree);
     char topic[TREE_ID_MAX + 8];
-    s_remote_topic(n, topic, sizeof topic);
-    peer_subscribe(s->peer, topic); /* before the spawn: no event is missed */
+    s_topic(n, topic, sizeof topic);
+    peer_subscribe(self->peer, topic); /* before the spawn: no event is missed */
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "spec", cJSON_Duplicate(n->subtree_spec, 1));
     cJSON_AddStringToObject(body, "tree", n->remote_tree);
     cJSON *parent = cJSON_AddObjectToObject(body, "parent");
-    cJSON_AddStringToObject(parent, "supervisor", s->name);
+    cJSON_AddStringToObject(parent, "supervisor", t->supervisor);
     cJSON_AddStringToObject(parent, "tree", t->id);
     cJSON_AddStringToObject(parent, "path", n->path);
     n->remote_t0_ms = clk_now_ms() - t->started_ms;
-    n->remote_req = peer_send(s->peer, n->remote_sup, "spawn", body, -1);
-    n->proc = PROC_REQUESTED;
-    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s runs on supervisor %s as tree %s", t->id, n->path, n->remote_sup,
-             n->remote_tree);
+    n->remote_req = peer_send(self->peer, n->remote_sup, "spawn", body, -1);
     if (n->remote_req < 0) {
-        peer_unsubscribe(s->peer, topic);
-        super_spawn_failed(s, t, n, "cannot reach the broker to ask the other supervisor");
-        return;
+        peer_unsubscribe(self->peer, topic);
+        free(p);
+        return -1;
     }
-    super_deadline(s, t, n, DL_REMOTE, 10000); /* an answer to the spawn, at least */
+    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s runs on supervisor %s as tree %s", t->id,
+             n->path, n->remote_sup, n->remote_tree);
+    *p = (s_placement_t){t, n, false, clk_now_ms() + PLACE_ANSWER_MS, self->list};
+    self->list = p;
+    self->count++;
+    return 0;
 }
 
-static tree_node_t *s_remote_by_req(super_t *s, const env_t *msg, tree_t **tree)
+void place_cancel(place_t *self, tree_t *t, tree_node_t *n)
 {
-    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
-            tree_node_t *n = &t->nodes[i];
-            if (n->remote_sup[0] && n->proc == PROC_REQUESTED && n->remote_req == msg->re) {
-                *tree = t;
-                return n;
-            }
-        }
-    return NULL;
-}
-
-static tree_node_t *s_remote_by_tree(super_t *s, const char *sup, const char *rtree, tree_t **tree)
-{
-    for (tree_t *t = zlistx_first(s->trees); t && rtree; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
-            tree_node_t *n = &t->nodes[i];
-            if (n->proc == PROC_REMOTE && !strcmp(n->remote_sup, sup) &&
-                !strcmp(n->remote_tree, rtree)) {
-                *tree = t;
-                return n;
-            }
-        }
-    return NULL;
-}
-
-void place_cancel(super_t *s, tree_t *t, tree_node_t *n)
-{
+    (void) t;
+    s_placement_t *p = s_find_node(self, n);
+    if (!p || !p->spawned)
+        return; /* not answered yet: cancelled when it is (NEV_PLACED) */
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "tree", n->remote_tree);
-    peer_send(s->peer, n->remote_sup, "cancel", body, -1);
-    super_deadline(s, t, n, DL_REMOTE, s_remote_bound_ms(n) + 10000);
+    peer_send(self->peer, n->remote_sup, "cancel", body, -1);
+    p->deadline_ms = clk_now_ms() + s_bound_ms(n) + PLACE_SLACK_MS;
 }
 
-/* "spawned" from the other supervisor. */
-void place_on_spawned(super_t *s, env_t *msg)
+void place_tick(place_t *self, int64_t now_ms)
 {
-    tree_t *t;
-    tree_node_t *n = s_remote_by_req(s, msg, &t);
-    if (!n || strcmp(msg->from, n->remote_sup) != 0)
+    for (s_placement_t *p = self->list, *next; p; p = next) {
+        next = p->next;
+        if (p->deadline_ms && now_ms >= p->deadline_ms)
+            s_lost(self, p, p->spawned ? "the other supervisor did not end the subtree in time"
+                                       : "the other supervisor did not answer the spawn in 10 s");
+    }
+}
+
+static s_placement_t *s_by_req(place_t *self, const env_t *msg)
+{
+    for (s_placement_t *p = self->list; p; p = p->next)
+        if (!p->spawned && p->node->remote_req == msg->re)
+            return p;
+    return NULL;
+}
+
+static s_placement_t *s_by_tree(place_t *self, const char *sup, const char *rtree)
+{
+    for (s_placement_t *p = self->list; p && rtree; p = p->next)
+        if (p->spawned && !strcmp(p->node->remote_sup, sup) && !strcmp(p->node->remote_tree, rtree))
+            return p;
+    return NULL;
+}
+
+void place_on_spawned(place_t *self, env_t *msg)
+{
+    s_placement_t *p = s_by_req(self, msg);
+    if (!p || strcmp(msg->from, p->node->remote_sup) != 0)
         return;
-    n->proc = PROC_REMOTE;
-    n->status = ST_RUNNING;
-    n->deadline_gen++; /* the spawn deadline is met; its phases come as events */
-    if (n->cancel_requested)
-        place_cancel(s, t, n);
+    p->spawned = true;
+    p->deadline_ms = 0; /* answered; its phases come as events */
+    p->node->status = ST_RUNNING;
+    self->core.event(self->core.arg, p->tree, p->node, (node_event_t){.kind = NEV_PLACED}, NULL);
 }
 
-/* An error answering our spawn (from it, or from the broker). */
-bool place_on_error(super_t *s, env_t *msg)
+bool place_on_error(place_t *self, env_t *msg)
 {
-    tree_t *t;
-    tree_node_t *n = s_remote_by_req(s, msg, &t);
-    if (!n)
+    s_placement_t *p = s_by_req(self, msg);
+    if (!p)
         return false;
     char why[600];
-    snprintf(why, sizeof why, "supervisor %s refused the subtree: %s: %s", n->remote_sup,
+    snprintf(why, sizeof why, "supervisor %s refused the subtree: %s: %s", p->node->remote_sup,
              env_str(msg->body, "code") ?: "error", env_str(msg->body, "message") ?: "");
-    char topic[TREE_ID_MAX + 8];
-    s_remote_topic(n, topic, sizeof topic);
-    peer_unsubscribe(s->peer, topic);
-    tree_settle_remote_part(t, n, ST_CANCELLED, NULL);
-    super_spawn_failed(s, t, n, why);
+    tree_settle_remote_part(p->tree, p->node, ST_CANCELLED, NULL);
+    s_end(self, p, (node_event_t){.kind = NEV_SPAWN_FAILED}, why);
     return true;
 }
 
-/* An event of a subtree running elsewhere: its phases show in our tree. */
-void place_on_event(super_t *s, env_t *msg)
+void place_on_event(place_t *self, env_t *msg)
 {
-    tree_t *t;
-    tree_node_t *n = s_remote_by_tree(s, msg->from, env_str(msg->body, "tree"), &t);
+    s_placement_t *p = s_by_tree(self, msg->from, env_str(msg->body, "tree"));
     const char *kind = env_str(msg->body, "kind");
-    if (!n || !kind)
+    if (!p || !kind)
         return;
+    tree_node_t *n = p->node;
     if (!strcmp(kind, "done")) {
+        const cJSON *report = cJSON_GetObjectItem(msg->body, "report");
+        if (cJSON_IsObject(report)) { /* pushed with the event: no round trip */
+            env_t fake = *msg;
+            cJSON *body = cJSON_CreateObject();
+            cJSON_AddItemReferenceToObject(body, "report", (cJSON *) report);
+            fake.body = body;
+            place_on_report(self, &fake);
+            cJSON_Delete(body);
+            return;
+        }
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "tree", n->remote_tree);
-        peer_send(s->peer, n->remote_sup, "status", body, -1);
+        peer_send(self->peer, n->remote_sup, "status", body, -1);
         return;
     }
     const char *rpath = env_str(msg->body, "path");
@@ -167,31 +237,30 @@ void place_on_event(super_t *s, env_t *msg)
     char path[1024];
     snprintf(path, sizeof path, "%s%s%s", n->parent ? n->parent->path : "", n->parent ? "/" : "",
              rpath);
+    tree_t *t = p->tree;
     tree_node_t *x = tree_find_path(t, path);
     if (x && !status_is_terminal(x->status)) {
         if (x->status == ST_PENDING)
             x->status = ST_RUNNING;
-        super_phase_at(s, t, x, ph, t->started_ms + n->remote_t0_ms + env_int(msg->body, "t_ms", 0));
+        self->core.phase(self->core.arg, t, x, ph,
+                         t->started_ms + n->remote_t0_ms + env_int(msg->body, "t_ms", 0));
     }
 }
 
-/* The report of a subtree that ended elsewhere: graft it into ours. */
-void place_on_report(super_t *s, env_t *msg)
+void place_on_report(place_t *self, env_t *msg)
 {
     const cJSON *report = cJSON_GetObjectItem(msg->body, "report");
     const char *status = env_str(report, "status");
-    tree_t *t;
-    tree_node_t *n = s_remote_by_tree(s, msg->from, env_str(report, "tree"), &t);
-    if (!n || !status || !strcmp(status, "running"))
+    s_placement_t *p = s_by_tree(self, msg->from, env_str(report, "tree"));
+    if (!p || !status || !strcmp(status, "running"))
         return;
-    status_t st = tree_graft(t, n, cJSON_GetObjectItem(report, "root"));
-    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s ended on supervisor %s: %s", t->id, n->path, n->remote_sup,
-             status_name(st));
-    s_remote_done_with(s, t, n, st);
+    status_t st = tree_graft(p->tree, p->node, cJSON_GetObjectItem(report, "root"));
+    log_node(ALOG_INFO, p->tree->id, p->node->path, "tree %s: %s ended on supervisor %s: %s",
+             p->tree->id, p->node->path, p->node->remote_sup, status_name(st));
+    s_end(self, p, (node_event_t){.kind = NEV_REMOTE_ENDED, .status = (int) st}, NULL);
 }
 
-/* Topic "peers": a supervisor running subtrees of ours is gone. */
-void place_on_peer_lost(super_t *s, env_t *msg)
+void place_on_peer_lost(place_t *self, env_t *msg)
 {
     const char *name = env_str(msg->body, "name");
     if (!name || strcmp(env_str(msg->body, "kind") ?: "", "peer_lost") != 0)
@@ -199,11 +268,9 @@ void place_on_peer_lost(super_t *s, env_t *msg)
     char why[200];
     snprintf(why, sizeof why, "supervisor %s was lost (%s)", name,
              env_str(msg->body, "reason") ?: "gone");
-    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
-            tree_node_t *n = &t->nodes[i];
-            if (!strcmp(n->remote_sup, name) &&
-                (n->proc == PROC_REMOTE || n->proc == PROC_REQUESTED))
-                place_lost(s, t, n, why);
-        }
+    for (s_placement_t *p = self->list, *next; p; p = next) {
+        next = p->next;
+        if (!strcmp(p->node->remote_sup, name))
+            s_lost(self, p, why);
+    }
 }

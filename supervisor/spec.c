@@ -28,7 +28,7 @@ static const char *s_run_keys[][5] = {
 
 static const char *s_common_keys[] = {"name", "run", "children", "count", "strategy",
                                       "grace_ms", "kill_after_ms", "max_restarts",
-                                      "within_ms", "rlimits", "on", NULL};
+                                      "within_ms", "rlimits", "on", "restart", NULL};
 
 /* Resource limits a node's process gets (setrlimit, soft = hard). */
 const char *const spec_rlimit_names[] = {"as", "core", "cpu", "data", "fsize", "memlock",
@@ -288,6 +288,11 @@ static int s_check_node(s_walk_t *w, const cJSON *node, const char *path, int de
                                                    !strcmp(strategy->valuestring, "one_for_one") ||
                                                    !strcmp(strategy->valuestring, "rest_for_one"))))
         return s_fail(err, path, "strategy: must be one_for_all, one_for_one or rest_for_one");
+    const cJSON *restart = cJSON_GetObjectItemCaseSensitive(node, "restart");
+    if (restart && restart_parse(cJSON_GetStringValue(restart)) < 0)
+        return s_fail(err, path, "restart: must be transient, permanent or temporary");
+    if (restart && root)
+        return s_fail(err, path, "restart: the root has no parent to restart it");
     if (s_check_behaviour(node, kind, path, err))
         return -1;
     /* Settings that cannot work: a strategy needs children to act on, and
@@ -421,6 +426,8 @@ tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
         n->max_restarts = mr ? (int) mr->valuedouble
                           : n->strategy == STRAT_ONE_FOR_ALL ? 0 : SPEC_DEFAULT_MAX_RESTARTS;
         n->within_ms = wm ? (int64_t) wm->valuedouble : SPEC_DEFAULT_WITHIN_MS;
+        int restart = restart_parse(cJSON_GetStringValue(cJSON_GetObjectItem(spec_node, "restart")));
+        n->restart = restart < 0 ? RESTART_TRANSIENT : (restart_t) restart;
         n->children = saved;
         n->nchildren = kids;
         cJSON_DeleteItemFromObject(n->params, "children");

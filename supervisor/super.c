@@ -1,5 +1,10 @@
+/* super: the supervisor's event loop. It turns events (requests from the
+ * broker, fork-server messages, notify-fd reports, deadlines, signals) into
+ * node events, lets node_step (node.h) decide, and carries out what it
+ * decides. The rules live elsewhere, pure and unit-tested: a node's
+ * lifecycle in node.c, a parent's strategy in strategy.c, statuses and the
+ * report in tree.c, the spawn queue in spawnq.c, placement in place.c. */
 #include "super.h"
-#include "super_int.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -17,34 +22,62 @@
 #include "clock.h"
 #include "dl.h"
 #include "drain.h"
-#include "esc.h"
 #include "link.h"
 #include "log.h"
+#include "node.h"
 #include "peer.h"
 #include "place.h"
 #include "sig.h"
+#include "spawnq.h"
 #include "stopsig.h"
+#include "strategy.h"
+#include "wfd.h"
 
 #define SPAWN_WINDOW 64 /* spawn requests in flight to the fork-server */
 /* req = tree serial << 28 | incarnation (8 bits) << 20 | node index: events
  * about an earlier incarnation of a restarted node are recognised as such. */
 #define REQ_NODE_BITS 20
 #define REQ_GEN_BITS 8
-/* The drain set keys each of a node's fds as req << 2 | which. */
-enum { FD_OUT = 0, FD_ERR = 1, FD_LINK = 2 };
-#define FD_KEY(req, which) (((uint64_t) (req) << 2) | (which))
 #define TICK_MS 100
-#define STOP_LINGER_MS 1000 /* stopping: reports stay available this long after the last tree ends */
 #define FSRV_MAX_RESTARTS 10
 #define FSRV_RESTART_WINDOW_MS 10000
 
-typedef struct {
-    uint64_t serial;
-    int idx;
-} s_pending_t;
-
+struct super_t {
+    super_cfg_t cfg;
+    char name[TREE_NAME_MAX + 1];
+    char broker[256];
+    fsrv_t fsrv;
+    bool fsrv_gone;
+    int guarantees;            /* FSRV_G_ flags the fork-server reported */
+    int fsrv_restarts;         /* fork-server deaths in the current window */
+    int64_t fsrv_window_start;
+    peer_t *peer;
+    bool registered;
+    int64_t next_beat;
+    zloop_t *loop;
+    zlistx_t *trees;           /* tree_t*, oldest first */
+    uint64_t next_serial;
+    dl_heap_t *deadlines;
+    int timerfd, sigfd;
+    drain_t *drain;
+    spawnq_t *spawnq;
+    int inflight;              /* spawn requests the fork-server has not answered */
+    bool token_timer;          /* a pump is due when the next spawn token is */
+    place_t *place;
+    bool stopping;
+    int64_t stop_deadline;
+    int exit_code;
+    log_budget_t reject_log;   /* a flood of bad specs is not a flood of lines */
+    log_budget_t notify_log;   /* nor a flood of bad notify messages */
+    struct {
+        uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected,
+            restarts, bad_notify;
+    } count;
+};
 
 static void s_pump(super_t *s);
+static void s_event(super_t *s, tree_t *t, tree_node_t *n, node_event_t ev, int64_t mono_ms,
+                    const char *why);
 
 /* ---- lookups -------------------------------------------------------------- */
 
@@ -84,7 +117,7 @@ static tree_node_t *s_node_by_req(super_t *s, uint64_t req, tree_t **tree)
 }
 
 /* Worker names are SUPERVISOR.TREE.INDEX: the broker stamps them, so a
- * worker can only ever speak for itself. */
+ * program linked with an older libarbor_worker can only speak for itself. */
 static void s_worker_name(super_t *s, const tree_t *t, const tree_node_t *n, char *out, size_t size)
 {
     snprintf(out, size, "%s.%s.%d", s->name, t->id, n->idx);
@@ -98,14 +131,11 @@ static tree_node_t *s_node_by_worker(super_t *s, const char *worker, tree_t **tr
         return NULL;
     const char *id = worker + len + 1;
     const char *dot = strrchr(id, '.');
-    if (!dot || dot == id)
+    if (!dot || dot == id || (size_t) (dot - id) > TREE_ID_MAX)
         return NULL;
     char tid[TREE_ID_MAX + 1];
-    size_t idlen = (size_t) (dot - id);
-    if (idlen > TREE_ID_MAX)
-        return NULL;
-    memcpy(tid, id, idlen);
-    tid[idlen] = 0;
+    memcpy(tid, id, (size_t) (dot - id));
+    tid[dot - id] = 0;
     char *end;
     long idx = strtol(dot + 1, &end, 10);
     tree_t *t = s_tree_by_id(s, tid);
@@ -116,11 +146,6 @@ static tree_node_t *s_node_by_worker(super_t *s, const char *worker, tree_t **tr
 }
 
 /* ---- messages out --------------------------------------------------------- */
-
-void super_send(super_t *s, const char *to, const char *type, cJSON *body, int64_t re)
-{
-    peer_send(s->peer, to, type, body, re);
-}
 
 static void s_reply_error(super_t *s, const env_t *req, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -134,7 +159,7 @@ static void s_reply_error(super_t *s, const env_t *req, const char *code, const 
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "code", code);
     cJSON_AddStringToObject(body, "message", msg);
-    super_send(s, req->from, "error", body, req->id);
+    peer_send(s->peer, req->from, "error", body, req->id);
 }
 
 static void s_publish(super_t *s, const tree_t *t, cJSON *body)
@@ -145,61 +170,42 @@ static void s_publish(super_t *s, const tree_t *t, cJSON *body)
     cJSON_AddStringToObject(body, "tree", t->id);
     char to[TREE_ID_MAX + 32];
     snprintf(to, sizeof to, "topic:%s", topic);
-    super_send(s, to, "event", body, -1);
-}
-
-static void s_publish_phase(super_t *s, const tree_t *t, const tree_node_t *n, phase_t ph,
-                            int64_t t_ms)
-{
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "kind", "phase");
-    cJSON_AddStringToObject(body, "path", n->path);
-    cJSON_AddStringToObject(body, "phase", phase_name(ph));
-    cJSON_AddNumberToObject(body, "t_ms", (double) t_ms);
-    s_publish(s, t, body);
+    peer_send(s->peer, to, "event", body, -1);
 }
 
 /* Record a phase that happened at mono_ms (CLOCK_MONOTONIC, one clock per
- * host); times from the future or before the tree are clamped. */
-void super_phase_at(super_t *s, tree_t *t, tree_node_t *n, phase_t ph, int64_t mono_ms)
+ * host) and publish it; times from the future or before the tree are
+ * clamped. */
+static void s_phase_at(super_t *s, tree_t *t, tree_node_t *n, phase_t ph, int64_t mono_ms)
 {
     int64_t now = clk_now_ms();
     if (mono_ms > now || mono_ms < t->started_ms)
         mono_ms = now;
     int64_t t_ms = mono_ms - t->started_ms;
     tree_node_phase(n, ph, t_ms);
-    s_publish_phase(s, t, n, ph, t_ms);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "kind", "phase");
+    cJSON_AddStringToObject(body, "path", n->path);
+    cJSON_AddStringToObject(body, "phase", phase_name(ph));
+    cJSON_AddNumberToObject(body, "t_ms", (double) t_ms);
+    if (n->incarnation)
+        cJSON_AddNumberToObject(body, "incarnation", n->incarnation);
+    s_publish(s, t, body);
 }
 
-/* Record a phase the supervisor observed itself, now. */
-static void s_phase(super_t *s, tree_t *t, tree_node_t *n, phase_t ph)
+static void s_add_guarantees(super_t *s, cJSON *obj)
 {
-    super_phase_at(s, t, n, ph, clk_now_ms());
+    cJSON *list = cJSON_AddArrayToObject(obj, "guarantees");
+    for (int bit = 1; bit <= FSRV_G_LAST; bit <<= 1)
+        if (s->guarantees & bit)
+            cJSON_AddItemToArray(list, cJSON_CreateString(fsrv_guarantee_name(bit)));
 }
 
-static void s_to_worker(super_t *s, tree_t *t, tree_node_t *n, const char *type, cJSON *body)
+static cJSON *s_report(super_t *s, const tree_t *t)
 {
-    if (n->linked) {
-        /* A builtin: straight over its link (a full socket is retried on
-         * the next tick, like a bounce from the broker). */
-        int ev = strcmp(type, "node_cancel") == 0 ? LINK_EV_CANCEL : LINK_EV_CHILDREN_EXITED;
-        cJSON_Delete(body);
-        if (n->link_fd < 0 || link_tell(n->link_fd, ev) == 0)
-            return; /* closed: it has exited, its exit status settles it */
-        n->redeliver = true;
-        if (ev == LINK_EV_CANCEL)
-            n->cancel_delivered = false;
-        return;
-    }
-    char worker[256];
-    s_worker_name(s, t, n, worker, sizeof worker);
-    if (peer_send(s->peer, worker, type, body, -1) < 0) {
-        /* The broker is away: send it again on a tick (a bounce from the
-         * broker, when it is there but the worker is not, does the same). */
-        n->redeliver = true;
-        if (strcmp(type, "node_cancel") == 0)
-            n->cancel_delivered = false;
-    }
+    cJSON *report = tree_report(t, clk_now_ms());
+    s_add_guarantees(s, report);
+    return report;
 }
 
 /* ---- deadlines ------------------------------------------------------------ */
@@ -214,44 +220,328 @@ static void s_arm_timer(super_t *s)
         its.it_value.tv_sec = in / 1000;
         its.it_value.tv_nsec = (in % 1000) * 1000000;
     }
-    timerfd_settime(s->timerfd, 0, &its, NULL);
+    /* Without the timer no deadline fires: teardowns could hang. */
+    if (timerfd_settime(s->timerfd, 0, &its, NULL) != 0) {
+        log_error("timerfd_settime: %s: deadlines cannot fire; stopping", strerror(errno));
+        s->exit_code = 1;
+        zsys_interrupted = 1;
+    }
 }
 
-void super_deadline(super_t *s, tree_t *t, tree_node_t *n, dl_kind_t kind, int64_t in_ms)
+static void s_deadline(super_t *s, tree_t *t, tree_node_t *n, dl_kind_t kind, int64_t in_ms)
 {
     dl_entry_t e = {.when = clk_now_ms() + in_ms, .serial = t->serial,
                     .node = n ? n->idx : -1, .gen = n ? ++n->deadline_gen : 0, .kind = kind};
-    if (dl_push(s->deadlines, e) != 0)
-        log_error("out of memory for a deadline of tree %s: its teardown is unbounded", t->id);
+    if (dl_push(s->deadlines, e) != 0) {
+        log_error("out of memory for a deadline of tree %s; stopping", t->id);
+        s->exit_code = 1;
+        zsys_interrupted = 1;
+    }
     s_arm_timer(s);
 }
 
-static void s_signal(tree_t *t, tree_node_t *n, int sig)
+/* ---- the core: node events ------------------------------------------------ */
+
+static node_conf_t s_conf(const tree_node_t *n)
 {
+    return (node_conf_t){.grace_ms = n->grace_ms, .kill_after_ms = n->kill_after_ms,
+                         .has_children = n->nchildren > 0, .speaks_first = n->run != RUN_EXEC};
+}
+
+static void s_signal(super_t *s, tree_t *t, tree_node_t *n, int sig)
+{
+    (void) s;
     /* Rule 4: only through the pidfd, never a bare pid. */
-    if (n->pidfd >= 0 && syscall(SYS_pidfd_send_signal, n->pidfd, sig, NULL, 0) != 0 &&
-        errno != ESRCH)
-        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: pidfd_send_signal(%s): %s", t->id, n->path, sig_name(sig),
-                 strerror(errno));
+    if (wfd_signal(&n->fds, sig) != 0 && errno != ESRCH)
+        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: pidfd_send_signal(%s): %s", t->id,
+                 n->path, sig_name(sig), strerror(errno));
+}
+
+/* Messages to the worker over its notify fd. One it cannot take now (its
+ * socket is full) is sent again on a tick. */
+static void s_tell(super_t *s, tree_t *t, tree_node_t *n, unsigned tells)
+{
+    if (n->remote_sup[0]) {
+        if (tells & NA_TELL_CANCEL)
+            place_cancel(s->place, t, n);
+        return;
+    }
+    tells |= n->inc.pending_tells;
+    n->inc.pending_tells = 0;
+    int fd = n->fds.pipe[WFD_NOTIFY];
+    static const struct { unsigned bit; int ev; } order[] = {
+        {NA_TELL_CANCEL, LINK_EV_CANCEL}, {NA_TELL_CHILDREN_EXITED, LINK_EV_CHILDREN_EXITED}};
+    for (size_t i = 0; i < sizeof order / sizeof order[0] && fd >= 0; i++)
+        if ((tells & order[i].bit) && link_tell(fd, order[i].ev) != 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK))
+            n->inc.pending_tells |= order[i].bit;
+    /* Any other failure: it has exited or closed it; its exit settles it. */
+}
+
+static void s_enqueue(super_t *s, tree_t *t, tree_node_t *n);
+static void s_settle(super_t *s, tree_t *t, tree_node_t *n, status_t status, const char *why);
+
+/* Ask node n (and so its subtree) to stop. */
+static void s_stop(super_t *s, tree_t *t, tree_node_t *n, const char *reason)
+{
+    if (status_is_terminal(n->status) || n->remote_part)
+        return; /* a placed subtree is stopped by the supervisor running it */
+    if (!n->inc.life.stop)
+        log_node(ALOG_DEBUG, t->id, n->path, "tree %s: %s: stop (%s)", t->id, n->path, reason);
+    s_event(s, t, n, (node_event_t){.kind = NEV_STOP}, 0, reason);
+}
+
+/* The phase it was stuck in when SIGTERM was needed: the last it reported. */
+static phase_t s_stuck_phase(const tree_node_t *n)
+{
+    for (int i = n->inc.nphases - 1; i >= 0; i--)
+        if (n->inc.phases[i].phase != PH_TERM_SENT && n->inc.phases[i].phase != PH_KILL_SENT)
+            return n->inc.phases[i].phase;
+    return PH_NONE;
+}
+
+static void s_apply(super_t *s, tree_t *t, tree_node_t *n, const node_out_t *o, int64_t mono_ms,
+                    const char *why)
+{
+    unsigned a = o->actions;
+    if (a & NA_PHASE_TERM_SENT) {
+        n->inc.stuck_phase = s_stuck_phase(n);
+        s_phase_at(s, t, n, PH_TERM_SENT, clk_now_ms());
+        log_node(ALOG_INFO, t->id, n->path,
+                 "tree %s: %s did not exit within grace_ms=%lld (stuck in %s): SIGTERM", t->id,
+                 n->path, (long long) n->grace_ms, phase_name(n->inc.stuck_phase));
+        s->count.sigterms++;
+    }
+    if (a & NA_PHASE_KILL_SENT) {
+        s_phase_at(s, t, n, PH_KILL_SENT, clk_now_ms());
+        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s still alive %lld ms after SIGTERM: SIGKILL",
+                 t->id, n->path, (long long) n->kill_after_ms);
+        s->count.sigkills++;
+    }
+    if (a & NA_SIGTERM)
+        s_signal(s, t, n, SIGTERM);
+    if (a & NA_SIGKILL)
+        s_signal(s, t, n, SIGKILL);
+    if (a & (NA_TELL_CANCEL | NA_TELL_CHILDREN_EXITED))
+        s_tell(s, t, n, a & (NA_TELL_CANCEL | NA_TELL_CHILDREN_EXITED));
+    if (a & NA_ARM)
+        s_deadline(s, t, n, o->deadline_kind, o->deadline_ms);
+    if (a & NA_PHASE_EXITED)
+        s_phase_at(s, t, n, PH_EXITED, mono_ms);
+    if (a & NA_START_CHILDREN)
+        for (int i = 0; i < n->nchildren; i++)
+            if (n->children[i]->inc.life.state == NODE_PENDING &&
+                !status_is_terminal(n->children[i]->status))
+                s_enqueue(s, t, n->children[i]);
+    if (a & NA_STOP_CHILDREN)
+        for (int i = 0; i < n->nchildren; i++)
+            s_stop(s, t, n->children[i],
+                   n->inc.life.end == END_SPAWN_FAILED ? "parent failed to spawn"
+                   : n->inc.life.end != END_NONE       ? "parent exited"
+                                                       : why ? why : "parent stopping");
+    if (a & NA_RELEASE)
+        wfd_release(&n->fds, s->drain);
+    if (a & NA_SETTLE)
+        s_settle(s, t, n, tree_node_final_status(n), why);
+}
+
+static void s_event(super_t *s, tree_t *t, tree_node_t *n, node_event_t ev, int64_t mono_ms,
+                    const char *why)
+{
+    node_conf_t conf = s_conf(n);
+    node_out_t out;
+    if (node_step(&n->inc.life, &conf, ev, &out))
+        s_apply(s, t, n, &out, mono_ms, why);
+}
+
+static void s_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *why)
+{
+    cJSON_Delete(n->inc.error);
+    n->inc.error = cJSON_CreateObject();
+    cJSON_AddStringToObject(n->inc.error, "type", "SpawnFailed");
+    cJSON_AddStringToObject(n->inc.error, "message", why);
+    cJSON_AddStringToObject(n->inc.error, "phase", "spawned");
+    log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: spawn failed: %s", t->id, n->path, why);
+    s->count.spawn_failures++;
+    s_event(s, t, n, (node_event_t){.kind = NEV_SPAWN_FAILED}, 0, why);
+}
+
+/* ---- strategies and restarts ---------------------------------------------- */
+
+static strat_parent_t s_strat_parent(const tree_node_t *p)
+{
+    return (strat_parent_t){.strategy = p->strategy, .max_restarts = p->max_restarts,
+                            .within_ms = p->within_ms, .nchildren = p->nchildren,
+                            .stopping = p->inc.life.stop || p->inc.life.state != NODE_RUNNING};
+}
+
+/* A child's failure fails p, which stops its other children. */
+static void s_child_failed(super_t *s, tree_t *t, tree_node_t *p)
+{
+    if (p->inc.child_failed || status_is_terminal(p->status))
+        return;
+    p->inc.child_failed = true;
+    p->inc.child_failed_phase = p->phase;
+    s_stop(s, t, p, "a child failed");
+}
+
+static bool s_restart_pending(const tree_node_t *p)
+{
+    if (p->inc.life.stop)
+        return false; /* a parent being stopped restarts nothing */
+    for (int i = 0; i < p->nchildren; i++)
+        if (p->children[i]->restart_wanted)
+            return true;
+    return false;
+}
+
+/* Once every subtree to restart has ended, start them again, in order. */
+static void s_restart_ready(super_t *s, tree_t *t, tree_node_t *p)
+{
+    if (!s_restart_pending(p) || status_is_terminal(p->status) ||
+        p->inc.life.state != NODE_RUNNING)
+        return;
+    for (int i = 0; i < p->nchildren; i++)
+        if (p->children[i]->restart_wanted && !tree_subtree_settled(p->children[i]))
+            return;
+    int64_t t_ms = clk_now_ms() - t->started_ms;
+    for (int i = 0; i < p->nchildren; i++) {
+        tree_node_t *x = p->children[i];
+        if (!x->restart_wanted)
+            continue;
+        tree_subtree_reset(t, x, t_ms);
+        s->count.restarts++;
+        s_enqueue(s, t, x);
+    }
+    s_pump(s);
+}
+
+/* Child c of p has ended: what p's strategy does about it. */
+static void s_on_child_end(super_t *s, tree_t *t, tree_node_t *p, tree_node_t *c)
+{
+    if (c->restart_wanted)
+        return; /* it was stopped for a restart already decided */
+    int idx = 0;
+    while (idx < p->nchildren && p->children[idx] != c)
+        idx++;
+    strat_parent_t sp = s_strat_parent(p);
+    strat_decision_t d = strategy_on_child_end(&sp, &p->window, idx, c->restart,
+                                               status_is_failure(c->status), clk_now_ms());
+    if (d.verdict == STRAT_RESTART) {
+        log_node(ALOG_INFO, t->id, c->path, "tree %s: %s %s: restarting %s (%s, %s)", t->id,
+                 c->path, status_name(c->status),
+                 d.first == d.last ? "it" : "it and its siblings", strategy_name(p->strategy),
+                 restart_name(c->restart));
+        for (int i = d.first; i <= d.last; i++) {
+            p->children[i]->restart_wanted = true;
+            s_stop(s, t, p->children[i], "restart");
+        }
+    } else if (d.verdict == STRAT_FAIL_PARENT) {
+        if (d.limit_hit) {
+            log_node(ALOG_INFO, t->id, p->path,
+                     "tree %s: %s: more than %d restarts within %lld ms: giving up", t->id,
+                     p->path, p->max_restarts, (long long) p->within_ms);
+            p->restart_limit_hit = true;
+        }
+        s_child_failed(s, t, p);
+    }
+}
+
+/* ---- terminal statuses ---------------------------------------------------- */
+
+static void s_tree_done(super_t *s, tree_t *t)
+{
+    t->ended_ms = clk_now_ms();
+    t->status = tree_status_of(t);
+    log_info("tree %s finished: %s in %lld ms (%d nodes)", t->id, tree_status_name(t->status),
+             (long long) (t->ended_ms - t->started_ms), t->nnodes);
+    /* The report travels with the event: clients waiting on the tree need
+     * no second round trip, and a stopping supervisor no poll to answer. */
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "kind", "done");
+    cJSON_AddStringToObject(body, "status", tree_status_name(t->status));
+    cJSON_AddItemToObject(body, "report", s_report(s, t));
+    s_publish(s, t, body);
+    /* Forget the oldest finished trees beyond the retention limit. */
+    int finished = 0;
+    for (tree_t *x = zlistx_first(s->trees); x; x = zlistx_next(s->trees))
+        finished += x->ended_ms != 0;
+    while (finished > s->cfg.keep_finished) {
+        tree_t *x = zlistx_first(s->trees);
+        while (x && !x->ended_ms)
+            x = zlistx_next(s->trees);
+        if (!x)
+            break;
+        dl_forget_tree(s->deadlines, x->serial);
+        zlistx_delete(s->trees, zlistx_cursor(s->trees));
+        finished--;
+    }
+}
+
+/* Node n has its terminal status: tell its watchers, its parent, the tree. */
+static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "kind", "status");
+    cJSON_AddStringToObject(body, "path", n->path);
+    cJSON_AddStringToObject(body, "status", status_name(n->status));
+    if (n->incarnation)
+        cJSON_AddNumberToObject(body, "incarnation", n->incarnation);
+    s_publish(s, t, body);
+    if (n->status == ST_FAILED || n->status == ST_KILLED || n->status == ST_LOST)
+        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s %s", t->id, n->path, status_name(n->status));
+    tree_node_t *p = n->parent;
+    if (p && !status_is_terminal(p->status)) {
+        s_on_child_end(s, t, p, n);
+        s_restart_ready(s, t, p);
+        if (!status_is_terminal(p->status) && tree_children_settled(p) && !s_restart_pending(p)) {
+            /* Every child has ended: one that failed fails p, whatever
+             * stopped its siblings or not (temporary children). */
+            for (int i = 0; i < p->nchildren && !p->inc.child_failed; i++)
+                if (status_is_failure(p->children[i]->status)) {
+                    p->inc.child_failed = true;
+                    p->inc.child_failed_phase = p->phase;
+                }
+            s_event(s, t, p, (node_event_t){.kind = NEV_CHILDREN_ENDED}, 0, NULL);
+        }
+    }
+    for (tree_node_t *a = p ? p->parent : NULL; a; a = a->parent)
+        s_restart_ready(s, t, a);
+    if (t->nterminal == t->nnodes && !t->ended_ms)
+        s_tree_done(s, t);
+}
+
+static void s_settle(super_t *s, tree_t *t, tree_node_t *n, status_t status, const char *why)
+{
+    if (status_is_terminal(n->status))
+        return;
+    if (n->inc.life.end == END_LOST && (!n->inc.error || why)) {
+        cJSON_Delete(n->inc.error);
+        n->inc.error = cJSON_CreateObject();
+        cJSON_AddStringToObject(n->inc.error, "type", "Lost");
+        cJSON_AddStringToObject(n->inc.error, "message", why ? why : "did not die after SIGKILL");
+        cJSON_AddStringToObject(n->inc.error, "phase", phase_name(n->inc.stuck_phase != PH_NONE
+                                                                      ? n->inc.stuck_phase
+                                                                      : n->phase));
+        s->count.lost++;
+        status = ST_LOST;
+    }
+    if (n->remote_sup[0]) /* never placed, or given up on: its remote part ends with it */
+        tree_settle_remote_part(t, n, status == ST_LOST ? ST_LOST : ST_CANCELLED, NULL);
+    if (tree_node_error_from_tail(n))
+        log_node(ALOG_INFO, t->id, n->path,
+                 "tree %s: %s: error taken from its stderr (its report did not arrive)", t->id,
+                 n->path);
+    tree_node_settle(t, n, status);
+    s_after_settle(s, t, n);
 }
 
 /* ---- spawning ------------------------------------------------------------- */
 
 static void s_enqueue(super_t *s, tree_t *t, tree_node_t *n)
 {
-    s_pending_t *p = malloc(sizeof *p);
-    if (!p) {
-        n->spawn_failed = true;
-        n->error = cJSON_CreateObject();
-        cJSON_AddStringToObject(n->error, "type", "SpawnFailed");
-        cJSON_AddStringToObject(n->error, "message", "supervisor out of memory");
-        n->proc = PROC_GONE;
-        tree_node_settle(t, n, ST_SPAWN_FAILED);
-        super_after_settle(s, t, n);
-        return;
-    }
-    *p = (s_pending_t){t->serial, n->idx};
-    zlistx_add_end(s->spawn_queue, p);
+    if (spawnq_push(s->spawnq, (spawnq_item_t){t->serial, n->idx}) != 0)
+        s_spawn_failed(s, t, n, "supervisor out of memory");
 }
 
 static char *s_payload(super_t *s, tree_t *t, tree_node_t *n)
@@ -271,24 +561,6 @@ static char *s_payload(super_t *s, tree_t *t, tree_node_t *n)
     return text;
 }
 
-void super_spawn_failed(super_t *s, tree_t *t, tree_node_t *n, const char *why)
-{
-    n->spawn_failed = true;
-    n->proc = PROC_GONE;
-    cJSON_Delete(n->error);
-    n->error = cJSON_CreateObject();
-    cJSON_AddStringToObject(n->error, "type", "SpawnFailed");
-    cJSON_AddStringToObject(n->error, "message", why);
-    cJSON_AddStringToObject(n->error, "phase", "spawned");
-    log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: spawn failed: %s", t->id, n->path, why);
-    s->count.spawn_failures++;
-    /* Its children never start. */
-    for (int i = 0; i < n->nchildren; i++)
-        super_cancel_node(s, t, n->children[i], "parent failed to spawn");
-    tree_node_settle(t, n, ST_SPAWN_FAILED);
-    super_after_settle(s, t, n);
-}
-
 static int s_on_token(zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
@@ -299,291 +571,175 @@ static int s_on_token(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-/* Token bucket: at most cfg.spawn_rate forks a second, bursts of a tenth
- * of that. When it is empty, a timer pumps again as the next token is due. */
-static bool s_spawn_token(super_t *s)
-{
-    int64_t now = clk_now_us();
-    double burst = s->cfg.spawn_rate / 10.0 > 1 ? s->cfg.spawn_rate / 10.0 : 1;
-    s->tokens += (double) (now - s->tokens_at) * s->cfg.spawn_rate / 1e6;
-    s->tokens_at = now;
-    if (s->tokens > burst)
-        s->tokens = burst;
-    if (s->tokens >= 1) {
-        s->tokens -= 1;
-        return true;
-    }
-    if (!s->token_timer) {
-        size_t due_ms = (size_t) ((1 - s->tokens) * 1000.0 / s->cfg.spawn_rate) + 1;
-        s->token_timer = zloop_timer(s->loop, due_ms, 1, s_on_token, s) >= 0;
-    }
-    return false;
-}
-
 /* Feed the fork-server from the queue, SPAWN_WINDOW requests at a time. */
 static void s_pump(super_t *s)
 {
-    while (s->inflight < SPAWN_WINDOW && !s->fsrv_gone) {
-        s_pending_t *p = zlistx_first(s->spawn_queue);
-        if (!p)
-            return;
-        tree_t *t = s_tree_by_serial(s, p->serial);
-        tree_node_t *n = t ? &t->nodes[p->idx] : NULL;
-        if (!n || n->proc != PROC_PENDING || status_is_terminal(n->status)) {
-            zlistx_delete(s->spawn_queue, zlistx_cursor(s->spawn_queue));
+    spawnq_item_t item;
+    while (s->inflight < SPAWN_WINDOW && !s->fsrv_gone && spawnq_peek(s->spawnq, &item)) {
+        tree_t *t = s_tree_by_serial(s, item.serial);
+        tree_node_t *n = t ? &t->nodes[item.idx] : NULL;
+        if (!n || n->inc.life.state != NODE_PENDING || status_is_terminal(n->status)) {
+            spawnq_pop(s->spawnq);
             continue;
         }
         if (n->remote_sup[0]) {
-            zlistx_delete(s->spawn_queue, zlistx_cursor(s->spawn_queue));
-            place_spawn(s, t, n);
+            spawnq_pop(s->spawnq);
+            s_event(s, t, n, (node_event_t){.kind = NEV_REQUESTED}, 0, NULL);
+            if (place_spawn(s->place, t, n) != 0)
+                s_spawn_failed(s, t, n, "cannot reach the broker to ask the other supervisor");
             continue;
         }
-        if (!s_spawn_token(s))
-            return; /* over --spawn-rate: s_on_token goes on */
+        int64_t wait_ms = 0;
+        if (!spawnq_take_token(s->spawnq, clk_now_us(), &wait_ms)) {
+            if (!s->token_timer) /* over --spawn-rate: s_on_token goes on */
+                s->token_timer = zloop_timer(s->loop, (size_t) wait_ms, 1, s_on_token, s) >= 0;
+            return;
+        }
         char *payload = s_payload(s, t, n);
         /* Anything this incarnation reports is dated after this moment;
          * reports of the one before were all dated before it. Taken before
-         * the request leaves: the child may report ready before the send
-         * even returns here. */
+         * the request leaves: the child may report before the send returns. */
         int64_t asked_at = clk_now_ms();
         int rc = payload ? fsrv_send_spawn(&s->fsrv, s_req(t, n), payload, strlen(payload)) : -1;
         int e = payload ? errno : ENOMEM;
         free(payload);
         if (rc != 0 && e == EAGAIN)
             return; /* the fork-server is busy: try again when it answers */
-        zlistx_delete(s->spawn_queue, zlistx_cursor(s->spawn_queue));
+        spawnq_pop(s->spawnq);
         if (rc != 0) {
             char why[128];
             snprintf(why, sizeof why, "cannot ask the fork-server: %s", strerror(e));
-            super_spawn_failed(s, t, n, why);
+            s_spawn_failed(s, t, n, why);
             continue;
         }
-        n->proc = PROC_REQUESTED;
-        n->incarnation_mono_ms = asked_at;
+        n->inc.asked_mono_ms = asked_at;
+        s_event(s, t, n, (node_event_t){.kind = NEV_REQUESTED}, 0, NULL);
         s->inflight++;
         s->count.spawns++;
     }
 }
 
-/* ---- cancellation --------------------------------------------------------- */
+/* ---- placement's events --------------------------------------------------- */
 
-/* The node's own teardown clock starts once its children are gone: its
- * grace covers its own cleanup, and its children's deadlines bound theirs. */
-static void s_start_teardown(super_t *s, tree_t *t, tree_node_t *n)
+static void s_place_event(void *arg, tree_t *t, tree_node_t *n, node_event_t ev, const char *why)
 {
-    if (n->teardown_started || n->proc != PROC_ALIVE)
+    super_t *s = arg;
+    if (ev.kind == NEV_SPAWN_FAILED) {
+        s_spawn_failed(s, t, n, why);
+    } else if (ev.kind == NEV_REMOTE_ENDED) {
+        node_conf_t conf = s_conf(n);
+        node_out_t out;
+        if (node_step(&n->inc.life, &conf, ev, &out) & NA_SETTLE)
+            s_settle(s, t, n, (status_t) ev.status, NULL);
+    } else {
+        s_event(s, t, n, ev, 0, why);
+    }
+}
+
+static void s_place_phase(void *arg, tree_t *t, tree_node_t *x, phase_t ph, int64_t mono_ms)
+{
+    s_phase_at(arg, t, x, ph, mono_ms);
+}
+
+/* ---- reports from workers ------------------------------------------------- */
+
+static bool s_worker_phase(phase_t ph)
+{
+    return ph == PH_READY || ph == PH_RUNNING || ph == PH_CANCEL_REQUESTED ||
+           ph == PH_CANCELLING_CHILDREN || ph == PH_CHILDREN_EXITED || ph == PH_CLEANUP ||
+           ph == PH_EXITING;
+}
+
+static void s_bad_report(super_t *s, tree_t *t, tree_node_t *n, const char *what, size_t len)
+{
+    n->inc.bad_messages++;
+    s->count.bad_notify++;
+    if (log_budget_take(&s->notify_log, 5, clk_now_ms(), "bad notify messages"))
+        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: %s (%zu bytes) on its notify fd: ignored",
+                 t->id, n->path, what, len);
+}
+
+/* A worker's report: {"phase"?, "error"?, "t_mono_ms"?} over its notify
+ * fd (notify: it can now be told things) or, from an older
+ * libarbor_worker, through the broker. */
+static void s_on_report(super_t *s, tree_t *t, tree_node_t *n, const cJSON *body, bool notify)
+{
+    const cJSON *phv = cJSON_GetObjectItem(body, "phase");
+    const cJSON *error = cJSON_GetObjectItem(body, "error");
+    phase_t ph = phase_parse(cJSON_GetStringValue(phv));
+    if ((phv && !s_worker_phase(ph)) || (!phv && !cJSON_IsObject(error)) ||
+        (error && !cJSON_IsObject(error))) {
+        s_bad_report(s, t, n, "a message that is neither a phase nor an error", 0);
         return;
-    n->teardown_started = true;
-    if (n->run == RUN_EXEC && !n->cancel_delivered) {
-        n->cancel_delivered = true; /* for exec nodes, cancel is SIGTERM */
-        s_signal(t, n, SIGTERM);
     }
-    super_deadline(s, t, n, DL_ESCALATE, n->grace_ms);
-}
-
-static void s_deliver_cancel(super_t *s, tree_t *t, tree_node_t *n)
-{
-    if (n->run != RUN_EXEC && n->ready && !n->cancel_delivered) {
-        n->cancel_delivered = true;
-        cJSON *body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "reason", t->reason[0] ? t->reason : "cancel");
-        s_to_worker(s, t, n, "node_cancel", body);
-    }
-    if (tree_children_settled(n))
-        s_start_teardown(s, t, n);
-}
-
-/* one_for_all (and, until restarts exist, every strategy): a failing child
- * fails its parent, which cancels its siblings. */
-static void s_child_failed(super_t *s, tree_t *t, tree_node_t *p)
-{
-    if (!p || p->child_failed || status_is_terminal(p->status))
+    int64_t at = env_int(body, "t_mono_ms", clk_now_ms());
+    /* Through the broker, a report can overtake the fork-server's
+     * "spawned": a requested node is heard too. */
+    node_state_t st = n->inc.life.state;
+    if ((!node_state_alive(st) && st != NODE_REQUESTED) || at < n->inc.asked_mono_ms) {
+        log_debug("tree %s: %s: ignoring a report in state %s (an earlier incarnation's?)", t->id,
+                  n->path, node_state_name(n->inc.life.state));
         return;
-    p->child_failed = true;
-    p->child_failed_phase = p->phase;
-    super_cancel_node(s, t, p, "a child failed");
-}
-
-/* Messages to a worker wait until it said ready: before that the broker
- * may not know its name yet. */
-static void s_send_children_exited(super_t *s, tree_t *t, tree_node_t *n)
-{
-    n->children_exited_sent = true;
-    if (n->ready)
-        s_to_worker(s, t, n, "node_children_exited", NULL);
-}
-
-void super_cancel_node(super_t *s, tree_t *t, tree_node_t *n, const char *reason)
-{
-    if (status_is_terminal(n->status))
-        return;
-    if (!n->cancel_requested)
-        log_node(ALOG_DEBUG, t->id, n->path, "tree %s: %s: cancel (%s)", t->id, n->path, reason);
-    bool first = !n->cancel_requested;
-    n->cancel_requested = true;
-    if (n->remote_part)
-        return; /* the supervisor running it propagates the cancel */
-    if (n->remote_sup[0]) {
-        if (n->proc == PROC_PENDING) { /* never sent: nothing runs there */
-            tree_settle_remote_part(t, n, ST_CANCELLED, NULL);
-            n->proc = PROC_GONE;
-            tree_node_settle(t, n, ST_CANCELLED);
-            super_after_settle(s, t, n);
-        } else if (n->proc == PROC_REMOTE && first) {
-            place_cancel(s, t, n);
-        }
-        return; /* REQUESTED: cancelled once it is spawned */
     }
-    for (int i = 0; i < n->nchildren; i++)
-        super_cancel_node(s, t, n->children[i], reason);
-    if (status_is_terminal(n->status))
-        return; /* settling a child may have settled us */
-    switch (n->proc) {
-    case PROC_PENDING:
-        n->proc = PROC_GONE; /* never started: nothing to stop */
-        tree_node_settle(t, n, tree_node_final_status(n));
-        super_after_settle(s, t, n);
-        break;
-    case PROC_ALIVE:
-        s_deliver_cancel(s, t, n);
-        break;
-    default: /* REQUESTED: delivered once spawned; GONE: settling */
-        break;
-    }
-}
-
-/* ---- terminal statuses ---------------------------------------------------- */
-
-static void s_tree_done(super_t *s, tree_t *t)
-{
-    t->ended_ms = clk_now_ms();
-    t->status = tree_status_of(t);
-    log_info("tree %s finished: %s in %lld ms (%d nodes)", t->id, tree_status_name(t->status),
-             (long long) (t->ended_ms - t->started_ms), t->nnodes);
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "kind", "done");
-    cJSON_AddStringToObject(body, "status", tree_status_name(t->status));
-    s_publish(s, t, body);
-    /* Forget the oldest finished trees beyond the retention limit. */
-    int finished = 0;
-    for (tree_t *x = zlistx_first(s->trees); x; x = zlistx_next(s->trees))
-        finished += x->status != TREE_RUNNING;
-    while (finished > s->cfg.keep_finished) {
-        tree_t *x;
-        for (x = zlistx_first(s->trees); x && x->status == TREE_RUNNING; x = zlistx_next(s->trees)) {
-        }
-        if (!x)
-            break;
-        dl_forget_tree(s->deadlines, x->serial);
-        zlistx_delete(s->trees, zlistx_cursor(s->trees));
-        finished--;
-    }
-}
-
-/* ---- restarts ------------------------------------------------------------ */
-
-static bool s_restart_pending(const tree_node_t *p)
-{
-    if (p->cancel_requested)
-        return false; /* a parent being stopped restarts nothing */
-    for (int i = 0; i < p->nchildren; i++)
-        if (p->children[i]->restart_wanted)
-            return true;
-    return false;
-}
-
-/* Child c of p failed: restart it (and, by p's strategy, its siblings) if
- * p's restart intensity allows. False: p fails instead. */
-static bool s_restart(super_t *s, tree_t *t, tree_node_t *p, tree_node_t *c)
-{
-    if (p->cancel_requested || p->proc != PROC_ALIVE || p->max_restarts == 0)
-        return false;
-    if (!tree_restart_allowed(p, clk_now_ms())) {
-        log_node(ALOG_INFO, t->id, p->path, "tree %s: %s: more than %d restarts within %lld ms: giving up", t->id, p->path,
-                 p->max_restarts, (long long) p->within_ms);
-        p->restart_limit_hit = true;
-        return false;
-    }
-    int from = 0;
-    for (int i = 0; i < p->nchildren; i++)
-        if (p->children[i] == c)
-            from = i;
-    int first = p->strategy == STRAT_ONE_FOR_ONE || p->strategy == STRAT_REST_FOR_ONE ? from : 0;
-    int last = p->strategy == STRAT_ONE_FOR_ONE ? from : p->nchildren - 1;
-    log_node(ALOG_INFO, t->id, c->path, "tree %s: %s failed: restarting %s%s (%s)", t->id, c->path,
-             first == last ? "it" : "it and ", first == last ? "" : "its siblings",
-             p->strategy == STRAT_ONE_FOR_ONE    ? "one_for_one"
-             : p->strategy == STRAT_REST_FOR_ONE ? "rest_for_one"
-                                                 : "one_for_all");
-    for (int i = first; i <= last; i++) {
-        tree_node_t *x = p->children[i];
-        x->restart_wanted = true;
-        super_cancel_node(s, t, x, "restart");
-    }
-    return true;
-}
-
-/* Once every subtree to restart has ended, start them again, in order. */
-static void s_restart_ready(super_t *s, tree_t *t, tree_node_t *p)
-{
-    if (!s_restart_pending(p) || p->cancel_requested || status_is_terminal(p->status))
-        return;
-    for (int i = 0; i < p->nchildren; i++)
-        if (p->children[i]->restart_wanted && !tree_subtree_settled(p->children[i]))
-            return;
-    int64_t t_ms = clk_now_ms() - t->started_ms;
-    for (int i = 0; i < p->nchildren; i++) {
-        tree_node_t *x = p->children[i];
-        if (!x->restart_wanted)
-            continue;
-        tree_subtree_reset(t, x, t_ms);
-        s->count.restarts++;
-        s_enqueue(s, t, x);
-    }
-    s_pump(s);
-}
-
-void super_after_settle(super_t *s, tree_t *t, tree_node_t *n)
-{
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "kind", "status");
-    cJSON_AddStringToObject(body, "path", n->path);
-    cJSON_AddStringToObject(body, "status", status_name(n->status));
-    s_publish(s, t, body);
-    if (n->status == ST_FAILED || n->status == ST_KILLED || n->status == ST_LOST)
-        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s %s", t->id, n->path, status_name(n->status));
-    tree_node_t *p = n->parent;
-    if (p && !status_is_terminal(p->status)) {
-        if (status_is_failure(n->status) && !s_restart(s, t, p, n))
-            s_child_failed(s, t, p);
-        s_restart_ready(s, t, p);
-        if (!status_is_terminal(p->status) && tree_children_settled(p) && p->proc == PROC_ALIVE &&
-            !s_restart_pending(p)) {
-            if (!p->children_exited_sent)
-                s_send_children_exited(s, t, p);
-            if (p->cancel_requested)
-                s_start_teardown(s, t, p);
+    if (notify)
+        s_event(s, t, n, (node_event_t){.kind = NEV_HEARD}, 0, NULL);
+    /* The worker's own clock dates the phase: reports that trail an exit
+     * status still land in order. An error report may repeat its phase. */
+    if (phv && (!error || ph != n->phase))
+        s_phase_at(s, t, n, ph, at);
+    if (cJSON_IsObject(error) && !n->inc.error) {
+        n->inc.error = cJSON_Duplicate(error, 1);
+        if (!cJSON_HasObjectItem(n->inc.error, "phase"))
+            cJSON_AddStringToObject(n->inc.error, "phase", phase_name(phv ? ph : n->phase));
+        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s reported %s: %s", t->id, n->path,
+                 env_str(error, "type") ?: "an error", env_str(error, "message") ?: "");
+        /* Act on a failure as soon as it is known, not at exit. */
+        tree_node_t *p = n->parent;
+        if (p && !status_is_terminal(p->status)) {
+            strat_parent_t sp = s_strat_parent(p);
+            if (strategy_fails_parent_early(&sp, n->restart))
+                s_child_failed(s, t, p);
         }
     }
-    for (tree_node_t *a = p ? p->parent : NULL; a; a = a->parent)
-        s_restart_ready(s, t, a);
-    if (t->nterminal == t->nnodes && t->status == TREE_RUNNING && !t->ended_ms)
-        s_tree_done(s, t);
+    if (ph == PH_CANCELLING_CHILDREN && !n->inc.life.stop)
+        for (int i = 0; i < n->nchildren; i++) /* its own work ended: it stops its children */
+            s_stop(s, t, n->children[i], "parent finished");
 }
 
-/* The process is gone and its reports are in (or we stopped waiting). */
-static void s_settle_exited(super_t *s, tree_t *t, tree_node_t *n)
+static void s_on_notify(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len)
 {
-    if (status_is_terminal(n->status))
+    cJSON *body = cJSON_ParseWithLength(data, len);
+    if (cJSON_IsObject(body))
+        s_on_report(s, t, n, body, true);
+    else
+        s_bad_report(s, t, n, "an unreadable message", len);
+    cJSON_Delete(body);
+}
+
+static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, bool eof)
+{
+    super_t *s = arg;
+    tree_t *t;
+    tree_node_t *n = s_node_by_req(s, WFD_KEY_REQ(key), &t);
+    if (!n)
         return;
-    /* Children still running lose their parent: stop them. */
-    for (int i = 0; i < n->nchildren; i++)
-        super_cancel_node(s, t, n->children[i], "parent exited");
-    if (tree_node_error_from_tail(n))
-        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s: error taken from its stderr (its report did not arrive)", t->id,
-                 n->path);
-    tree_node_settle(t, n, tree_node_final_status(n));
-    super_after_settle(s, t, n);
+    int which = WFD_KEY_WHICH(key);
+    if (eof)
+        wfd_closed(&n->fds, which);
+    else if (which == WFD_NOTIFY)
+        s_on_notify(s, t, n, data, len);
+    else if (which == WFD_ERR)
+        tree_node_tail_append(n, data, len);
+    else
+        n->inc.out_bytes += len;
+}
+
+static int s_on_drain(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    drain_ready(((super_t *) arg)->drain);
+    return 0;
 }
 
 /* ---- fork-server events --------------------------------------------------- */
@@ -592,37 +748,24 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
 {
     tree_t *t;
     tree_node_t *n = s_node_by_req(s, ev->hdr.req, &t);
-    if (!n || ev->nfds < 3) {
+    if (!n || ev->nfds < 3 || n->inc.life.state != NODE_REQUESTED) {
         /* Not ours any more: the fork-server will report its exit. */
         for (int i = 0; i < ev->nfds; i++)
             close(ev->fds[i]);
         return;
     }
-    n->pid = ev->hdr.pid;
-    n->pidfd = ev->fds[0];
-    n->out_fd = ev->fds[1];
-    n->err_fd = ev->fds[2];
-    n->link_fd = ev->nfds > 3 ? ev->fds[3] : -1;
-    n->linked = n->link_fd >= 0;
-    n->proc = PROC_ALIVE;
+    n->inc.pid = ev->hdr.pid;
     n->status = ST_RUNNING;
     /* Without these its output could block it and its reports go unread:
      * say so; its deadlines still bound its teardown. */
-    if (drain_add(s->drain, n->out_fd, FD_KEY(ev->hdr.req, FD_OUT)) != 0 ||
-        drain_add(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR)) != 0 ||
-        (n->linked && drain_add(s->drain, n->link_fd, FD_KEY(ev->hdr.req, FD_LINK)) != 0))
-        log_node(ALOG_ERROR, t->id, n->path, "tree %s: %s: cannot watch its pipes and link: %s",
+    if (wfd_adopt(&n->fds, s->drain, ev->hdr.req, ev->fds, ev->nfds) != 0)
+        log_node(ALOG_ERROR, t->id, n->path, "tree %s: %s: cannot watch its pipes and notify fd: %s",
                  t->id, n->path, strerror(errno));
-    super_phase_at(s, t, n, PH_SPAWNED, ev->hdr.mono_ms);
-    for (int i = 0; i < n->nchildren; i++)
-        if (n->children[i]->proc == PROC_PENDING && !status_is_terminal(n->children[i]->status))
-            s_enqueue(s, t, n->children[i]);
-    /* Its children may have ended before it was even forked (cancelled
-     * while its spawn was pending): it must still be told. */
-    if (n->nchildren > 0 && tree_children_settled(n) && !n->children_exited_sent)
-        s_send_children_exited(s, t, n);
-    if (n->cancel_requested)
-        s_deliver_cancel(s, t, n);
+    s_phase_at(s, t, n, PH_SPAWNED, ev->hdr.mono_ms);
+    s_event(s, t, n, (node_event_t){.kind = NEV_SPAWNED}, 0, NULL);
+    /* No children, or all ended before it was even forked. */
+    if (!status_is_terminal(n->status) && tree_children_settled(n))
+        s_event(s, t, n, (node_event_t){.kind = NEV_CHILDREN_ENDED}, 0, NULL);
 }
 
 static void s_on_exited(super_t *s, fsrv_event_t *ev)
@@ -630,40 +773,15 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     fsrv_send_ack(&s->fsrv, ev->hdr.req);
     tree_t *t;
     tree_node_t *n = s_node_by_req(s, ev->hdr.req, &t);
-    if (!n || n->pid != ev->hdr.pid || n->exited)
+    if (!n || n->inc.pid != ev->hdr.pid || !node_state_alive(n->inc.life.state))
         return;
-    /* What it said before it ended is handled before its end: a builtin's
-     * link is read to the last message while the node is still alive. */
-    if (n->link_fd >= 0) {
-        drain_now(s->drain, n->link_fd, FD_KEY(ev->hdr.req, FD_LINK));
-        if (s_node_by_req(s, ev->hdr.req, &t) != n || n->exited)
-            return;
-    }
-    int st = ev->hdr.status;
+    /* What it said before it ended is handled before its end. */
+    wfd_drain_final(&n->fds, s->drain, ev->hdr.req);
+    if (s_node_by_req(s, ev->hdr.req, &t) != n || !node_state_alive(n->inc.life.state))
+        return;
     s->count.exits++;
-    n->exited = true;
-    n->exit_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-    n->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (n->err_fd >= 0)
-        drain_now(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR));
-    if (n->pidfd >= 0)
-        close(n->pidfd);
-    n->pidfd = -1;
-    if (n->proc == PROC_GONE) /* given up on after SIGKILL: already lost */
-        return;
-    n->proc = PROC_GONE;
-    super_phase_at(s, t, n, PH_EXITED, ev->hdr.mono_ms);
-    /* An exec'd program's last reports travel through the broker and may
-     * trail the exit status: wait for "exiting" (the last one) a bounded
-     * time, if it reports at all. A builtin's link was just read to its end. */
-    bool spoke = !n->linked && n->ready;
-    bool talked_last = false;
-    for (int i = n->nphases - 1; i >= 0 && !talked_last; i--)
-        talked_last = n->phases[i].phase == PH_EXITING;
-    if (spoke && !talked_last && !n->exit_signal)
-        super_deadline(s, t, n, DL_SETTLE, ESC_SETTLE_MS);
-    else
-        s_settle_exited(s, t, n);
+    s_event(s, t, n, (node_event_t){.kind = NEV_EXITED, .wait_status = ev->hdr.status},
+            ev->hdr.mono_ms, NULL);
 }
 
 static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg);
@@ -694,7 +812,8 @@ static void s_fsrv_replace(super_t *s)
         zsys_interrupted = 1; /* ends zloop_start after this handler */
         return;
     }
-    if (fsrv_start(&s->fsrv) != 0) {
+    zmq_pollitem_t fs = {NULL, -1, ZMQ_POLLIN, 0};
+    if (fsrv_start(&s->fsrv) != 0 || (fs.fd = s->fsrv.fd, zloop_poller(s->loop, &fs, s_on_fsrv, s)) != 0) {
         log_error("cannot start a new fork-server: %s: stopping", strerror(errno));
         s->exit_code = 1;
         zsys_interrupted = 1;
@@ -702,38 +821,40 @@ static void s_fsrv_replace(super_t *s)
     }
     s->fsrv_gone = false;
     s->inflight = 0;
-    zmq_pollitem_t fs = {NULL, s->fsrv.fd, ZMQ_POLLIN, 0};
-    zloop_poller(s->loop, &fs, s_on_fsrv, s);
     log_warn("started a new fork-server, pid %d", (int) s->fsrv.pid);
+}
+
+/* Every node that is not yet terminal ends now, leaves first: those that
+ * had a process are lost (why says why), those that never started are
+ * cancelled. Placed subtrees too when `placed` (the supervisor stops). */
+static void s_abandon(super_t *s, const char *why, bool placed)
+{
+    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees)) {
+        void *cursor = zlistx_cursor(s->trees);
+        for (int i = t->nnodes - 1; i >= 0 && !t->ended_ms; i--) {
+            tree_node_t *n = &t->nodes[i];
+            if (status_is_terminal(n->status) || n->remote_part)
+                continue;
+            if (n->inc.life.state == NODE_REMOTE && placed) {
+                n->inc.life.end = END_LOST;
+                s_place_event(s, t, n, (node_event_t){.kind = NEV_REMOTE_ENDED, .status = ST_LOST},
+                              why);
+            } else {
+                s_event(s, t, n, (node_event_t){.kind = NEV_LOST}, 0, why);
+            }
+        }
+        /* Ending a tree may have dropped an old one: stay on this one. */
+        zlistx_first(s->trees);
+        while (zlistx_cursor(s->trees) != cursor && zlistx_next(s->trees))
+            ;
+    }
 }
 
 static void s_fsrv_lost(super_t *s)
 {
     s->fsrv_gone = true;
     log_error("the fork-server died: its workers died with it (PDEATHSIG); marking them lost");
-    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees)) {
-        for (int i = 0; i < t->nnodes; i++) {
-            tree_node_t *n = &t->nodes[i];
-            if (status_is_terminal(n->status))
-                continue;
-            if (n->proc == PROC_ALIVE || n->proc == PROC_REQUESTED) {
-                n->lost = true;
-                cJSON_Delete(n->error);
-                n->error = cJSON_CreateObject();
-                cJSON_AddStringToObject(n->error, "type", "Lost");
-                cJSON_AddStringToObject(n->error, "message",
-                                        "the fork-server died; no exit status can be known");
-                cJSON_AddStringToObject(n->error, "phase", phase_name(n->phase));
-            }
-            n->cancel_requested = true;
-            n->proc = PROC_GONE;
-        }
-        for (int i = t->nnodes - 1; i >= 0; i--) /* leaves first */
-            if (!status_is_terminal(t->nodes[i].status)) {
-                tree_node_settle(t, &t->nodes[i], tree_node_final_status(&t->nodes[i]));
-                super_after_settle(s, t, &t->nodes[i]);
-            }
-    }
+    s_abandon(s, "the fork-server died; no exit status can be known", false);
     s_fsrv_replace(s);
 }
 
@@ -741,14 +862,12 @@ static void s_fsrv_lost(super_t *s)
  * put them in every report. */
 static void s_on_fsrv_ready(super_t *s, int flags)
 {
-    static const int all[] = {FSRV_G_PIDFD, FSRV_G_PDEATHSIG, FSRV_G_SUBREAPER,
-                              FSRV_G_CLOSE_RANGE};
-    char active[160] = "", missing[160] = "";
+    char active[200] = "", missing[200] = "";
     s->guarantees = flags;
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        char *to = (flags & all[i]) ? active : missing;
+    for (int bit = 1; bit <= FSRV_G_LAST; bit <<= 1) {
+        char *to = (flags & bit) ? active : missing;
         size_t used = strlen(to);
-        snprintf(to + used, 160 - used, "%s%s", used ? ", " : "", fsrv_guarantee_name(all[i]));
+        snprintf(to + used, sizeof active - used, "%s%s", used ? ", " : "", fsrv_guarantee_name(bit));
     }
     log_info("fork-server ready; guarantees active: %s%s%s", active[0] ? active : "none",
              missing[0] ? "; MISSING: " : "", missing);
@@ -770,13 +889,13 @@ static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         }
         if (ev.hdr.type == FSRV_SPAWNED || ev.hdr.type == FSRV_SPAWN_FAILED)
             s->inflight--;
-        if (ev.hdr.type == FSRV_SPAWNED)
+        if (ev.hdr.type == FSRV_SPAWNED) {
             s_on_spawned(s, &ev);
-        else if (ev.hdr.type == FSRV_SPAWN_FAILED) {
+        } else if (ev.hdr.type == FSRV_SPAWN_FAILED) {
             tree_t *t;
             tree_node_t *n = s_node_by_req(s, ev.hdr.req, &t);
-            if (n && n->proc == PROC_REQUESTED)
-                super_spawn_failed(s, t, n, ev.text);
+            if (n && n->inc.life.state == NODE_REQUESTED)
+                s_spawn_failed(s, t, n, ev.text);
         } else if (ev.hdr.type == FSRV_EXITED) {
             s_on_exited(s, &ev);
         } else if (ev.hdr.type == FSRV_READY) {
@@ -787,105 +906,7 @@ static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
-/* ---- pipes and links ------------------------------------------------------ */
-
-static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *body,
-                         const char *from);
-
-/* One message from a builtin's link: a node_phase body. */
-static void s_on_link(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len)
-{
-    cJSON *body = cJSON_ParseWithLength(data, len);
-    log_debug("link %s: %.*s", n->path, (int) len, data);
-    if (cJSON_IsObject(body))
-        s_node_phase(s, t, n, body, n->path);
-    else
-        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: unreadable message on its link (%zu bytes)",
-                 t->id, n->path, len);
-    cJSON_Delete(body);
-}
-
-static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, bool eof)
-{
-    super_t *s = arg;
-    tree_t *t;
-    tree_node_t *n = s_node_by_req(s, key >> 2, &t);
-    if (!n)
-        return;
-    if ((key & 3) == FD_LINK) {
-        if (eof)
-            n->link_fd = -1;
-        else
-            s_on_link(s, t, n, data, len);
-        return;
-    }
-    bool is_err = (key & 3) == FD_ERR;
-    if (eof) {
-        if (is_err)
-            n->err_fd = -1;
-        else
-            n->out_fd = -1;
-        return;
-    }
-    if (is_err)
-        tree_node_tail_append(n, data, len);
-    else
-        n->out_bytes += len;
-}
-
-static int s_on_drain(zloop_t *loop, zmq_pollitem_t *item, void *arg)
-{
-    (void) loop;
-    (void) item;
-    drain_ready(((super_t *) arg)->drain);
-    return 0;
-}
-
 /* ---- deadlines firing ----------------------------------------------------- */
-
-static void s_escalate(super_t *s, tree_t *t, tree_node_t *n)
-{
-    if (n->proc != PROC_ALIVE)
-        return;
-    int64_t next = 0;
-    switch (esc_advance(n, &next)) {
-    case ESC_SEND_TERM:
-        n->term_sent = true;
-        /* The phase it was stuck in: the last one it reported. */
-        for (int i = n->nphases - 1; i >= 0 && n->stuck_phase == PH_NONE; i--)
-            if (n->phases[i].phase != PH_TERM_SENT && n->phases[i].phase != PH_KILL_SENT)
-                n->stuck_phase = n->phases[i].phase;
-        s_phase(s, t, n, PH_TERM_SENT);
-        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s did not exit within grace_ms=%lld (stuck in %s): SIGTERM", t->id,
-                 n->path, (long long) n->grace_ms, phase_name(n->stuck_phase));
-        s_signal(t, n, SIGTERM);
-        s->count.sigterms++;
-        super_deadline(s, t, n, DL_ESCALATE, next);
-        break;
-    case ESC_SEND_KILL:
-        n->kill_sent = true;
-        s_phase(s, t, n, PH_KILL_SENT);
-        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s still alive %lld ms after SIGTERM: SIGKILL", t->id, n->path,
-                 (long long) n->kill_after_ms);
-        s_signal(t, n, SIGKILL);
-        s->count.sigkills++;
-        super_deadline(s, t, n, DL_ESCALATE, next);
-        break;
-    case ESC_GIVE_UP:
-        log_node(ALOG_ERROR, t->id, n->path, "tree %s: %s (pid %d) survived SIGKILL for %d ms: marking it lost", t->id,
-                  n->path, (int) n->pid, ESC_REAP_MS);
-        n->lost = true;
-        s->count.lost++;
-        n->proc = PROC_GONE;
-        cJSON_Delete(n->error);
-        n->error = cJSON_CreateObject();
-        cJSON_AddStringToObject(n->error, "type", "Lost");
-        cJSON_AddStringToObject(n->error, "message", "did not die after SIGKILL");
-        cJSON_AddStringToObject(n->error, "phase", phase_name(n->stuck_phase));
-        s_settle_exited(s, t, n);
-        break;
-    }
-}
 
 static int s_on_timer(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
@@ -893,40 +914,32 @@ static int s_on_timer(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     (void) item;
     super_t *s = arg;
     uint64_t ticks;
-    ssize_t r = read(s->timerfd, &ticks, sizeof ticks);
-    (void) r;
+    if (read(s->timerfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
+        log_warn("timerfd read: %s", strerror(errno));
     dl_entry_t e;
     while (dl_pop_due(s->deadlines, clk_now_ms(), &e)) {
         tree_t *t = s_tree_by_serial(s, e.serial);
         if (!t)
             continue;
         if (e.kind == DL_TREE_TIMEOUT) {
-            if (t->status == TREE_RUNNING && !t->ended_ms && !t->nodes[0].cancel_requested) {
+            if (!t->ended_ms && !t->nodes[0].inc.life.stop) {
                 log_info("tree %s: timeout_ms=%lld reached: cancelling", t->id,
                          (long long) t->timeout_ms);
                 snprintf(t->reason, sizeof t->reason, "timeout");
-                super_cancel_node(s, t, &t->nodes[0], "timeout");
+                s_stop(s, t, &t->nodes[0], "timeout");
             }
             continue;
         }
         tree_node_t *n = &t->nodes[e.node];
-        if (e.gen != n->deadline_gen)
-            continue; /* superseded */
-        if (e.kind == DL_ESCALATE)
-            s_escalate(s, t, n);
-        else if (e.kind == DL_SETTLE)
-            s_settle_exited(s, t, n);
-        else if (e.kind == DL_REMOTE && !status_is_terminal(n->status))
-            place_lost(s, t, n, n->proc == PROC_REQUESTED
-                                       ? "the other supervisor did not answer the spawn in 10 s"
-                                       : "the other supervisor did not end the subtree in time");
+        if (e.gen == n->deadline_gen) /* else superseded */
+            s_event(s, t, n, (node_event_t){.kind = NEV_DEADLINE}, 0, NULL);
     }
     s_arm_timer(s);
     s_pump(s);
     return 0;
 }
 
-/* ---- requests from clients ------------------------------------------------ */
+/* ---- requests from clients, one handler each ------------------------------ */
 
 static void s_handle_spawn(super_t *s, env_t *req)
 {
@@ -947,7 +960,18 @@ static void s_handle_spawn(super_t *s, env_t *req)
         return;
     }
     if (!id) {
-        peer_random_id(idbuf, sizeof idbuf);
+        /* NAME.RANDOM: the id names its supervisor, so clients go straight
+         * to it (the random part has no dot). */
+        char rnd[17];
+        peer_random_id(rnd, sizeof rnd);
+        size_t len = strlen(s->name);
+        if (len + 1 + strlen(rnd) <= TREE_ID_MAX) {
+            memcpy(idbuf, s->name, len);
+            idbuf[len] = '.';
+            memcpy(idbuf + len + 1, rnd, strlen(rnd) + 1);
+        } else {
+            memcpy(idbuf, rnd, strlen(rnd) + 1);
+        }
         id = idbuf;
     }
     int running = 0, processes = 0;
@@ -978,33 +1002,29 @@ static void s_handle_spawn(super_t *s, env_t *req)
         cJSON_AddStringToObject(body, "code", "invalid_spec");
         cJSON_AddStringToObject(body, "message", spec ? err.message : "body.spec: missing");
         cJSON_AddStringToObject(body, "path", spec ? err.path : "(spec)");
-        super_send(s, req->from, "error", body, req->id);
+        peer_send(s->peer, req->from, "error", body, req->id);
         s->count.rejected++;
         if (log_budget_take(&s->reject_log, 5, clk_now_ms(), "rejected specs"))
             log_info("rejected a spec from %s: %s: %s", req->from, spec ? err.path : "(spec)",
                      spec ? err.message : "missing");
         return;
     }
+    if (!zlistx_add_end(s->trees, t)) {
+        s_reply_error(s, req, "unavailable", "supervisor %s is out of memory", s->name);
+        tree_destroy(&t);
+        return;
+    }
     s->next_serial++;
     s->count.trees++;
     t->started_ms = clk_now_ms();
-    zlistx_add_end(s->trees, t);
     log_info("tree %s: spawning %d nodes for %s", t->id, t->nnodes, req->from);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "tree", t->id);
-    super_send(s, req->from, "spawned", body, req->id);
+    peer_send(s->peer, req->from, "spawned", body, req->id);
     if (t->timeout_ms > 0)
-        super_deadline(s, t, NULL, DL_TREE_TIMEOUT, t->timeout_ms);
+        s_deadline(s, t, NULL, DL_TREE_TIMEOUT, t->timeout_ms);
     s_enqueue(s, t, &t->nodes[0]);
     s_pump(s);
-}
-
-static void s_add_guarantees(super_t *s, cJSON *obj)
-{
-    cJSON *list = cJSON_AddArrayToObject(obj, "guarantees");
-    for (int bit = 1; bit <= FSRV_G_CLOSE_RANGE; bit <<= 1)
-        if (s->guarantees & bit)
-            cJSON_AddItemToArray(list, cJSON_CreateString(fsrv_guarantee_name(bit)));
 }
 
 static void s_handle_status(super_t *s, env_t *req)
@@ -1015,11 +1035,9 @@ static void s_handle_status(super_t *s, env_t *req)
                       env_str(req->body, "tree") ?: "");
         return;
     }
-    cJSON *report = tree_report(t, clk_now_ms());
-    s_add_guarantees(s, report);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "report", report);
-    super_send(s, req->from, "report", body, req->id);
+    cJSON_AddItemToObject(body, "report", s_report(s, t));
+    peer_send(s->peer, req->from, "report", body, req->id);
 }
 
 static void s_handle_cancel(super_t *s, env_t *req)
@@ -1033,15 +1051,17 @@ static void s_handle_cancel(super_t *s, env_t *req)
                       t ? "node" : "tree", id ?: "", path ? "/" : "", path ?: "");
         return;
     }
-    if (!path && !t->reason[0])
+    if (!path && !t->reason[0] && !t->ended_ms)
         snprintf(t->reason, sizeof t->reason, "cancel");
     log_info("tree %s: cancel %s requested by %s", t->id, n->path, req->from);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "tree", t->id);
     cJSON_AddStringToObject(body, "path", n->path);
     cJSON_AddStringToObject(body, "status", status_name(n->status));
-    super_send(s, req->from, "cancelling", body, req->id);
-    super_cancel_node(s, t, n, "cancel requested");
+    if (t->ended_ms) /* nothing to stop: say how it ended */
+        cJSON_AddStringToObject(body, "tree_status", tree_status_name(t->status));
+    peer_send(s->peer, req->from, "cancelling", body, req->id);
+    s_stop(s, t, n, "cancel requested");
 }
 
 static void s_handle_list(super_t *s, env_t *req)
@@ -1057,7 +1077,7 @@ static void s_handle_list(super_t *s, env_t *req)
         cJSON_AddItemToArray(list, o);
     }
     s_add_guarantees(s, body);
-    super_send(s, req->from, "trees", body, req->id);
+    peer_send(s->peer, req->from, "trees", body, req->id);
 }
 
 static void s_handle_stats(super_t *s, env_t *req)
@@ -1074,125 +1094,74 @@ static void s_handle_stats(super_t *s, env_t *req)
     cJSON_AddNumberToObject(c, "sigkills_sent", (double) s->count.sigkills);
     cJSON_AddNumberToObject(c, "lost", (double) s->count.lost);
     cJSON_AddNumberToObject(c, "restarts", (double) s->count.restarts);
+    cJSON_AddNumberToObject(c, "bad_notify_messages", (double) s->count.bad_notify);
     cJSON_AddNumberToObject(c, "broker_sends_dropped", (double) peer_dropped(s->peer));
     int running = 0, alive = 0;
     for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees)) {
         running += !t->ended_ms;
         for (int i = 0; !t->ended_ms && i < t->nnodes; i++)
-            alive += t->nodes[i].proc == PROC_ALIVE;
+            alive += node_state_alive(t->nodes[i].inc.life.state);
     }
     cJSON_AddNumberToObject(c, "trees_running", running);
     cJSON_AddNumberToObject(c, "trees_kept", (double) zlistx_size(s->trees));
     cJSON_AddNumberToObject(c, "processes", alive);
-    cJSON_AddNumberToObject(c, "spawn_queue", (double) zlistx_size(s->spawn_queue));
+    cJSON_AddNumberToObject(c, "spawn_queue", (double) spawnq_size(s->spawnq));
+    cJSON_AddNumberToObject(c, "placements", place_count(s->place));
     s_add_guarantees(s, body);
-    super_send(s, req->from, "stats", body, req->id);
+    peer_send(s->peer, req->from, "stats", body, req->id);
 }
 
-/* A worker reports a phase (and perhaps its error): body is a node_phase
- * body, from the broker (exec'd programs) or from a builtin's link. */
-static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *body,
-                         const char *from)
-{
-    phase_t ph = phase_parse(env_str(body, "phase"));
-    int64_t at = n ? env_int(body, "t_mono_ms", clk_now_ms()) : 0;
-    if (n && status_is_terminal(n->status) && n->exited && ph > PH_RUNNING && ph < PH_EXITED &&
-        at >= n->incarnation_mono_ms) {
-        /* A report that trailed the exit past the settle wait: it changes
-         * nothing, but the history is the node's, so it goes in. */
-        super_phase_at(s, t, n, ph, at);
-        return;
-    }
-    if (!n || ph == PH_NONE || ph == PH_SPAWNED || ph == PH_EXITED || ph == PH_TERM_SENT ||
-        ph == PH_KILL_SENT || status_is_terminal(n->status) || n->proc == PROC_PENDING ||
-        at < n->incarnation_mono_ms) {
-        /* Unknown, out of place, or from an earlier incarnation of a
-         * restarted node (dated before the current one was forked). */
-        log_debug("ignoring node_phase %s from %s (tree %s, status %s, proc %d, at %lld, incarnation %lld)",
-                  env_str(body, "phase") ?: "?", from, t ? t->id : "-",
-                  n ? status_name(n->status) : "-", n ? (int) n->proc : -1, (long long) at,
-                  n ? (long long) n->incarnation_mono_ms : 0LL);
-        return;
-    }
-    /* The worker's own clock dates the phase: reports that trail an exit
-     * status still land in order. An error report repeats the phase it
-     * happened in: that is not a new phase. */
-    const cJSON *error = cJSON_GetObjectItem(body, "error");
-    if (!cJSON_IsObject(error) || ph != n->phase)
-        super_phase_at(s, t, n, ph, at);
-
-    if (cJSON_IsObject(error) && !n->error) {
-        n->error = cJSON_Duplicate(error, 1);
-        if (!cJSON_HasObjectItem(n->error, "phase"))
-            cJSON_AddStringToObject(n->error, "phase", phase_name(ph));
-        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s reported %s: %s", t->id, n->path,
-                 env_str(error, "type") ?: "an error", env_str(error, "message") ?: "");
-        /* Act on a failure as soon as it is known, not at exit: the parent
-         * fails and cancels the siblings now. */
-        if (!n->parent || n->parent->max_restarts == 0)
-            s_child_failed(s, t, n->parent); /* restarts are decided at its exit */
-    }
-    if (ph == PH_READY) {
-        n->ready = true;
-        if (n->children_exited_sent)
-            s_to_worker(s, t, n, "node_children_exited", NULL);
-        if (n->cancel_requested)
-            s_deliver_cancel(s, t, n);
-    } else if (ph == PH_CANCELLING_CHILDREN && !n->cancel_requested) {
-        /* Its own work ended: it stops its children before it exits. */
-        for (int i = 0; i < n->nchildren; i++)
-            super_cancel_node(s, t, n->children[i], "parent finished");
-    } else if (ph == PH_EXITING && n->exited) {
-        s_settle_exited(s, t, n); /* the last report arrived after the exit */
-    }
-}
-
+/* A report through the broker, from a program linked with an older
+ * libarbor_worker: recorded, but it cannot be told anything that way. */
 static void s_handle_phase(super_t *s, env_t *msg)
 {
     tree_t *t;
     tree_node_t *n = s_node_by_worker(s, msg->from, &t);
-    if (n && n->linked) {
-        log_debug("ignoring node_phase through the broker from %s: it reports over its link",
-                  msg->from);
-        return;
-    }
-    s_node_phase(s, t, n, msg->body, msg->from);
+    if (n && n->fds.pipe[WFD_NOTIFY] >= 0 && n->inc.life.heard)
+        return; /* it reports over its notify fd */
+    if (n)
+        s_on_report(s, t, n, msg->body, false);
 }
 
-/* The broker could not deliver a message to one of our workers (it has not
- * registered again after a broker restart): send it again on a tick. */
-static bool s_bounced(super_t *s, env_t *msg)
+static void s_handle_event(super_t *s, env_t *msg)
 {
-    const char *type = env_str(msg->body, "type");
-    const char *to = env_str(msg->body, "to");
-    if (!type || !to || (strcmp(type, "node_cancel") && strcmp(type, "node_children_exited")))
-        return false;
-    tree_t *t;
-    tree_node_t *n = s_node_by_worker(s, to, &t);
-    if (n && n->proc == PROC_ALIVE) {
-        n->redeliver = true;
-        if (!strcmp(type, "node_cancel"))
-            n->cancel_delivered = false;
-    }
-    return true;
+    if (!strcmp(msg->from, "broker"))
+        place_on_peer_lost(s->place, msg);
+    else
+        place_on_event(s->place, msg);
 }
 
-static void s_redeliver(super_t *s)
+static void s_handle_spawned(super_t *s, env_t *msg) { place_on_spawned(s->place, msg); }
+static void s_handle_report(super_t *s, env_t *msg) { place_on_report(s->place, msg); }
+static void s_handle_ack(super_t *s, env_t *msg) { (void) s, (void) msg; }
+
+static void s_handle_error(super_t *s, env_t *msg)
 {
-    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees)) {
-        if (t->ended_ms)
-            continue;
-        for (int i = 0; i < t->nnodes; i++) {
-            tree_node_t *n = &t->nodes[i];
-            if (!n->redeliver || n->proc != PROC_ALIVE)
-                continue;
-            n->redeliver = false;
-            if (n->cancel_requested && !n->cancel_delivered)
-                s_deliver_cancel(s, t, n);
-            if (n->children_exited_sent && n->ready)
-                s_to_worker(s, t, n, "node_children_exited", NULL);
+    if (!place_on_error(s->place, msg))
+        log_debug("broker error for message %lld: %s: %s", (long long) msg->re,
+                  env_str(msg->body, "code") ?: "?", env_str(msg->body, "message") ?: "");
+}
+
+typedef void (s_handler_fn)(super_t *s, env_t *msg);
+static const struct {
+    const char *type;
+    s_handler_fn *fn;
+} s_handlers[] = {
+    {"spawn", s_handle_spawn},     {"status", s_handle_status}, {"cancel", s_handle_cancel},
+    {"list", s_handle_list},       {"stats", s_handle_stats},   {"node_phase", s_handle_phase},
+    {"spawned", s_handle_spawned}, {"report", s_handle_report}, {"event", s_handle_event},
+    {"error", s_handle_error},     {"cancelling", s_handle_ack}, {"subscribed", s_handle_ack},
+};
+
+static void s_dispatch(super_t *s, env_t *msg)
+{
+    for (size_t i = 0; i < sizeof s_handlers / sizeof s_handlers[0]; i++)
+        if (!strcmp(msg->type, s_handlers[i].type)) {
+            s_handlers[i].fn(s, msg);
+            return;
         }
-    }
+    if (strcmp(msg->from, "broker") != 0) /* never answer the broker's own */
+        s_reply_error(s, msg, "bad_request", "a supervisor does not handle \"%s\"", msg->type);
 }
 
 static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
@@ -1210,39 +1179,8 @@ static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
         } else if (s->registered && !peer_welcomed(s->peer)) {
             s->registered = false;
         }
-        if (!msg)
-            continue;
-        if (!strcmp(msg->type, "node_phase"))
-            s_handle_phase(s, msg);
-        else if (!strcmp(msg->type, "spawn"))
-            s_handle_spawn(s, msg);
-        else if (!strcmp(msg->type, "status"))
-            s_handle_status(s, msg);
-        else if (!strcmp(msg->type, "cancel"))
-            s_handle_cancel(s, msg);
-        else if (!strcmp(msg->type, "list"))
-            s_handle_list(s, msg);
-        else if (!strcmp(msg->type, "stats"))
-            s_handle_stats(s, msg);
-        else if (!strcmp(msg->type, "spawned"))
-            place_on_spawned(s, msg);
-        else if (!strcmp(msg->type, "report"))
-            place_on_report(s, msg);
-        else if (!strcmp(msg->type, "event") && !strcmp(msg->from, "broker"))
-            place_on_peer_lost(s, msg);
-        else if (!strcmp(msg->type, "event"))
-            place_on_event(s, msg);
-        else if (!strcmp(msg->type, "cancelling") || !strcmp(msg->type, "subscribed"))
-            ; /* acknowledgements: nothing to do */
-        else if (!strcmp(msg->type, "error") && place_on_error(s, msg))
-            ;
-        else if (!strcmp(msg->type, "error") && s_bounced(s, msg))
-            ;
-        else if (!strcmp(msg->type, "error"))
-            log_debug("broker error for message %lld: %s: %s", (long long) msg->re,
-                      env_str(msg->body, "code") ?: "?", env_str(msg->body, "message") ?: "");
-        else if (strcmp(msg->from, "broker") != 0) /* never answer the broker's own */
-            s_reply_error(s, msg, "bad_request", "a supervisor does not handle \"%s\"", msg->type);
+        if (msg)
+            s_dispatch(s, msg);
         env_destroy(&msg);
     }
     s_pump(s);
@@ -1265,27 +1203,37 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     (void) item;
     super_t *s = arg;
     struct signalfd_siginfo si;
-    bool idle = false;
     while (read(s->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {
         if (s->stopping) {
+            /* Stop now. Every tree's report goes out as it stands: what
+             * could not be waited for is lost (the fork-server stops it). */
             log_warn("second %s: stopping now; the fork-server stops the workers",
                      sig_name((int) si.ssi_signo));
+            s_abandon(s, "the supervisor was stopped before this node ended (second signal)",
+                      true);
             return -1;
         }
         s->stopping = true;
-        idle = s_all_done(s);
         s->stop_deadline = clk_now_ms() + s->cfg.stop_deadline_ms;
         log_info("%s: cancelling every tree, then stopping (at most %d ms)",
                  sig_name((int) si.ssi_signo), s->cfg.stop_deadline_ms);
         for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
             if (!t->ended_ms) {
                 snprintf(t->reason, sizeof t->reason, "supervisor stopping");
-                super_cancel_node(s, t, &t->nodes[0], "supervisor stopping");
+                s_stop(s, t, &t->nodes[0], "supervisor stopping");
             }
     }
-    /* Idle: stop now. Otherwise the tick stops once the trees have ended
-     * and their clients had a moment to fetch the reports. */
-    return idle ? -1 : 0;
+    /* Every tree has ended (their reports went out with their "done"):
+     * stop now. Otherwise the tick stops once they have. */
+    return s_all_done(s) ? -1 : 0;
+}
+
+static void s_retell(super_t *s)
+{
+    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
+        for (int i = 0; !t->ended_ms && i < t->nnodes; i++)
+            if (t->nodes[i].inc.pending_tells)
+                s_tell(s, t, &t->nodes[i], 0);
 }
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -1299,19 +1247,14 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
         peer_tick(s->peer);
         s->next_beat = now + PEER_HEARTBEAT_MS;
     }
-    s_redeliver(s);
+    s_retell(s);
+    place_tick(s->place, now);
     s_pump(s);
-    if (s->stopping && now >= s->stop_deadline)
+    if (s->stopping && now >= s->stop_deadline) {
+        s_abandon(s, "the supervisor stopped (--stop-deadline) before this node ended", true);
         return -1;
-    if (s->stopping && s_all_done(s)) {
-        /* Every tree has ended: clients waiting on them were sent "done"
-         * and ask for their reports now; answer for a moment, then go. */
-        if (!s->stop_at)
-            s->stop_at = now + STOP_LINGER_MS;
-        if (now >= s->stop_at)
-            return -1;
     }
-    return 0;
+    return s->stopping && s_all_done(s) ? -1 : 0;
 }
 
 /* ---- life ----------------------------------------------------------------- */
@@ -1319,6 +1262,12 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 static void s_tree_free(void **item)
 {
     tree_destroy((tree_t **) item);
+}
+
+static int s_poll_fd(super_t *s, int fd, zloop_fn *fn)
+{
+    zmq_pollitem_t item = {NULL, fd, ZMQ_POLLIN, 0};
+    return zloop_poller(s->loop, &item, fn, s);
 }
 
 super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
@@ -1334,29 +1283,29 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
     s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     s->sigfd = stopsig_open(); /* before the first socket starts ZeroMQ's threads */
     s->trees = zlistx_new();
-    zlistx_set_destructor(s->trees, s_tree_free);
-    s->spawn_queue = zlistx_new();
-    zlistx_set_destructor(s->spawn_queue, (zlistx_destructor_fn *) zstr_free);
+    if (s->trees)
+        zlistx_set_destructor(s->trees, s_tree_free);
+    s->spawnq = spawnq_new(cfg->spawn_rate);
     s->deadlines = dl_new();
     s->drain = drain_new(s_on_output, s);
     s->peer = peer_new(cfg->broker, cfg->name, "supervisor", 0);
-    if (s->timerfd < 0 || s->sigfd < 0 || !s->deadlines || !s->drain || !s->peer) {
+    s->place = s->peer ? place_new(s->peer, (place_core_t){s, s_place_event, s_place_phase}) : NULL;
+    s->loop = zloop_new();
+    if (s->timerfd < 0 || s->sigfd < 0 || !s->trees || !s->spawnq || !s->deadlines || !s->drain ||
+        !s->peer || !s->place || !s->loop) {
         super_destroy(&s);
         return NULL;
     }
     zsock_set_rcvtimeo(peer_sock(s->peer), 0);
     peer_subscribe(s->peer, "peers"); /* to learn that a supervisor we rely on is lost */
-    s->loop = zloop_new();
-    zloop_reader(s->loop, peer_sock(s->peer), s_on_broker, s);
-    zmq_pollitem_t fs = {NULL, s->fsrv.fd, ZMQ_POLLIN, 0};
-    zloop_poller(s->loop, &fs, s_on_fsrv, s);
-    zmq_pollitem_t dr = {NULL, drain_fd(s->drain), ZMQ_POLLIN, 0};
-    zloop_poller(s->loop, &dr, s_on_drain, s);
-    zmq_pollitem_t tm = {NULL, s->timerfd, ZMQ_POLLIN, 0};
-    zloop_poller(s->loop, &tm, s_on_timer, s);
-    zmq_pollitem_t sg = {NULL, s->sigfd, ZMQ_POLLIN, 0};
-    zloop_poller(s->loop, &sg, s_on_signal, s);
-    zloop_timer(s->loop, TICK_MS, 0, s_on_tick, s);
+    if (zloop_reader(s->loop, peer_sock(s->peer), s_on_broker, s) != 0 ||
+        s_poll_fd(s, s->fsrv.fd, s_on_fsrv) != 0 || s_poll_fd(s, drain_fd(s->drain), s_on_drain) != 0 ||
+        s_poll_fd(s, s->timerfd, s_on_timer) != 0 || s_poll_fd(s, s->sigfd, s_on_signal) != 0 ||
+        zloop_timer(s->loop, TICK_MS, 0, s_on_tick, s) < 0) {
+        log_error("cannot set up the supervisor's event loop");
+        super_destroy(&s);
+        return NULL;
+    }
     return s;
 }
 
@@ -1366,9 +1315,10 @@ void super_destroy(super_t **self)
         return;
     super_t *s = *self;
     zloop_destroy(&s->loop);
+    place_destroy(&s->place);
     peer_destroy(&s->peer);
     zlistx_destroy(&s->trees);
-    zlistx_destroy(&s->spawn_queue);
+    spawnq_destroy(&s->spawnq);
     dl_destroy(&s->deadlines);
     drain_destroy(&s->drain);
     if (s->timerfd >= 0)

@@ -48,6 +48,21 @@ bool status_is_failure(status_t s)
     return s == ST_FAILED || s == ST_SPAWN_FAILED || s == ST_LOST;
 }
 
+static void s_inc_init(tree_inc_t *inc)
+{
+    memset(inc, 0, sizeof *inc);
+    node_life_reset(&inc->life);
+    inc->stuck_phase = inc->child_failed_phase = PH_NONE;
+}
+
+static void s_inc_free(tree_inc_t *inc)
+{
+    cJSON_Delete(inc->error);
+    free(inc->phases);
+    free(inc->tail);
+    s_inc_init(inc);
+}
+
 tree_t *tree_new(const char *id, uint64_t serial, const char *supervisor, int nnodes)
 {
     tree_t *self = calloc(1, sizeof *self);
@@ -65,10 +80,9 @@ tree_t *tree_new(const char *id, uint64_t serial, const char *supervisor, int nn
     for (int i = 0; i < nnodes; i++) {
         tree_node_t *n = &self->nodes[i];
         n->idx = i;
-        n->pidfd = n->out_fd = n->err_fd = n->link_fd = -1;
+        wfd_init(&n->fds);
         n->phase = PH_NONE;
-        n->stuck_phase = PH_NONE;
-        n->child_failed_phase = PH_NONE;
+        s_inc_init(&n->inc);
     }
     return self;
 }
@@ -83,10 +97,8 @@ void tree_destroy(tree_t **self)
         free(n->path);
         free(n->children);
         cJSON_Delete(n->params);
-        cJSON_Delete(n->error);
-        free(n->phases);
-        free(n->tail);
-        free(n->restart_at);
+        s_inc_free(&n->inc);
+        strategy_window_clear(&n->window);
         cJSON_Delete(n->history);
         cJSON_Delete(n->subtree_spec);
     }
@@ -105,61 +117,62 @@ tree_node_t *tree_find_path(tree_t *self, const char *path)
 
 void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms)
 {
-    if (node->nphases == node->phases_cap) {
-        int cap = node->phases_cap ? node->phases_cap * 2 : 12;
-        phase_rec_t *grown = realloc(node->phases, (size_t) cap * sizeof *grown);
+    tree_inc_t *inc = &node->inc;
+    if (inc->nphases == inc->phases_cap) {
+        int cap = inc->phases_cap ? inc->phases_cap * 2 : 12;
+        phase_rec_t *grown = realloc(inc->phases, (size_t) cap * sizeof *grown);
         if (!grown)
             return; /* the phase is lost from the history, the status is not */
-        node->phases = grown;
-        node->phases_cap = cap;
+        inc->phases = grown;
+        inc->phases_cap = cap;
     }
     /* Phases are dated where they happened (a worker's report can trail the
      * fork-server's exit status): keep the history in time order. */
-    int pos = node->nphases++;
+    int pos = inc->nphases++;
     /* Same millisecond: "exited" still comes last. */
-    while (pos > 0 && (node->phases[pos - 1].t_ms > t_ms ||
-                       (node->phases[pos - 1].t_ms == t_ms && phase != PH_EXITED &&
-                        node->phases[pos - 1].phase == PH_EXITED))) {
-        node->phases[pos] = node->phases[pos - 1];
+    while (pos > 0 && (inc->phases[pos - 1].t_ms > t_ms ||
+                       (inc->phases[pos - 1].t_ms == t_ms && phase != PH_EXITED &&
+                        inc->phases[pos - 1].phase == PH_EXITED))) {
+        inc->phases[pos] = inc->phases[pos - 1];
         pos--;
     }
-    node->phases[pos] = (phase_rec_t){phase, t_ms};
-    node->phase = node->phases[node->nphases - 1].phase;
+    inc->phases[pos] = (phase_rec_t){phase, t_ms};
+    node->phase = inc->phases[inc->nphases - 1].phase;
 }
 
 void tree_node_tail_append(tree_node_t *node, const char *data, size_t len)
 {
-    node->err_bytes += len;
-    if (!node->tail && !(node->tail = malloc(TREE_TAIL_BYTES)))
+    node->inc.err_bytes += len;
+    if (!node->inc.tail && !(node->inc.tail = malloc(TREE_TAIL_BYTES)))
         return;
     if (len > TREE_TAIL_BYTES) {
         data += len - TREE_TAIL_BYTES;
         len = TREE_TAIL_BYTES;
     }
     for (size_t i = 0; i < len; i++) {
-        node->tail[node->tail_pos] = data[i];
-        node->tail_pos = (node->tail_pos + 1) % TREE_TAIL_BYTES;
+        node->inc.tail[node->inc.tail_pos] = data[i];
+        node->inc.tail_pos = (node->inc.tail_pos + 1) % TREE_TAIL_BYTES;
     }
-    node->tail_len = node->tail_len + len > TREE_TAIL_BYTES ? TREE_TAIL_BYTES
-                                                             : node->tail_len + len;
+    node->inc.tail_len = node->inc.tail_len + len > TREE_TAIL_BYTES ? TREE_TAIL_BYTES
+                                                             : node->inc.tail_len + len;
 }
 
 char *tree_node_tail(const tree_node_t *node)
 {
-    char *out = malloc(node->tail_len + 1);
+    char *out = malloc(node->inc.tail_len + 1);
     if (!out)
         return NULL;
-    size_t start = (node->tail_pos + TREE_TAIL_BYTES - node->tail_len) % TREE_TAIL_BYTES;
-    for (size_t i = 0; i < node->tail_len; i++)
-        out[i] = node->tail[(start + i) % TREE_TAIL_BYTES];
-    out[node->tail_len] = 0;
+    size_t start = (node->inc.tail_pos + TREE_TAIL_BYTES - node->inc.tail_len) % TREE_TAIL_BYTES;
+    for (size_t i = 0; i < node->inc.tail_len; i++)
+        out[i] = node->inc.tail[(start + i) % TREE_TAIL_BYTES];
+    out[node->inc.tail_len] = 0;
     return out;
 }
 
 bool tree_node_error_from_tail(tree_node_t *node)
 {
     static const char mark[] = LINK_ERROR_MARK;
-    if (node->error || node->tail_len == 0)
+    if (node->inc.error || node->inc.tail_len == 0)
         return false;
     char *tail = tree_node_tail(node);
     if (!tail)
@@ -179,7 +192,7 @@ bool tree_node_error_from_tail(tree_node_t *node)
                 cJSON_DeleteItemFromObject(e, "phase");
                 cJSON_AddStringToObject(e, "phase", "running");
             }
-            node->error = e;
+            node->inc.error = e;
             ok = true;
         } else {
             cJSON_Delete(e);
@@ -189,34 +202,36 @@ bool tree_node_error_from_tail(tree_node_t *node)
     return ok;
 }
 
-/* Did the node die of the SIGTERM that arbor sent as its cancel (exec
- * nodes) or as an escalation? 128+SIGTERM is how shells report it. */
-static bool s_died_of_our_sigterm(const tree_node_t *n)
+/* Did the node die of the SIGTERM that arbor sent, as the cancel of a
+ * program that never spoke or as an escalation? 128+SIGTERM is how shells
+ * report it. */
+static bool s_died_of_our_sigterm(const node_life_t *l)
 {
-    bool by_sigterm = n->exit_signal == SIGTERM || (!n->exit_signal && n->exit_code == 128 + SIGTERM);
-    return by_sigterm && (n->term_sent || (n->run == RUN_EXEC && n->cancel_delivered));
+    bool by_sigterm = l->exit_signal == SIGTERM || (!l->exit_signal && l->exit_code == 128 + SIGTERM);
+    return by_sigterm && (l->escalated || l->cancel_by_sigterm);
 }
 
 status_t tree_node_final_status(const tree_node_t *n)
 {
-    if (n->spawn_failed)
+    const node_life_t *l = &n->inc.life;
+    if (l->end == END_SPAWN_FAILED)
         return ST_SPAWN_FAILED;
-    if (n->lost)
+    if (l->end == END_LOST)
         return ST_LOST;
     /* A cancel never hides an error. */
-    if (n->error || n->child_failed)
+    if (n->inc.error || n->inc.child_failed)
         return ST_FAILED;
-    if (!n->exited)
-        return n->cancel_requested ? ST_CANCELLED : ST_LOST; /* never started */
-    if (n->exit_signal == SIGKILL && n->kill_sent)
+    if (l->end != END_EXITED)
+        return l->stop ? ST_CANCELLED : ST_LOST; /* never started */
+    if (l->exit_signal == SIGKILL && l->escalated == SIGKILL)
         return ST_KILLED;
-    if (s_died_of_our_sigterm(n))
-        return n->term_sent ? ST_KILLED : ST_CANCELLED;
-    if (n->exit_signal || n->exit_code != 0)
+    if (s_died_of_our_sigterm(l))
+        return l->escalated ? ST_KILLED : ST_CANCELLED;
+    if (l->exit_signal || l->exit_code != 0)
         return ST_FAILED;
-    if (n->term_sent || n->kill_sent)
+    if (l->escalated)
         return ST_KILLED;
-    return n->cancel_requested ? ST_CANCELLED : ST_OK;
+    return l->stop ? ST_CANCELLED : ST_OK;
 }
 
 static cJSON *s_error(const char *type, const char *message, phase_t phase)
@@ -231,8 +246,8 @@ static cJSON *s_error(const char *type, const char *message, phase_t phase)
 /* The phase the node was in before arbor's own observations were added. */
 static phase_t s_last_worker_phase(const tree_node_t *n)
 {
-    for (int i = n->nphases - 1; i >= 0; i--) {
-        phase_t p = n->phases[i].phase;
+    for (int i = n->inc.nphases - 1; i >= 0; i--) {
+        phase_t p = n->inc.phases[i].phase;
         if (p != PH_EXITED && p != PH_TERM_SENT && p != PH_KILL_SENT)
             return p;
     }
@@ -257,14 +272,23 @@ static cJSON *s_children_failed_error(const tree_node_t *n)
         }
     }
     char msg[700];
+    if (n->restart_limit_hit && failed == 0) {
+        /* permanent children that kept ending: no child failed, the
+         * restart intensity did */
+        snprintf(msg, sizeof msg, "more than %d restarts within %lld ms (children that keep ending)",
+                 n->max_restarts, (long long) n->within_ms);
+        return s_error("RestartLimit", msg,
+                       n->inc.child_failed_phase != PH_NONE ? n->inc.child_failed_phase
+                                                            : s_last_worker_phase(n));
+    }
     if (n->restart_limit_hit)
         snprintf(msg, sizeof msg, "more than %d restarts within %lld ms; %d of %d children failed: %s",
                  n->max_restarts, (long long) n->within_ms, failed, n->nchildren, names);
     else
         snprintf(msg, sizeof msg, "%d of %d children failed: %s", failed, n->nchildren, names);
     cJSON *e = s_error("ChildrenFailed", msg,
-                       n->child_failed_phase != PH_NONE ? n->child_failed_phase
-                                                        : s_last_worker_phase(n));
+                       n->inc.child_failed_phase != PH_NONE ? n->inc.child_failed_phase
+                                                            : s_last_worker_phase(n));
     cJSON_AddNumberToObject(e, "failed_children", failed);
     return e;
 }
@@ -272,23 +296,24 @@ static cJSON *s_children_failed_error(const tree_node_t *n)
 static cJSON *s_derived_error(const tree_node_t *n, status_t status)
 {
     char msg[256];
+    const node_life_t *l = &n->inc.life;
     phase_t at = s_last_worker_phase(n);
-    if (status == ST_FAILED && n->child_failed)
+    if (status == ST_FAILED && n->inc.child_failed)
         return s_children_failed_error(n);
-    if (status == ST_FAILED && n->exit_signal) {
-        snprintf(msg, sizeof msg, "died by %s, which arbor did not send", sig_name(n->exit_signal));
+    if (status == ST_FAILED && l->exit_signal) {
+        snprintf(msg, sizeof msg, "died by %s, which arbor did not send", sig_name(l->exit_signal));
         return s_error("KilledBySignal", msg, at);
     }
-    if (status == ST_FAILED && n->exited) {
-        snprintf(msg, sizeof msg, "exited with code %d", n->exit_code);
+    if (status == ST_FAILED && l->end == END_EXITED) {
+        snprintf(msg, sizeof msg, "exited with code %d", l->exit_code);
         return s_error("NonZeroExit", msg, at);
     }
     if (status == ST_KILLED) {
         snprintf(msg, sizeof msg,
                  "did not exit within grace_ms=%lld after cancel (stuck in %s); needed %s",
-                 (long long) n->grace_ms, phase_name(n->stuck_phase),
-                 n->kill_sent ? "SIGTERM and SIGKILL" : "SIGTERM");
-        return s_error("ShutdownTimeout", msg, n->stuck_phase);
+                 (long long) n->grace_ms, phase_name(n->inc.stuck_phase),
+                 l->escalated == SIGKILL ? "SIGTERM and SIGKILL" : "SIGTERM");
+        return s_error("ShutdownTimeout", msg, n->inc.stuck_phase);
     }
     return NULL;
 }
@@ -316,16 +341,16 @@ void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status)
     if (status_is_terminal(node->status))
         return; /* exactly one terminal status, ever */
     node->status = status;
-    if (!node->error)
-        node->error = s_derived_error(node, status);
-    else if (node->child_failed && status == ST_FAILED)
-        cJSON_AddItemToObject(node->error, "children", s_children_failed_error(node));
-    if (node->error && node->tail_len && !cJSON_HasObjectItem(node->error, "stderr")) {
+    if (!node->inc.error)
+        node->inc.error = s_derived_error(node, status);
+    else if (node->inc.child_failed && status == ST_FAILED)
+        cJSON_AddItemToObject(node->inc.error, "children", s_children_failed_error(node));
+    if (node->inc.error && node->inc.tail_len && !cJSON_HasObjectItem(node->inc.error, "stderr")) {
         char *tail = tree_node_tail(node);
         if (tail)
             s_drop_error_lines(tail);
         if (tail && *tail)
-            cJSON_AddStringToObject(node->error, "stderr", tail);
+            cJSON_AddStringToObject(node->inc.error, "stderr", tail);
         free(tail);
     }
     tree->nterminal++;
@@ -349,91 +374,83 @@ bool tree_subtree_settled(const tree_node_t *node)
     return true;
 }
 
-bool tree_restart_allowed(tree_node_t *parent, int64_t now_ms)
-{
-    if (parent->max_restarts <= 0)
-        return false;
-    int recent = 0;
-    for (int i = 0; i < parent->nrestart_at; i++)
-        recent += parent->restart_at[i] > now_ms - parent->within_ms;
-    if (recent >= parent->max_restarts)
-        return false;
-    /* Keep only the last max_restarts times: older ones cannot count. */
-    if (!parent->restart_at &&
-        !(parent->restart_at = calloc((size_t) parent->max_restarts, sizeof(int64_t))))
-        return false;
-    if (parent->nrestart_at < parent->max_restarts)
-        parent->restart_at[parent->nrestart_at++] = now_ms;
-    else {
-        memmove(parent->restart_at, parent->restart_at + 1,
-                (size_t) (parent->max_restarts - 1) * sizeof(int64_t));
-        parent->restart_at[parent->max_restarts - 1] = now_ms;
-    }
-    return true;
-}
-
 static cJSON *s_exit_json(const tree_node_t *n);
+
+static cJSON *s_phases_json(const tree_inc_t *inc);
+
+void tree_node_next_incarnation(tree_t *tree, tree_node_t *n, int64_t t_ms)
+{
+    if (!n->history)
+        n->history = cJSON_CreateArray();
+    /* Everything about the last process goes into its history entry: its
+     * own phases, exit, error and stderr, none of it shared with the next. */
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddNumberToObject(h, "incarnation", n->incarnation);
+    cJSON_AddNumberToObject(h, "t_ms", (double) t_ms);
+    if (n->inc.pid > 0)
+        cJSON_AddNumberToObject(h, "pid", n->inc.pid);
+    else
+        cJSON_AddNullToObject(h, "pid");
+    cJSON_AddStringToObject(h, "status", status_name(n->status));
+    cJSON_AddItemToObject(h, "exit", s_exit_json(n));
+    cJSON_AddItemToObject(h, "error", n->inc.error ? n->inc.error : cJSON_CreateNull());
+    n->inc.error = NULL; /* moved into h */
+    cJSON_AddItemToObject(h, "phases", s_phases_json(&n->inc));
+    if (n->inc.tail_len) {
+        char *tail = tree_node_tail(n);
+        if (tail)
+            cJSON_AddStringToObject(h, "stderr", tail);
+        free(tail);
+    }
+    cJSON_AddItemToArray(n->history, h);
+    if (status_is_terminal(n->status))
+        tree->nterminal--;
+    s_inc_free(&n->inc);
+    n->phase = PH_NONE;
+    n->status = ST_PENDING;
+    n->restart_wanted = false;
+    n->deadline_gen++; /* its pending deadlines are void */
+    n->incarnation++;
+    strategy_window_clear(&n->window); /* a restarted parent starts with a fresh intensity */
+    n->restart_limit_hit = false;
+}
 
 void tree_subtree_reset(tree_t *tree, tree_node_t *n, int64_t t_ms)
 {
     for (int i = 0; i < n->nchildren; i++)
         tree_subtree_reset(tree, n->children[i], t_ms);
-    if (!n->history)
-        n->history = cJSON_CreateArray();
-    cJSON *h = cJSON_CreateObject();
-    cJSON_AddNumberToObject(h, "t_ms", (double) t_ms);
-    if (n->pid > 0)
-        cJSON_AddNumberToObject(h, "pid", n->pid);
-    else
-        cJSON_AddNullToObject(h, "pid");
-    cJSON_AddStringToObject(h, "status", status_name(n->status));
-    cJSON_AddItemToObject(h, "exit", s_exit_json(n));
-    cJSON_AddItemToObject(h, "error", n->error ? n->error : cJSON_CreateNull());
-    cJSON_AddItemToArray(n->history, h);
-    if (status_is_terminal(n->status))
-        tree->nterminal--;
-    /* Everything about the last process goes; the history stays. */
-    n->error = NULL;
-    n->proc = PROC_PENDING;
-    n->pid = 0;
-    n->link_fd = -1; /* the old link is the drain's to close, at its end */
-    n->linked = false;
-    n->exited = n->cancel_requested = n->cancel_delivered = n->ready = false;
-    n->children_exited_sent = n->teardown_started = n->term_sent = n->kill_sent = false;
-    n->child_failed = n->lost = n->spawn_failed = n->restart_wanted = n->redeliver = false;
-    n->exit_code = n->exit_signal = 0;
-    n->stuck_phase = n->child_failed_phase = PH_NONE;
-    n->esc_stage = 0;
-    n->deadline_gen++; /* its pending deadlines are void */
-    n->incarnation++;
-    n->nrestart_at = 0; /* a restarted parent starts with a fresh intensity */
-    n->restart_limit_hit = false;
-    n->status = ST_PENDING;
+    tree_node_next_incarnation(tree, n, t_ms);
 }
 
 /* One node's outcome from a report node of the other supervisor. */
 static status_t s_graft_one(tree_node_t *n, const cJSON *r, int64_t shift)
 {
+    node_life_t *l = &n->inc.life;
     const cJSON *pid = cJSON_GetObjectItem(r, "pid");
-    n->pid = cJSON_IsNumber(pid) ? (pid_t) pid->valuedouble : 0;
+    n->inc.pid = cJSON_IsNumber(pid) ? (pid_t) pid->valuedouble : 0;
     const cJSON *ex = cJSON_GetObjectItem(r, "exit");
     const cJSON *code = cJSON_GetObjectItem(ex, "code");
     const char *sig = cJSON_GetStringValue(cJSON_GetObjectItem(ex, "signal"));
-    n->exited = cJSON_IsNumber(code) || sig;
-    n->exit_code = cJSON_IsNumber(code) ? (int) code->valuedouble : 0;
-    n->exit_signal = sig ? sig_parse(sig) : 0;
+    if (cJSON_IsNumber(code) || sig)
+        l->end = END_EXITED;
+    l->exit_code = cJSON_IsNumber(code) ? (int) code->valuedouble : 0;
+    l->exit_signal = sig ? sig_parse(sig) : 0;
     const cJSON *err = cJSON_GetObjectItem(r, "error");
-    cJSON_Delete(n->error);
-    n->error = cJSON_IsObject(err) ? cJSON_Duplicate(err, 1) : NULL;
+    cJSON_Delete(n->inc.error);
+    n->inc.error = cJSON_IsObject(err) ? cJSON_Duplicate(err, 1) : NULL;
     const cJSON *esc = cJSON_GetObjectItem(r, "escalation");
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItem(esc, "signals"))
     {
-        n->term_sent |= cJSON_IsString(s) && strcmp(s->valuestring, "SIGTERM") == 0;
-        n->kill_sent |= cJSON_IsString(s) && strcmp(s->valuestring, "SIGKILL") == 0;
+        if (cJSON_IsString(s) && strcmp(s->valuestring, "SIGTERM") == 0 && !l->escalated)
+            l->escalated = SIGTERM;
+        if (cJSON_IsString(s) && strcmp(s->valuestring, "SIGKILL") == 0)
+            l->escalated = SIGKILL;
     }
-    n->stuck_phase = phase_parse(cJSON_GetStringValue(cJSON_GetObjectItem(esc, "stuck_phase")));
-    n->nphases = 0;
+    n->inc.stuck_phase = phase_parse(cJSON_GetStringValue(cJSON_GetObjectItem(esc, "stuck_phase")));
+    const cJSON *escaped = cJSON_GetObjectItem(r, "escaped");
+    n->inc.escaped = cJSON_IsNumber(escaped) ? (int) escaped->valuedouble : 0;
+    n->inc.nphases = 0;
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItem(r, "phases"))
     {
@@ -447,7 +464,6 @@ static status_t s_graft_one(tree_node_t *n, const cJSON *r, int64_t shift)
         cJSON_Delete(n->history);
         n->history = cJSON_Duplicate(restarts, 1);
     }
-    n->proc = PROC_GONE;
     status_t st = status_parse(cJSON_GetStringValue(cJSON_GetObjectItem(r, "status")));
     return status_is_terminal(st) ? st : ST_LOST;
 }
@@ -462,10 +478,12 @@ static void s_graft_below(tree_t *tree, tree_node_t *n, const cJSON *r, int64_t 
                                                    ?: "", c->name) == 0) match = k;
         if (match) {
             s_graft_below(tree, c, match, shift);
+            c->inc.life.state = NODE_DONE;
             tree_node_settle(tree, c, s_graft_one(c, match, shift));
         } else {
             tree_settle_remote_part(tree, c, ST_LOST, NULL);
-            c->lost = true;
+            c->inc.life.end = END_LOST;
+            c->inc.life.state = NODE_DONE;
             tree_node_settle(tree, c, ST_LOST);
         }
     }
@@ -484,10 +502,11 @@ void tree_settle_remote_part(tree_t *tree, tree_node_t *top, status_t status, co
         tree_settle_remote_part(tree, c, status, error);
         if (status_is_terminal(c->status))
             continue;
-        c->proc = PROC_GONE;
-        c->lost = status == ST_LOST;
-        if (error && !c->error)
-            c->error = cJSON_Duplicate(error, 1);
+        c->inc.life.state = NODE_DONE;
+        if (status == ST_LOST)
+            c->inc.life.end = END_LOST;
+        if (error && !c->inc.error)
+            c->inc.error = cJSON_Duplicate(error, 1);
         tree_node_settle(tree, c, status);
     }
 }
@@ -507,25 +526,40 @@ tree_status_t tree_status_of(const tree_t *self)
 
 static cJSON *s_exit_json(const tree_node_t *n)
 {
+    const node_life_t *l = &n->inc.life;
+    bool exited = l->end == END_EXITED;
     cJSON *ex = cJSON_CreateObject();
-    if (n->exited && !n->exit_signal)
-        cJSON_AddNumberToObject(ex, "code", n->exit_code);
+    if (exited && !l->exit_signal)
+        cJSON_AddNumberToObject(ex, "code", l->exit_code);
     else
         cJSON_AddNullToObject(ex, "code");
-    if (n->exited && n->exit_signal)
-        cJSON_AddStringToObject(ex, "signal", sig_name(n->exit_signal));
+    if (exited && l->exit_signal)
+        cJSON_AddStringToObject(ex, "signal", sig_name(l->exit_signal));
     else
         cJSON_AddNullToObject(ex, "signal");
     return ex;
 }
 
+static cJSON *s_phases_json(const tree_inc_t *inc)
+{
+    cJSON *phases = cJSON_CreateArray();
+    for (int i = 0; i < inc->nphases; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "phase", phase_name(inc->phases[i].phase));
+        cJSON_AddNumberToObject(p, "t_ms", (double) inc->phases[i].t_ms);
+        cJSON_AddItemToArray(phases, p);
+    }
+    return phases;
+}
+
 static cJSON *s_node_report(const tree_node_t *n)
 {
+    const tree_inc_t *inc = &n->inc;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", n->name);
     cJSON_AddStringToObject(o, "path", n->path);
-    if (n->pid > 0)
-        cJSON_AddNumberToObject(o, "pid", n->pid);
+    if (inc->pid > 0)
+        cJSON_AddNumberToObject(o, "pid", inc->pid);
     else
         cJSON_AddNullToObject(o, "pid");
     cJSON_AddStringToObject(o, "status", status_name(n->status));
@@ -534,25 +568,22 @@ static cJSON *s_node_report(const tree_node_t *n)
     else
         cJSON_AddStringToObject(o, "phase", phase_name(n->phase));
     cJSON_AddItemToObject(o, "exit", s_exit_json(n));
-    cJSON_AddItemToObject(o, "error", n->error ? cJSON_Duplicate(n->error, 1) : cJSON_CreateNull());
-    if (n->term_sent || n->kill_sent) {
+    cJSON_AddItemToObject(o, "error", inc->error ? cJSON_Duplicate(inc->error, 1) : cJSON_CreateNull());
+    if (inc->life.escalated) {
         cJSON *esc = cJSON_AddObjectToObject(o, "escalation");
-        cJSON_AddStringToObject(esc, "stuck_phase", phase_name(n->stuck_phase));
+        cJSON_AddStringToObject(esc, "stuck_phase", phase_name(inc->stuck_phase));
         cJSON *sigs = cJSON_AddArrayToObject(esc, "signals");
-        if (n->term_sent)
-            cJSON_AddItemToArray(sigs, cJSON_CreateString("SIGTERM"));
-        if (n->kill_sent)
+        cJSON_AddItemToArray(sigs, cJSON_CreateString("SIGTERM"));
+        if (inc->life.escalated == SIGKILL)
             cJSON_AddItemToArray(sigs, cJSON_CreateString("SIGKILL"));
     } else {
         cJSON_AddNullToObject(o, "escalation");
     }
-    cJSON *phases = cJSON_AddArrayToObject(o, "phases");
-    for (int i = 0; i < n->nphases; i++) {
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "phase", phase_name(n->phases[i].phase));
-        cJSON_AddNumberToObject(p, "t_ms", (double) n->phases[i].t_ms);
-        cJSON_AddItemToArray(phases, p);
-    }
+    cJSON_AddItemToObject(o, "phases", s_phases_json(inc));
+    if (inc->escaped)
+        cJSON_AddNumberToObject(o, "escaped", inc->escaped);
+    if (n->restart != RESTART_TRANSIENT)
+        cJSON_AddStringToObject(o, "restart", restart_name(n->restart));
     /* Earlier incarnations, when its parent restarted it. */
     cJSON_AddItemToObject(o, "restarts",
                           n->history ? cJSON_Duplicate(n->history, 1) : cJSON_CreateArray());

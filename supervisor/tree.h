@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "node.h"
+#include "strategy.h"
+#include "wfd.h"
+
 #define TREE_NAME_MAX 64
 #define TREE_ID_MAX 64
 #define TREE_TAIL_BYTES 4096 /* stderr kept per node for its error */
@@ -18,7 +22,6 @@ typedef enum {
     RUN_SUPERVISE, RUN_SLEEP, RUN_FAIL, RUN_EXIT, RUN_CRASH, RUN_HANG, RUN_FLOOD, RUN_EXEC
 } run_kind_t;
 
-typedef enum { STRAT_ONE_FOR_ALL, STRAT_ONE_FOR_ONE, STRAT_REST_FOR_ONE } strategy_t;
 
 typedef enum {
     PH_NONE = -1,
@@ -33,19 +36,30 @@ typedef enum {
 
 typedef enum { TREE_RUNNING, TREE_OK, TREE_FAILED, TREE_CANCELLED, TREE_LOST } tree_status_t;
 
-/* Where a node's process is in its life, as the supervisor sees it. */
-typedef enum {
-    PROC_PENDING,   /* not asked for yet */
-    PROC_REQUESTED, /* spawn request sent to the fork-server */
-    PROC_ALIVE,     /* forked, not yet reaped */
-    PROC_GONE,      /* reaped, never started, or given up on */
-    PROC_REMOTE     /* its subtree runs on another supervisor ("on") */
-} proc_state_t;
-
 typedef struct {
     phase_t phase;
     int64_t t_ms;
 } phase_rec_t;
+
+/* One incarnation of a node: its process's life and what was observed of
+ * it. Everything here belongs to one process; a restart starts a new one. */
+typedef struct {
+    node_life_t life;        /* the lifecycle state and its facts (node.h) */
+    int64_t asked_mono_ms;   /* when its spawn was asked: older reports are an earlier one's */
+    pid_t pid;
+    cJSON *error;            /* reported or derived error, owned */
+    bool child_failed;       /* a child's failure fails it (strategy.h) */
+    phase_t child_failed_phase; /* the phase it was in when that happened */
+    phase_t stuck_phase;     /* last phase reported when SIGTERM was needed */
+    unsigned pending_tells;  /* NA_TELL_ messages its full notify fd refused: resent on a tick */
+    int escaped;             /* its descendants that had to be killed when it ended */
+    phase_rec_t *phases;
+    int nphases, phases_cap;
+    char *tail;              /* bounded tail of stderr, a ring */
+    size_t tail_len, tail_pos;
+    uint64_t out_bytes, err_bytes;
+    uint64_t bad_messages;   /* unreadable messages on its notify fd */
+} tree_inc_t;
 
 typedef struct tree_node_t tree_node_t;
 struct tree_node_t {
@@ -61,38 +75,15 @@ struct tree_node_t {
     int64_t grace_ms, kill_after_ms;
     cJSON *params;           /* the node's spec without "children" */
 
-    /* process facts */
-    proc_state_t proc;
-    pid_t pid;
-    int pidfd, out_fd, err_fd;
-    int link_fd;             /* a builtin's link (link.h); -1 for exec nodes or once closed */
-    bool linked;             /* this incarnation reports over a link, not the broker */
-    bool exited;             /* an exit status arrived */
-    int exit_code;           /* valid when exited && !exit_signal */
-    int exit_signal;         /* 0 when it exited normally */
+    /* its process's fds, owned by one module with one release path */
+    wfd_t fds;
 
-    /* teardown facts */
-    bool cancel_requested;   /* arbor asked it to stop (cancel, sibling failure, timeout) */
-    bool cancel_delivered;   /* node_cancel sent, or SIGTERM for exec */
-    bool ready;              /* the worker said ready: messages reach it */
-    bool children_exited_sent;
-    bool teardown_started;   /* own grace timer running (children all gone) */
-    bool term_sent, kill_sent;
-    phase_t stuck_phase;     /* last phase reported when SIGTERM was needed */
-    uint32_t deadline_gen;   /* stale deadline entries carry an older value */
-    int esc_stage;           /* 0 grace, 1 SIGTERM sent, 2 SIGKILL sent */
-
-    /* outcome */
-    cJSON *error;            /* reported or derived error, owned */
-    bool child_failed;       /* a child failed under one_for_all */
-    phase_t child_failed_phase; /* the phase it was in when that happened */
-    bool redeliver;          /* a message to it bounced: send again on the next tick */
-    bool lost;
-    bool spawn_failed;
+    /* the current incarnation: all of it starts clean on a restart
+     * (tree_node_next_incarnation), the history keeps the old one */
+    tree_inc_t inc;
     status_t status;
     phase_t phase;           /* last phase reached */
-    phase_rec_t *phases;
-    int nphases, phases_cap;
+    uint32_t deadline_gen;   /* stale deadline entries carry an older value (never reset) */
 
     /* placement on another supervisor ("on"): the whole subtree runs there */
     char remote_sup[TREE_NAME_MAX + 1]; /* set on the node that has "on" */
@@ -102,21 +93,15 @@ struct tree_node_t {
     int64_t remote_req;      /* id of our spawn request, to match the reply */
     int64_t remote_t0_ms;    /* our t_ms when we asked: its times are shifted by it */
 
-    /* restarts (a parent's strategy restarts its failed children) */
+    /* restarts (a parent's strategy restarts its children) */
+    restart_t restart;       /* as a child: when its parent restarts it */
     int max_restarts;        /* as a parent: restarts allowed within_ms (0: none) */
     int64_t within_ms;
-    int64_t *restart_at;     /* as a parent: when its last restarts happened, a ring */
-    int nrestart_at;
+    strat_window_t window;   /* as a parent: when its last restarts happened */
     uint32_t incarnation;    /* 0 for the first process of this node */
-    int64_t incarnation_mono_ms; /* when the current one was asked for */
     bool restart_wanted;     /* restart once its whole subtree has ended */
     bool restart_limit_hit;  /* as a parent: failed because restarts ran out */
     cJSON *history;          /* outcomes of its earlier incarnations, oldest first */
-
-    /* bounded tail of stderr, a ring */
-    char *tail;
-    size_t tail_len, tail_pos;
-    uint64_t out_bytes, err_bytes;
 };
 
 typedef struct {
@@ -170,13 +155,11 @@ bool tree_children_settled(const tree_node_t *node);
 /* True when node and all its descendants have terminal statuses. */
 bool tree_subtree_settled(const tree_node_t *node);
 
-/* Restart intensity: may parent restart a child at now_ms? Records the
- * restart when it may; false once more than max_restarts would fall within
- * within_ms (then the parent fails, as under one_for_all). */
-bool tree_restart_allowed(tree_node_t *parent, int64_t now_ms);
-
-/* Put node and its subtree back to pending for a new incarnation, keeping
- * each node's outcome in its history (reported as "restarts"). */
+/* Start node's next incarnation: the current one (phases, exit, error,
+ * stderr tail) becomes an entry of its history (reported as "restarts"),
+ * and the new one starts clean, pending. */
+void tree_node_next_incarnation(tree_t *tree, tree_node_t *node, int64_t t_ms);
+/* The same for node and its whole subtree. */
 void tree_subtree_reset(tree_t *tree, tree_node_t *node, int64_t t_ms);
 
 /* The subtree of top ran on another supervisor: take its nodes' outcomes

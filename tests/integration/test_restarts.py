@@ -54,9 +54,10 @@ def test_rest_for_one_restarts_the_later_siblings(run):
     check(len(restarts(nodes["root/c"])) == 1, "c history %r" % restarts(nodes["root/c"]))
     check(restarts(nodes["root/c"])[0]["status"] == "cancelled", "c was stopped for the restart")
     # b's restart comes after c has stopped: ordering of rest_for_one.
-    c_exit = [p["t_ms"] for p in nodes["root/c"]["phases"] if p["phase"] == "exited"][0]
+    # Each incarnation keeps its own phases: c's first one is in its history.
+    c_exit = [p["t_ms"] for p in restarts(nodes["root/c"])[0]["phases"] if p["phase"] == "exited"][0]
     b_spawns = [p["t_ms"] for p in nodes["root/b"]["phases"] if p["phase"] == "spawned"]
-    check(len(b_spawns) == 2 and b_spawns[1] >= c_exit, "b respawned at %r, c exited at %r" % (b_spawns, c_exit))
+    check(len(b_spawns) == 1 and b_spawns[0] >= c_exit, "b respawned at %r, c exited at %r" % (b_spawns, c_exit))
     check(report["root"]["status"] == "failed" and code == 1, "root %s" % report["root"]["status"])
 
 
@@ -105,6 +106,77 @@ def test_restart_subtree(run):
         check(n["status"] in ("failed", "cancelled"), "%s %s" % (n["path"], n["status"]))
 
 
+def test_restart_then_cancel_is_cancelled(run):
+    """Each incarnation starts clean: a node restarted after a failure, then
+    cancelled, is cancelled (not failed with its predecessor's error), and
+    each entry of its history has its own phases, exit, error and stderr."""
+    started(run)
+    counter = os.path.join(run.dir, "attempts")
+    script = ('n=$(cat %s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s; '
+              'echo "incarnation $n" >&2; [ $n -ge 2 ] && exec sleep 1000; exit 3') % (counter, counter)
+    spec = {"name": "root", "strategy": "one_for_one", "max_restarts": 3, "within_ms": 60000,
+            "children": [{"name": "job", "run": "exec", "argv": ["sh", "-c", script],
+                          "env": {"ARBOR_TEST_RUN": run.marker}}]}
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: len(restarts(by_path(rep)["root/job"])) == 1 and
+                    by_path(rep)["root/job"]["status"] == "running", "the restart")
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    check(r.returncode == 4, "cancel --wait exit %d: %s" % (r.returncode, r.stderr))
+    report = json.loads(r.stdout)
+    job = by_path(report)["root/job"]
+    check(job["status"] == "cancelled" and job["error"] is None,
+          "after a restart, a cancel gives cancelled: %s %r" % (job["status"], job["error"]))
+    check(report["root"]["status"] == "cancelled", "root %s" % report["root"]["status"])
+    old = restarts(job)[0]
+    check(old["incarnation"] == 0 and old["exit"]["code"] == 3 and old["status"] == "failed",
+          "history %r" % old)
+    check(old["error"]["type"] == "NonZeroExit", "history error %r" % old["error"])
+    check("incarnation 1" in old["stderr"] and "incarnation 2" not in old["stderr"],
+          "its own stderr: %r" % old["stderr"])
+    check([p["phase"] for p in old["phases"]][-1] == "exited", "its own phases %r" % old["phases"])
+    check([p["phase"] for p in job["phases"]][0] == "spawned" and
+          job["phases"][0]["t_ms"] >= old["phases"][-1]["t_ms"],
+          "the current phases are the new incarnation's only: %r" % job["phases"])
+
+
+def test_temporary_children_collect_every_error(run):
+    """temporary: a failure stops nobody; the parent fails at the end with
+    every failed child named."""
+    started(run)
+    spec = {"name": "root", "children": [
+        {"name": "bad", "run": "fail", "after_ms": 10, "count": 3, "restart": "temporary"},
+        {"name": "slow", "run": "sleep", "ms": 300, "restart": "temporary"}]}
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    for i in range(3):
+        check(nodes["root/bad-%d" % i]["status"] == "failed", "bad-%d" % i)
+        check(nodes["root/bad-%d" % i]["restart"] == "temporary", "restart type reported")
+    check(nodes["root/slow"]["status"] == "ok", "slow was stopped: %s" % nodes["root/slow"]["status"])
+    root = report["root"]
+    check(root["status"] == "failed" and root["error"]["type"] == "ChildrenFailed" and
+          root["error"]["failed_children"] == 3, "root %s %r" % (root["status"], root["error"]))
+    check(code == 1, "exit %d" % code)
+
+
+def test_permanent_child_restarts_when_it_ends_ok(run):
+    started(run)
+    spec = {"name": "root", "strategy": "one_for_one", "max_restarts": 2, "within_ms": 60000,
+            "children": [{"name": "loop", "run": "exit", "code": 0, "after_ms": 10,
+                          "restart": "permanent"},
+                         {"name": "once", "run": "exit", "code": 0, "after_ms": 10}]}
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(len(restarts(nodes["root/loop"])) == 2, "loop %r" % restarts(nodes["root/loop"]))
+    check(restarts(nodes["root/once"]) == [] and nodes["root/once"]["status"] == "ok",
+          "a transient child that ended ok is not restarted")
+    check(report["root"]["status"] == "failed" and
+          "more than 2 restarts" in report["root"]["error"]["message"], "root %r" % report["root"]["error"])
+    check(code == 1, "exit %d" % code)
+
+
 if __name__ == "__main__":
     main([test_one_for_one_restarts_only_the_failed_child, test_rest_for_one_restarts_the_later_siblings,
-          test_one_for_all_with_restarts, test_restart_then_recover, test_restart_subtree])
+          test_one_for_all_with_restarts, test_restart_then_recover, test_restart_subtree, test_restart_then_cancel_is_cancelled,
+          test_temporary_children_collect_every_error, test_permanent_child_restarts_when_it_ends_ok])

@@ -1,5 +1,5 @@
-/* dl and esc: the deadlines of a teardown, and the escalation ladder
- * cancel -> SIGTERM -> SIGKILL -> lost. */
+/* dl: the deadlines of a teardown (the escalation ladder that uses them
+ * is node.c's, tested in test_node.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "dl.h"
-#include "esc.h"
 
 static void test_heap_orders_by_time(void **state)
 {
@@ -51,29 +50,11 @@ static void test_forget_tree(void **state)
     dl_destroy(&h);
 }
 
-static void test_escalation_ladder(void **state)
-{
-    (void) state;
-    tree_node_t n;
-    memset(&n, 0, sizeof n);
-    n.grace_ms = 200;
-    n.kill_after_ms = 300;
-    int64_t next = -1;
-    assert_int_equal(esc_advance(&n, &next), ESC_SEND_TERM);
-    assert_int_equal(next, 300); /* SIGTERM -> SIGKILL: kill_after_ms */
-    assert_int_equal(esc_advance(&n, &next), ESC_SEND_KILL);
-    assert_int_equal(next, ESC_REAP_MS);
-    assert_int_equal(esc_advance(&n, &next), ESC_GIVE_UP);
-    /* There is no step after giving up: every wait has an end. */
-    assert_int_equal(esc_advance(&n, &next), ESC_GIVE_UP);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_heap_orders_by_time),
         cmocka_unit_test(test_forget_tree),
-        cmocka_unit_test(test_escalation_ladder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,8 +17,9 @@ static tree_node_t s_node(run_kind_t run)
     tree_node_t n;
     memset(&n, 0, sizeof n);
     n.run = run;
-    n.phase = n.stuck_phase = n.child_failed_phase = PH_NONE;
-    n.pidfd = n.out_fd = n.err_fd = -1;
+    n.phase = n.inc.stuck_phase = n.inc.child_failed_phase = PH_NONE;
+    node_life_reset(&n.inc.life);
+    wfd_init(&n.fds);
     n.grace_ms = 2000;
     return n;
 }
@@ -27,12 +28,12 @@ static void test_exit_codes_and_signals(void **state)
 {
     (void) state;
     tree_node_t n = s_node(RUN_SLEEP);
-    n.exited = true;
+    n.inc.life.end = END_EXITED;
     assert_int_equal(tree_node_final_status(&n), ST_OK);
-    n.exit_code = 3;
+    n.inc.life.exit_code = 3;
     assert_int_equal(tree_node_final_status(&n), ST_FAILED);
-    n.exit_code = 0;
-    n.exit_signal = SIGSEGV; /* nobody sent it */
+    n.inc.life.exit_code = 0;
+    n.inc.life.exit_signal = SIGSEGV; /* nobody sent it */
     assert_int_equal(tree_node_final_status(&n), ST_FAILED);
 }
 
@@ -40,15 +41,15 @@ static void test_cancel_outcomes(void **state)
 {
     (void) state;
     tree_node_t n = s_node(RUN_SLEEP);
-    n.exited = true;
-    n.cancel_requested = n.cancel_delivered = true;
+    n.inc.life.end = END_EXITED;
+    n.inc.life.stop = n.inc.life.told_cancel = true;
     assert_int_equal(tree_node_final_status(&n), ST_CANCELLED);
-    n.term_sent = true; /* needed SIGTERM, exited 0 after it */
+    n.inc.life.escalated = SIGTERM; /* needed SIGTERM, exited 0 after it */
     assert_int_equal(tree_node_final_status(&n), ST_KILLED);
-    n.exit_signal = SIGTERM;
+    n.inc.life.exit_signal = SIGTERM;
     assert_int_equal(tree_node_final_status(&n), ST_KILLED);
-    n.kill_sent = true;
-    n.exit_signal = SIGKILL;
+    n.inc.life.escalated = SIGKILL;
+    n.inc.life.exit_signal = SIGKILL;
     assert_int_equal(tree_node_final_status(&n), ST_KILLED);
 }
 
@@ -56,19 +57,19 @@ static void test_exec_cancel_is_sigterm(void **state)
 {
     (void) state;
     tree_node_t n = s_node(RUN_EXEC);
-    n.exited = true;
-    n.cancel_requested = n.cancel_delivered = true;
-    n.exit_signal = SIGTERM; /* arbor's cancel, within grace */
+    n.inc.life.end = END_EXITED;
+    n.inc.life.stop = n.inc.life.told_cancel = n.inc.life.cancel_by_sigterm = true;
+    n.inc.life.exit_signal = SIGTERM; /* arbor's cancel, within grace */
     assert_int_equal(tree_node_final_status(&n), ST_CANCELLED);
-    n.exit_signal = 0;
-    n.exit_code = 128 + SIGTERM; /* a shell saying the same */
+    n.inc.life.exit_signal = 0;
+    n.inc.life.exit_code = 128 + SIGTERM; /* a shell saying the same */
     assert_int_equal(tree_node_final_status(&n), ST_CANCELLED);
-    n.exit_code = 2; /* its own failure while stopping: not hidden */
+    n.inc.life.exit_code = 2; /* its own failure while stopping: not hidden */
     assert_int_equal(tree_node_final_status(&n), ST_FAILED);
     /* A builtin dying of SIGTERM nobody sent is a failure. */
     tree_node_t b = s_node(RUN_SLEEP);
-    b.exited = true;
-    b.exit_signal = SIGTERM;
+    b.inc.life.end = END_EXITED;
+    b.inc.life.exit_signal = SIGTERM;
     assert_int_equal(tree_node_final_status(&b), ST_FAILED);
 }
 
@@ -76,13 +77,13 @@ static void test_cancel_never_hides_an_error(void **state)
 {
     (void) state;
     tree_node_t n = s_node(RUN_FAIL);
-    n.exited = true;
-    n.cancel_requested = n.cancel_delivered = true;
-    n.error = cJSON_Parse("{\"type\":\"ValueError\",\"message\":\"x\"}");
+    n.inc.life.end = END_EXITED;
+    n.inc.life.stop = n.inc.life.told_cancel = true;
+    n.inc.error = cJSON_Parse("{\"type\":\"ValueError\",\"message\":\"x\"}");
     assert_int_equal(tree_node_final_status(&n), ST_FAILED);
-    cJSON_Delete(n.error);
-    n.error = NULL;
-    n.child_failed = true;
+    cJSON_Delete(n.inc.error);
+    n.inc.error = NULL;
+    n.inc.child_failed = true;
     assert_int_equal(tree_node_final_status(&n), ST_FAILED);
 }
 
@@ -90,12 +91,12 @@ static void test_special_outcomes(void **state)
 {
     (void) state;
     tree_node_t n = s_node(RUN_EXEC);
-    n.spawn_failed = true;
+    n.inc.life.end = END_SPAWN_FAILED;
     assert_int_equal(tree_node_final_status(&n), ST_SPAWN_FAILED);
     n = s_node(RUN_SLEEP);
-    n.cancel_requested = true; /* cancelled before it was ever spawned */
+    n.inc.life.stop = true; /* cancelled before it was ever spawned */
     assert_int_equal(tree_node_final_status(&n), ST_CANCELLED);
-    n.lost = true;
+    n.inc.life.end = END_LOST;
     assert_int_equal(tree_node_final_status(&n), ST_LOST);
 }
 
@@ -109,24 +110,24 @@ static void test_settle_once_and_report(void **state)
     assert_non_null(t);
     t->started_ms = 1000;
     tree_node_t *a = &t->nodes[1], *b = &t->nodes[2], *root = &t->nodes[0];
-    a->exited = true;
-    a->exit_code = 1;
+    a->inc.life.end = END_EXITED;
+    a->inc.life.exit_code = 1;
     tree_node_phase(a, PH_RUNNING, 5);
     tree_node_tail_append(a, "trace line\n", 11);
     tree_node_settle(t, a, tree_node_final_status(a));
     assert_int_equal(a->status, ST_FAILED);
-    assert_string_equal(cJSON_GetObjectItem(a->error, "type")->valuestring, "NonZeroExit");
-    assert_string_equal(cJSON_GetObjectItem(a->error, "stderr")->valuestring, "trace line\n");
+    assert_string_equal(cJSON_GetObjectItem(a->inc.error, "type")->valuestring, "NonZeroExit");
+    assert_string_equal(cJSON_GetObjectItem(a->inc.error, "stderr")->valuestring, "trace line\n");
     tree_node_settle(t, a, ST_OK); /* a second settle changes nothing */
     assert_int_equal(a->status, ST_FAILED);
     assert_int_equal(t->nterminal, 1);
     assert_int_equal(tree_status_of(t), TREE_RUNNING);
 
-    b->exited = true;
-    b->cancel_requested = true;
+    b->inc.life.end = END_EXITED;
+    b->inc.life.stop = true;
     tree_node_settle(t, b, tree_node_final_status(b));
-    root->exited = true;
-    root->child_failed = true;
+    root->inc.life.end = END_EXITED;
+    root->inc.child_failed = true;
     tree_node_settle(t, root, tree_node_final_status(root));
     assert_int_equal(tree_status_of(t), TREE_FAILED);
     cJSON *r = tree_report(t, 1500);
@@ -156,9 +157,9 @@ static void test_tail_is_bounded(void **state)
     char *tail = tree_node_tail(&n);
     assert_int_equal(strlen(tail), TREE_TAIL_BYTES);
     assert_string_equal(tail + TREE_TAIL_BYTES - 3, "END");
-    assert_int_equal(n.err_bytes, 100003);
+    assert_int_equal(n.inc.err_bytes, 100003);
     free(tail);
-    free(n.tail);
+    free(n.inc.tail);
 }
 
 static void test_phases_keep_time_order(void **state)
@@ -169,16 +170,16 @@ static void test_phases_keep_time_order(void **state)
     tree_node_phase(&n, PH_EXITED, 40);  /* the exit status came first... */
     tree_node_phase(&n, PH_CLEANUP, 30); /* ...the worker's reports trailed it */
     tree_node_phase(&n, PH_EXITING, 35);
-    assert_int_equal(n.nphases, 4);
-    assert_int_equal(n.phases[1].phase, PH_CLEANUP);
-    assert_int_equal(n.phases[2].phase, PH_EXITING);
-    assert_int_equal(n.phases[3].phase, PH_EXITED);
+    assert_int_equal(n.inc.nphases, 4);
+    assert_int_equal(n.inc.phases[1].phase, PH_CLEANUP);
+    assert_int_equal(n.inc.phases[2].phase, PH_EXITING);
+    assert_int_equal(n.inc.phases[3].phase, PH_EXITED);
     assert_int_equal(n.phase, PH_EXITED);
     /* Reports of the same millisecond as the exit still come before it. */
     tree_node_phase(&n, PH_CLEANUP, 40);
-    assert_int_equal(n.phases[3].phase, PH_CLEANUP);
-    assert_int_equal(n.phases[4].phase, PH_EXITED);
-    free(n.phases);
+    assert_int_equal(n.inc.phases[3].phase, PH_CLEANUP);
+    assert_int_equal(n.inc.phases[4].phase, PH_EXITED);
+    free(n.inc.phases);
 }
 
 static void test_error_from_stderr_tail(void **state)
@@ -191,16 +192,16 @@ static void test_error_from_stderr_tail(void **state)
                       "\"phase\":\"cleanup\"}\nbye\n";
     tree_node_tail_append(&n, out, strlen(out));
     assert_true(tree_node_error_from_tail(&n));
-    assert_string_equal(cJSON_GetObjectItem(n.error, "type")->valuestring, "LateError");
-    assert_string_equal(cJSON_GetObjectItem(n.error, "phase")->valuestring, "cleanup");
+    assert_string_equal(cJSON_GetObjectItem(n.inc.error, "type")->valuestring, "LateError");
+    assert_string_equal(cJSON_GetObjectItem(n.inc.error, "phase")->valuestring, "cleanup");
     assert_false(tree_node_error_from_tail(&n)); /* a reported error is never replaced */
-    cJSON_Delete(n.error);
-    free(n.tail);
+    cJSON_Delete(n.inc.error);
+    free(n.inc.tail);
     tree_node_t m = s_node(RUN_FAIL);
     tree_node_tail_append(&m, "ARBOR-ERROR {broken\n", 20);
     assert_false(tree_node_error_from_tail(&m));
-    assert_null(m.error);
-    free(m.tail);
+    assert_null(m.inc.error);
+    free(m.inc.tail);
 }
 
 static void test_graft_remote_subtree(void **state)
@@ -228,13 +229,13 @@ static void test_graft_remote_subtree(void **state)
     status_t st = tree_graft(t, far, remote);
     assert_int_equal(st, ST_FAILED);
     assert_int_equal(w->status, ST_KILLED);
-    assert_int_equal(w->pid, 78);
-    assert_true(w->term_sent && w->kill_sent);
-    assert_int_equal(w->stuck_phase, PH_CLEANUP);
-    assert_int_equal(w->exit_signal, SIGKILL);
-    assert_int_equal(w->phases[0].t_ms, 103);
+    assert_int_equal(w->inc.pid, 78);
+    assert_int_equal(w->inc.life.escalated, SIGKILL);
+    assert_int_equal(w->inc.stuck_phase, PH_CLEANUP);
+    assert_int_equal(w->inc.life.exit_signal, SIGKILL);
+    assert_int_equal(w->inc.phases[0].t_ms, 103);
     assert_int_equal(gone->status, ST_LOST); /* missing from its report */
-    assert_int_equal(far->phases[1].t_ms, 109);
+    assert_int_equal(far->inc.phases[1].t_ms, 109);
     assert_int_equal(t->nterminal, 2); /* far itself is settled by the caller */
     cJSON_Delete(remote);
     tree_destroy(&t);

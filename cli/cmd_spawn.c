@@ -114,16 +114,23 @@ int cmd_spawn(const char *broker, int argc, char **argv)
         return rc;
     }
     char sup[ENV_NAME_MAX + 1];
-    char tree[20];
+    char tree[64 + 1]; /* a tree id: [A-Za-z0-9_.-]{1,64} */
     env_t *reply = NULL;
     cJSON *report = NULL;
     rc = query_pick_supervisor(ctl, o.supervisor, sup, sizeof sup);
     if (rc)
         goto done;
-    peer_random_id(tree, sizeof tree);
+    /* SUPERVISOR.RANDOM: the id names its supervisor, so later commands
+     * go straight to it. */
+    char rnd[17];
+    peer_random_id(rnd, sizeof rnd);
+    if (strlen(sup) + 1 + strlen(rnd) < sizeof tree)
+        snprintf(tree, sizeof tree, "%.*s.%s", (int) (sizeof tree - 18), sup, rnd);
+    else
+        snprintf(tree, sizeof tree, "%s", rnd);
     /* Subscribe before spawning so that not even the first event is missed. */
     if (o.wait) {
-        char topic[64];
+        char topic[sizeof tree + 8];
         snprintf(topic, sizeof topic, "tree/%s", tree);
         if (ctl_subscribe(ctl, topic, CTL_REPLY_MS) != 0) {
             rc = ctl_signalled() ? EXIT_INTERRUPTED : EXIT_UNREACHABLE;

@@ -71,10 +71,34 @@ static cJSON *s_status_body(const char *tree)
     return body;
 }
 
+/* Tree ids that arbor makes are SUPERVISOR.RANDOM (the random part has no
+ * dot): ask the supervisor they name first. 0 when it answered with the
+ * report; otherwise the caller asks every supervisor. */
+static int s_ask_named(ctl_t *ctl, const char *tree, char *sup, size_t size, cJSON **report)
+{
+    const char *dot = strrchr(tree, '.');
+    if (!dot || dot == tree || (size_t) (dot - tree) > ENV_NAME_MAX)
+        return -1;
+    char name[ENV_NAME_MAX + 1];
+    memcpy(name, tree, (size_t) (dot - tree));
+    name[dot - tree] = 0;
+    env_t *reply = ctl_request(ctl, name, "status", s_status_body(tree), CTL_REPLY_MS);
+    *report = reply && s_is(reply->from, name) ? s_take_report(reply) : NULL;
+    env_destroy(&reply);
+    if (!*report)
+        return -1;
+    snprintf(sup, size, "%s", name);
+    return 0;
+}
+
 int query_find_tree(ctl_t *ctl, const char *tree, const char *forced, char *sup, size_t size,
                     cJSON **report)
 {
     *report = NULL;
+    if ((!forced || !*forced) && s_ask_named(ctl, tree, sup, size, report) == 0)
+        return 0;
+    if (ctl_signalled())
+        return EXIT_INTERRUPTED;
     cJSON *names;
     if (forced && *forced) {
         names = cJSON_CreateArray();
@@ -243,6 +267,16 @@ int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *pa
         if (s_is(env->type, "event")) {
             const char *kind = env_str(env->body, "kind");
             bool ours = s_is(env_str(env->body, "tree"), tree);
+            /* The end comes with the report: nothing to fetch. */
+            cJSON *pushed = ours && s_is(kind, "done") && s_is(env->from, sup)
+                                ? cJSON_DetachItemFromObjectCaseSensitive(env->body, "report")
+                                : NULL;
+            if (cJSON_IsObject(pushed) && s_ended(pushed, path)) {
+                *report = pushed;
+                env_destroy(&env);
+                return 0;
+            }
+            cJSON_Delete(pushed);
             /* The end (or our node's end) was announced: fetch the report now. */
             if (ours && (s_is(kind, "done") ||
                          (path && s_is(kind, "status") && s_is(env_str(env->body, "path"), path))))

@@ -189,7 +189,10 @@ void builtin_run(const char *payload_text, size_t len)
         for (;;)
             s_wait(&n, -1, false); /* ignores cancel and SIGTERM */
     /* supervise, and hang in cleanup: hold until cancelled or the children
-     * are all gone. */
+     * are all gone (a supervise node without children has nothing to hold:
+     * it ends at once). */
+    if (strcmp(n.run, "supervise") == 0 && !n.has_children)
+        s_teardown(&n, false, 0);
     for (;;) {
         int ev = s_wait(&n, -1, true);
         if (ev == LINK_EV_CANCEL)

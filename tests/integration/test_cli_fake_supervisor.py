@@ -185,7 +185,7 @@ def test_spawn_prints_id(run):
     r = run.ctl("spawn", path)
     check(r.returncode == 0, "spawn: exit %d: %s" % (r.returncode, r.stderr))
     tid = r.stdout.strip()
-    check(re.fullmatch(r"[0-9a-f]{16}", tid), "spawn printed %r" % r.stdout)
+    check(re.fullmatch(r"sup1\.[0-9a-f]{16}", tid), "spawn printed %r (SUPERVISOR.RANDOM)" % r.stdout)
     r = run.ctl("status", tid)
     check(r.returncode == 0, "status of a running tree: exit %d" % r.returncode)
     check(("tree " + tid) in r.stdout and "running" in r.stdout, r.stdout)

@@ -232,6 +232,71 @@ def test_supervisor_second_signal_stops_at_once(run):
     check(len(left) == 1, "workers survived the supervisor: %r" % left)
 
 
+def test_second_signal_still_hands_back_the_report(run):
+    """A client waits on a tree that a first SIGTERM cannot end in time; a
+    second SIGTERM stops the supervisor at once: the client gets the report
+    as it stands (what could not be waited for is lost), not silence and
+    exit 3 after its own timeout."""
+    run.broker()
+    sup = run.supervisor("sup1")
+    waiter = spawn_wait_bg(run, {"name": "root", "children": [
+        {"name": "mule", "run": "hang", "in": "running", "grace_ms": 20000, "kill_after_ms": 20000},
+        {"name": "s", "run": "sleep"}]})
+    run.wait_log(sup, "spawning 3 nodes")
+    sup.send_signal(signal.SIGTERM)
+    run.wait_log(sup, "cancelling every tree")
+    t0 = time.monotonic()
+    sup.send_signal(signal.SIGTERM)
+    try:
+        out, err = waiter.communicate(timeout=T * SLOW)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    check(time.monotonic() - t0 < 5 * SLOW, "the waiting client took %.1fs" % (time.monotonic() - t0))
+    check(out.strip(), "the waiting client got no report (exit %d): %s" % (waiter.returncode, err))
+    rep = json.loads(out)
+    nodes = by_path(rep)
+    check(nodes["root/mule"]["status"] == "lost" and
+          "second signal" in nodes["root/mule"]["error"]["message"], "mule %r" % nodes["root/mule"])
+    check(rep["status"] != "running", "tree %s" % rep["status"])
+    check(waiter.returncode in (1, 4), "client exit %d" % waiter.returncode)
+    sup.wait(timeout=T * SLOW)
+    run.procs.remove(sup)
+    left = run.survivors(timeout=3)
+    check(len(left) == 1, "workers survived the supervisor: %r" % left)
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_fork_server_death_releases_every_fd(run):
+    """SIGKILL of the fork-server under 40 workers: they are lost, and the
+    supervisor closes every fd it held for them (pidfds, pipes, notify
+    fds): its fd count is back where it was before the tree."""
+    run.broker()
+    sup = run.supervisor("sup1")
+    before = open_fds(sup.pid)
+    tree, _ = spawn_running(run, {"name": "root", "children": [
+        {"name": "w", "run": "sleep", "count": 20},
+        {"name": "x", "run": "exec", "argv": ["sleep", "60"], "count": 19,
+         "env": {"ARBOR_TEST_RUN": run.marker}}]})
+    check(open_fds(sup.pid) >= before + 40, "40 workers hold fds: %d -> %d" % (before, open_fds(sup.pid)))
+    fsrv = fork_server_of(sup.pid)
+    os.kill(fsrv, signal.SIGKILL)
+    rep = wait_report(run, tree, lambda r: r["status"] != "running", "the end of the tree")
+    check(all(n["status"] == "lost" for n in walk(rep["root"])),
+          "%r" % [(n["path"], n["status"]) for n in walk(rep["root"])])
+    deadline = time.monotonic() + T * SLOW
+    while open_fds(sup.pid) != before and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling /proc: no event says "fds closed"
+    check(open_fds(sup.pid) == before, "fds: %d before the tree, %d after the fork-server died" %
+          (before, open_fds(sup.pid)))
+    new = fork_server_of(sup.pid)
+    check(new and new != fsrv, "a new fork-server runs")
+
+
 def test_supervisor_sigpipe_ignored(run):
     run.broker()
     sup = run.supervisor("sup1")
@@ -359,4 +424,5 @@ if __name__ == "__main__":
           test_daemons_survive_a_closed_log_pipe,
           test_supervisor_stop_signals, test_supervisor_second_signal_stops_at_once,
           test_supervisor_sigpipe_ignored, test_fork_server_signals,
-          test_fork_server_stopped_while_a_tree_is_cancelled, test_worker_signals])
+          test_fork_server_stopped_while_a_tree_is_cancelled, test_worker_signals,
+          test_second_signal_still_hands_back_the_report, test_fork_server_death_releases_every_fd])

@@ -88,6 +88,20 @@ def test_ok_tree(run):
               "%s phases %s" % (n["path"], phases))
 
 
+def test_supervise_without_children_ends_ok(run):
+    """A supervise node with no children (the root, or an inner node) has
+    nothing to hold: it ends ok at once instead of running forever."""
+    started(run)
+    code, report = run.spawn_wait({"name": "lonely"}, timeout=HANG_GUARD)
+    check(code == 0 and report["root"]["status"] == "ok", "root alone: %d %r" % (code, report["root"]))
+    code, report = run.spawn_wait({"name": "root", "children": [{"name": "empty"},
+                                                                {"name": "s", "run": "sleep", "ms": 10}]},
+                                  timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(nodes["root/empty"]["status"] == "ok" and code == 0,
+          "inner: %d %s" % (code, nodes["root/empty"]["status"]))
+
+
 def test_many_children_fail_while_spawning(run):
     started(run)
     spec = {"name": "root", "children": [
@@ -403,7 +417,7 @@ def test_sigkill_fork_server(run):
 
 
 if __name__ == "__main__":
-    main([test_fanout_depth1, test_fanout_depth3, test_demo_rendering, test_ok_tree,
+    main([test_supervise_without_children_ends_ok, test_fanout_depth1, test_fanout_depth3, test_demo_rendering, test_ok_tree,
           test_many_children_fail_while_spawning, test_grandchild_hangs_in_cleanup,
           test_hang_in_running_needs_sigkill, test_crash_by_signal, test_exec_missing_program,
           test_exec_env_and_stderr_tail, test_exec_worker_library, test_flood_during_teardown,

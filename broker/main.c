@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "broker.h"
 #include "clock.h"
+#include "oom.h"
 #include "log.h"
 #include "sec.h"
 
@@ -388,6 +389,7 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-broker", ALOG_INFO);
+    oom_install("arbor-broker"); /* out of memory is fatal, loudly (oom.h) */
     s_opts_t opts = {0};
     int rc = s_parse(argc, argv, &opts);
     if (rc)

@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "ctl.h"
 #include "exitcode.h"
+#include "oom.h"
 #include "log.h"
 
 static const char s_short[] =
@@ -21,6 +22,7 @@ int main(int argc, char **argv)
     /* Our own signal handling (signalfd, ctl.c): CZMQ must not install its own. */
     zsys_handler_set(NULL);
     log_init("arborctl", ALOG_WARN);
+    oom_install("arborctl"); /* out of memory is fatal, loudly (oom.h) */
     const char *broker = getenv("ARBOR_BROKER");
     if (!broker || !*broker)
         broker = CTL_DEFAULT_BROKER;

@@ -12,6 +12,7 @@
 #include "curve.h"
 #include "env.h"
 #include "fsrv.h"
+#include "oom.h"
 #include "log.h"
 #include "sec.h"
 #include "super.h"
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-supervisor", ALOG_INFO);
+    oom_install("arbor-supervisor"); /* out of memory is fatal, loudly (oom.h) */
     char host[64] = "supervisor";
     gethostname(host, sizeof host - 1);
     for (char *p = host; *p; p++)

@@ -25,6 +25,7 @@
 #include "link.h"
 #include "log.h"
 #include "node.h"
+#include "oom.h"
 #include "peer.h"
 #include "place.h"
 #include "sig.h"
@@ -232,11 +233,8 @@ static void s_deadline(super_t *s, tree_t *t, tree_node_t *n, dl_kind_t kind, in
 {
     dl_entry_t e = {.when = clk_now_ms() + in_ms, .serial = t->serial,
                     .node = n ? n->idx : -1, .gen = n ? ++n->deadline_gen : 0, .kind = kind};
-    if (dl_push(s->deadlines, e) != 0) {
-        log_error("out of memory for a deadline of tree %s; stopping", t->id);
-        s->exit_code = 1;
-        zsys_interrupted = 1;
-    }
+    if (dl_push(s->deadlines, e) != 0)
+        oom_die(sizeof e); /* a teardown without its deadline could hang */
     s_arm_timer(s);
 }
 
@@ -541,7 +539,7 @@ static void s_settle(super_t *s, tree_t *t, tree_node_t *n, status_t status, con
 static void s_enqueue(super_t *s, tree_t *t, tree_node_t *n)
 {
     if (spawnq_push(s->spawnq, (spawnq_item_t){t->serial, n->idx}) != 0)
-        s_spawn_failed(s, t, n, "supervisor out of memory");
+        oom_die(sizeof(spawnq_item_t));
 }
 
 static char *s_payload(super_t *s, tree_t *t, tree_node_t *n)
@@ -1009,11 +1007,8 @@ static void s_handle_spawn(super_t *s, env_t *req)
                      spec ? err.message : "missing");
         return;
     }
-    if (!zlistx_add_end(s->trees, t)) {
-        s_reply_error(s, req, "unavailable", "supervisor %s is out of memory", s->name);
-        tree_destroy(&t);
-        return;
-    }
+    if (!zlistx_add_end(s->trees, t))
+        oom_die(sizeof(void *));
     s->next_serial++;
     s->count.trees++;
     t->started_ms = clk_now_ms();

@@ -1,4 +1,4 @@
-/* exitcode: arborctl's exit codes (DESIGN.md "CLI (contract)") and the
+/* exitcode: arborctl's exit codes (docs/CLI.md) and the
  * mapping from tree and node statuses to them. */
 #ifndef ARBOR_CLI_EXITCODE_H
 #define ARBOR_CLI_EXITCODE_H

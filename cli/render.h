@@ -15,7 +15,7 @@
 /* Colour only for a terminal, and never when NO_COLOR is set (no-color.org). */
 bool render_colour_wanted(int fd);
 
-/* REPORT (DESIGN.md "Report (contract)") -> header line, one line per node
+/* REPORT (schema/report.json) -> header line, one line per node
  * with box drawing, error/escalation/stderr lines for nodes that need them,
  * and a summary line counting nodes per status. */
 char *render_report(const cJSON *report, bool colour);

@@ -4,7 +4,7 @@
  * (escalation) flagged — and that timeline as Trace Event Format JSON
  * (the format Perfetto and chrome://tracing open).
  *
- * Pure functions of the report (DESIGN.md "Report (contract)"): missing or
+ * Pure functions of the report (schema/report.json): missing or
  * mistyped keys are skipped, never crash. Times are ms since the tree
  * started, as in the report's "phases". */
 #ifndef ARBOR_CLI_TRACE_H

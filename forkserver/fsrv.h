@@ -1,5 +1,5 @@
 /* fsrv: the fork-server — the one process that forks workers and the one
- * reaper of them (DESIGN.md, "Fork-server rules"). It is its own small
+ * reaper of them (docs/ARCHITECTURE.md, "Fork-server rules"). It is its own small
  * program, arbor-forkserver (forkserver/fsrv_server.c; no ZeroMQ linked at all), so
  * forking is cheap: few mappings to copy, nothing of the supervisor's.
  *

@@ -1,4 +1,4 @@
-/* spec: the tree spec of DESIGN.md ("Tree spec (contract)"), checked whole
+/* spec: the tree spec (docs/ARCHITECTURE.md, "The contracts"), checked whole
  * before anything is spawned. A bad spec yields a message that names the
  * offending path ("root/spawner-0: run: unknown behaviour \"boom\""). */
 #ifndef ARBOR_SPEC_H

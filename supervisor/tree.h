@@ -142,7 +142,7 @@ char *tree_node_tail(const tree_node_t *node);
  * take the last such line as the node's error. True if one was found. */
 bool tree_node_error_from_tail(tree_node_t *node);
 
-/* The status rules of DESIGN.md: the one terminal status that the facts
+/* The status rules (docs/ARCHITECTURE.md): the one terminal status that the facts
  * recorded on a node add up to. Call once its process is gone. */
 status_t tree_node_final_status(const tree_node_t *node);
 
@@ -177,7 +177,7 @@ void tree_settle_remote_part(tree_t *tree, tree_node_t *top, status_t status, co
 /* Tree status from its root (running until every node is terminal). */
 tree_status_t tree_status_of(const tree_t *self);
 
-/* The report of DESIGN.md's "Report (contract)": caller owns the result. */
+/* The report (schema/report.json): caller owns the result. */
 cJSON *tree_report(const tree_t *self, int64_t now_ms);
 
 #endif

@@ -1,7 +1,7 @@
 """Core integration tests: real broker, supervisor, fork-server and workers.
 
 Every test spawns a tree through arborctl and checks the report (the
-contract of DESIGN.md) and that no process of the run survives it."""
+contract of schema/report.json) and that no process of the run survives it."""
 
 import json
 import os

@@ -135,7 +135,8 @@ char *timeline_script(const cJSON *report, timeline_format_t format, int width)
     size_t longest_path = 4;
     bool annotated = false;
     for (int r = 0; r < rows; r++) {
-        size_t len = strlen(m.rows[r].path) + (m.rows[r].stuck_phase ? 8 : 0);
+        size_t len = strlen(m.rows[r].path) + (m.rows[r].stuck_phase ? 8 : 0) +
+                     (m.rows[r].incarnations > 1 ? 5 : 0);
         if (len > longest_path)
             longest_path = len;
         annotated |= m.rows[r].error || m.rows[r].stuck_phase;
@@ -193,7 +194,11 @@ char *timeline_script(const cJSON *report, timeline_format_t format, int width)
     for (int r = 0; r < rows; r++) {
         const trace_row_t *row = &m.rows[r];
         sbuf_t label = {0};
-        sbuf_printf(&label, "%s%s", row->path, row->stuck_phase ? "  [stuck]" : "");
+        if (row->incarnations > 1)
+            sbuf_printf(&label, "%s #%d%s", row->path, row->incarnation,
+                        row->stuck_phase ? "  [stuck]" : "");
+        else
+            sbuf_printf(&label, "%s%s", row->path, row->stuck_phase ? "  [stuck]" : "");
         s_quote(&s, label.data ? label.data : "?", 0);
         sbuf_reset(&label);
         sbuf_printf(&s, " %d%s", r + 1, r + 1 < rows ? ", " : "");

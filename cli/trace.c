@@ -52,6 +52,8 @@ static int s_row_cmp(const void *x, const void *y)
     int c = trace_path_cmp(a->path, b->path);
     if (c)
         return c;
+    if (a->incarnation != b->incarnation)
+        return a->incarnation < b->incarnation ? -1 : 1;
     /* equal paths (a malformed report): keep the walk order */
     return a->order < b->order ? -1 : a->order > b->order;
 }
@@ -196,7 +198,10 @@ int trace_model_build(const cJSON *report, trace_model_t *model)
     stack[top++] = (frame_t) {root, 0};
     while (top > 0 && model->nrows < TRACE_MAX_NODES) {
         frame_t f = stack[--top];
-        if (model->nrows == rcap) {
+        /* One row per incarnation: the earlier ones from "restarts". */
+        const cJSON *hist = cJSON_GetObjectItemCaseSensitive(f.node, "restarts");
+        int nhist = cJSON_IsArray(hist) ? cJSON_GetArraySize(hist) : 0;
+        while (model->nrows + nhist + 1 > rcap) {
             trace_row_t *more = realloc(model->rows, (size_t) rcap * 2 * sizeof *more);
             if (!more)
                 goto oom;
@@ -204,12 +209,20 @@ int trace_model_build(const cJSON *report, trace_model_t *model)
             model->rows = more;
             rcap *= 2;
         }
-        trace_row_t *row = &model->rows[model->nrows++];
-        row->node = f.node;
-        row->depth = f.depth;
-        row->order = model->nrows - 1;
-        row->path = env_str(f.node, "path") ?: env_str(f.node, "name") ?: "?";
-        row->status = env_str(f.node, "status") ?: "?";
+        const char *path = env_str(f.node, "path") ?: env_str(f.node, "name") ?: "?";
+        for (int k = 0; k <= nhist; k++) {
+            const cJSON *inc = k < nhist ? cJSON_GetArrayItem(hist, k) : f.node;
+            if (!cJSON_IsObject(inc))
+                continue;
+            trace_row_t *row = &model->rows[model->nrows++];
+            row->node = inc;
+            row->depth = f.depth;
+            row->order = model->nrows - 1;
+            row->path = path;
+            row->status = env_str(inc, "status") ?: "?";
+            row->incarnation = k;
+            row->incarnations = nhist + 1;
+        }
         const cJSON *kids = cJSON_GetObjectItemCaseSensitive(f.node, "children");
         const cJSON *kid;
         cJSON_ArrayForEach(kid, (cJSON_IsArray(kids) ? kids : NULL))
@@ -339,7 +352,12 @@ cJSON *trace_from_report(const cJSON *report)
     }
     s_metadata(events, "process_sort_index", 0, "sort_index", cJSON_CreateNumber(0));
     for (int i = 0; i < m.nrows; i++) {
-        s_metadata(events, "thread_name", i + 1, "name", cJSON_CreateString(m.rows[i].path));
+        char name[1100];
+        if (m.rows[i].incarnations > 1)
+            snprintf(name, sizeof name, "%s #%d", m.rows[i].path, m.rows[i].incarnation);
+        else
+            snprintf(name, sizeof name, "%s", m.rows[i].path);
+        s_metadata(events, "thread_name", i + 1, "name", cJSON_CreateString(name));
         s_metadata(events, "thread_sort_index", i + 1, "sort_index", cJSON_CreateNumber(i));
     }
     for (int i = 0; i < m.nrows; i++)

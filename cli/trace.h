@@ -35,6 +35,8 @@ typedef struct {
     const char *status;      /* never NULL */
     int depth;               /* root 0 */
     int order;               /* position in the report's depth-first walk */
+    int incarnation;         /* which process of a restarted node: 0 first */
+    int incarnations;        /* how many the node had (1: never restarted) */
     trace_slice_t *slices;   /* in time order */
     int nslices;
     trace_mark_t *marks;     /* signals sent, in time order */
@@ -52,7 +54,9 @@ typedef struct {
     const char *tree, *supervisor, *status; /* never NULL */
 } trace_model_t;
 
-/* Build the timeline of report. Slices: each worker phase lasts until the
+/* Build the timeline of report. A restarted node has one row per
+ * incarnation (its "restarts" entries, then the current one), each its own
+ * span: rows of one node are adjacent, oldest first. Slices: each worker phase lasts until the
  * node's next worker phase; the last one ends at once when it is "exited",
  * else it runs to end_ms (a node still in it when the report was taken).
  * term_sent / kill_sent are marks, not slices: the node is still in its
@@ -70,7 +74,8 @@ int trace_path_cmp(const char *a, const char *b);
 
 /* Report -> {"traceEvents": [...], "displayTimeUnit": "ms", "otherData": {...}}:
  * pid TRACE_PID is the tree (process_name metadata: "tree ID on SUP");
- * tid i+1 is row i (thread_name metadata: the node path; thread_sort_index i);
+ * tid i+1 is row i (thread_name metadata: the node path, with "#K" for the
+ * K-th incarnation of a restarted node; thread_sort_index i);
  * a complete event "X" per slice (cat "phase", ts/dur in µs); an instant
  * event "i" per signal mark (cat "signal", args {signal, stuck_phase?}); an
  * instant event per error (name = error type, cat "error", args = the error

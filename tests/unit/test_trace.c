@@ -251,6 +251,42 @@ static void test_trace_has_every_phase(void **state)
 }
 
 /* Garbage in: no crash, NULL for no root, rows with "?" for missing keys. */
+static void test_each_incarnation_is_its_own_span(void **state)
+{
+    (void) state;
+    cJSON *r = cJSON_Parse(
+        "{\"tree\":\"t\",\"supervisor\":\"s\",\"status\":\"cancelled\",\"duration_ms\":90,"
+        "\"root\":{\"name\":\"root\",\"path\":\"root\",\"status\":\"cancelled\",\"phases\":[],"
+        "\"children\":[{\"name\":\"job\",\"path\":\"root/job\",\"status\":\"cancelled\","
+        "\"phases\":[{\"phase\":\"spawned\",\"t_ms\":40},{\"phase\":\"exited\",\"t_ms\":90}],"
+        "\"restarts\":[{\"incarnation\":0,\"t_ms\":30,\"pid\":7,\"status\":\"failed\","
+        "\"exit\":{\"code\":3,\"signal\":null},\"error\":{\"type\":\"NonZeroExit\","
+        "\"message\":\"exited with code 3\",\"phase\":\"running\"},"
+        "\"phases\":[{\"phase\":\"spawned\",\"t_ms\":1},{\"phase\":\"running\",\"t_ms\":2},"
+        "{\"phase\":\"exited\",\"t_ms\":29}]}],\"children\":[]}]}}");
+    trace_model_t m;
+    assert_int_equal(trace_model_build(r, &m), 0);
+    assert_int_equal(m.nrows, 3); /* root, job #0, job #1 */
+    assert_string_equal(m.rows[1].path, "root/job");
+    assert_int_equal(m.rows[1].incarnation, 0);
+    assert_int_equal(m.rows[1].incarnations, 2);
+    assert_string_equal(m.rows[1].status, "failed");
+    assert_non_null(m.rows[1].error); /* the old incarnation's own error */
+    assert_int_equal(m.rows[1].slices[0].t0_ms, 1);
+    assert_int_equal(m.rows[2].incarnation, 1);
+    assert_string_equal(m.rows[2].status, "cancelled");
+    assert_null(m.rows[2].error);
+    assert_int_equal(m.rows[2].slices[0].t0_ms, 40);
+    trace_model_clear(&m);
+    cJSON *t = trace_from_report(r);
+    char *text = cJSON_PrintUnformatted(t);
+    assert_non_null(strstr(text, "\"root/job #0\""));
+    assert_non_null(strstr(text, "\"root/job #1\""));
+    free(text);
+    cJSON_Delete(t);
+    cJSON_Delete(r);
+}
+
 static void test_bad_reports(void **state)
 {
     (void) state;
@@ -319,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_slices_and_marks),
         cmocka_unit_test(test_running_node_extends_to_end),
         cmocka_unit_test(test_trace_has_every_phase),
+        cmocka_unit_test(test_each_incarnation_is_its_own_span),
         cmocka_unit_test(test_bad_reports),
         cmocka_unit_test(test_timeline_script),
     };

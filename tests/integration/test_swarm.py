@@ -336,9 +336,16 @@ def test_swarm_stack(run):
               (st.name, sup, extra, time.monotonic() - t0), flush=True)
 
         # 2. the broker task killed while trees span both supervisors
+        # span ends after the broker is back (10 s: the replacement takes
+        # ~2 s and registrations ~2-3 s more); late fails while it is away.
+        # Not in between: a placed subtree whose end event is published
+        # while its parent's supervisor is not yet registered again is
+        # never noticed (supervisor/place.c follows the "done" event only);
+        # that race is a known bug, not what this test is about.
+        span_ms = int(10000 * harness.SLOW)
         span = st.spawn(sup, {"name": "root", "children": [
-            {"name": "local", "run": "sleep", "ms": 5000},
-            {"name": "far", "on": extra, "children": [{"name": "w", "run": "sleep", "ms": 5000,
+            {"name": "local", "run": "sleep", "ms": span_ms},
+            {"name": "far", "on": extra, "children": [{"name": "w", "run": "sleep", "ms": span_ms,
                                                        "count": 2}]}]})
         late = st.spawn(sup, {"name": "root", "children": [
             {"name": "far", "on": extra, "children": [
@@ -357,6 +364,9 @@ def test_swarm_stack(run):
         t_reg = time.monotonic()
         print("  broker task killed: new task running %.1fs later, both supervisors registered "
               "again %.1fs after the kill" % (t_new - t_kill, t_reg - t_kill), flush=True)
+        if t_reg - t_spawned > span_ms / 1000.0 - 1:
+            print("  NOTE: the supervisors came back only %.1fs after the spawn: the spanning tree "
+                  "may end in the known race window (see above)" % (t_reg - t_spawned))
         rep = st.wait_tree(span, ended, "the spanning tree finished")
         nodes = by_path(rep)
         check(rep["status"] == "ok" and all(n["status"] == "ok" for n in nodes.values()),

@@ -143,6 +143,7 @@ class Client:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
         self.next_id = 1
+        self.backlog = []  # messages read while waiting for a reply: not lost
 
     def send(self, to, typ, body):
         i = self.next_id
@@ -151,20 +152,27 @@ class Client:
                                   separators=(",", ":")).encode())
         return i
 
-    def recv(self, timeout_ms):
+    def _read(self, timeout_ms):
         if not self.sock.poll(timeout_ms):
             return None
         return json.loads(self.sock.recv_multipart()[-1])
+
+    def recv(self, timeout_ms):
+        if self.backlog:
+            return self.backlog.pop(0)
+        return self._read(timeout_ms)
 
     def request(self, to, typ, body, want, timeout_s=10):
         i = self.send(to, typ, body)
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            m = self.recv(100)
+            m = self._read(100)
             if m and m.get("re") == i:
                 if m["type"] != want:
                     raise RuntimeError("%s -> %s: %s" % (typ, m["type"], m.get("body")))
                 return m
+            if m:
+                self.backlog.append(m)
         raise RuntimeError("no %s reply to %s within %s s" % (want, typ, timeout_s))
 
     def hello(self, role="client", timeout_s=10):
@@ -494,6 +502,7 @@ def table(r):
               "| run | new broker listening after | every supervisor registered after that |", "|---:|---:|---:|"]
         L += ["| %d | %.3f s | %.3f s |" % (i + 1, t["down_s"], t["reregistered_s"]) for i, t in enumerate(x["runs"])]
         L += ["", "Trees intact afterwards (same nodes, pids, all running): %s." % x["trees_intact"], ""]
+    L += ["Run time %.0f s (%s)." % (r["seconds"], ", ".join("%s %.0f s" % kv for kv in r["part_seconds"].items())), ""]
     return "\n".join(L)
 
 
@@ -511,11 +520,16 @@ def main():
     if a.seconds is None:
         a.seconds = 3.0 if a.quick else 15.0
     s = Scale(a)
+    s.res["part_seconds"] = {}
+    t_all = time.monotonic()
     try:
         for part in a.parts.split(","):
+            t0 = time.monotonic()
             getattr(s, part)()
+            s.res["part_seconds"][part] = round(time.monotonic() - t0, 1)
     finally:
         s.close()
+    s.res["seconds"] = round(time.monotonic() - t_all, 1)
     s.res["load_end"] = loadavg()
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "scale.json"), "w") as f:

@@ -50,6 +50,15 @@ die() { echo "build.sh: $*" >&2; exit 1; }
 
 command -v docker >/dev/null 2>&1 || die "docker is not installed"
 
+# One build at a time per build dir: the binaries and the staging dirs
+# (build dir/docker/IMAGE) are shared, and CTest runs test_compose and
+# test_swarm in parallel. flock is released when this script exits.
+if command -v flock >/dev/null 2>&1; then
+    mkdir -p "$build_dir/docker"
+    exec 9>"$build_dir/docker/.build.lock"
+    flock -w 600 9 || die "another docker/build.sh held $build_dir/docker/.build.lock for 600 s"
+fi
+
 # -- 1. binaries ------------------------------------------------------------
 if [ "$do_build" = 1 ]; then
     if [ ! -f "$build_dir/CMakeCache.txt" ]; then

@@ -97,6 +97,7 @@ void cmd_print_usage(FILE *out)
             "  --curve-server-key KEY  the broker's public key or certificate\n"
             "                          ($ARBOR_CURVE_SERVERKEY); both: CURVE\n"
             "  -h, --help   print this help\n"
+            "  --version    print the version and exit\n"
             "\n"
             "commands:\n",
             CTL_DEFAULT_BROKER);

@@ -11,6 +11,7 @@
 #include "ctl.h"
 #include "exitcode.h"
 #include "log.h"
+#include "version.h"
 
 static const char s_short[] =
     "usage: arborctl [--broker EP] [--curve-cert FILE --curve-server-key KEY] COMMAND [ARGS...]\n"
@@ -30,6 +31,7 @@ int main(int argc, char **argv)
         {"curve-cert", required_argument, NULL, 'C'},
         {"curve-server-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -42,6 +44,7 @@ int main(int argc, char **argv)
         case 'C': setenv("ARBOR_CURVE_CERT", optarg, 1); break;
         case 'K': setenv("ARBOR_CURVE_SERVERKEY", optarg, 1); break;
         case 'h': cmd_print_usage(stdout); return EXIT_TREE_OK;
+        case 'V': return version_print(stdout, "arborctl") == 0 ? EXIT_TREE_OK : EXIT_UNREACHABLE;
         case ':':
             fprintf(stderr, "arborctl: option %s needs a value\n%s", argv[optind - 1], s_short);
             return EXIT_USAGE;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <czmq.h>
 
@@ -23,8 +24,10 @@ int main(int argc, char **argv)
     zsys_handler_set(NULL);
     log_init("arborctl", ALOG_WARN);
     const char *broker = getenv("ARBOR_BROKER");
+    struct stat st;
     if (!broker || !*broker)
-        broker = CTL_DEFAULT_BROKER;
+        broker = stat(CTL_SYSTEM_BROKER + 6, &st) == 0 && S_ISSOCK(st.st_mode) ? CTL_SYSTEM_BROKER
+                                                                               : CTL_DEFAULT_BROKER;
 
     static const struct option longs[] = {
         {"broker", required_argument, NULL, 'b'},

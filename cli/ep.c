@@ -63,8 +63,8 @@ static int s_ipc(const char *ep, const char *path, char *why, size_t size)
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno == ENOENT || errno == ENOTDIR)
-            snprintf(why, size, "no broker at %s: %s does not exist (is arbor-broker running "
-                     "with --bind %s?)", ep, path, ep);
+            snprintf(why, size, "cannot reach broker at %s: no socket %s (is arbor-broker "
+                     "running with --bind %s?)", ep, path, ep);
         else
             snprintf(why, size, "cannot reach broker at %s: %s: %s", ep, path, strerror(errno));
         return EXIT_UNREACHABLE;

@@ -170,11 +170,6 @@ int cmd_help(const char *cmd)
 static int s_precheck(const char *broker)
 {
     char why[1024];
-    int rc = ep_check(broker, why, sizeof why);
-    if (rc) {
-        fprintf(stderr, "arborctl: %s\n", why);
-        return rc;
-    }
     curve_client_t curve;
     int secure = curve_client_from_env(&curve, why, sizeof why);
     if (secure < 0) {
@@ -183,7 +178,10 @@ static int s_precheck(const char *broker)
     }
     if (secure > 0)
         curve_client_clear(&curve);
-    return 0;
+    int rc = ep_check(broker, why, sizeof why);
+    if (rc)
+        fprintf(stderr, "arborctl: %s\n", why);
+    return rc;
 }
 
 ctl_t *cmd_connect(const char *broker, int *rc)

@@ -62,11 +62,13 @@ def test_declarations(run):
               "arbor.sysusers does not create user arbor")
 
 
-def run_units(run, bin_dir, fallback_user="nobody"):
+def run_units(run, bin_dir, fallback_user="nobody", unit_dir=None):
     """Start the broker and supervisor "sup1" from their units' ExecStart
-    (programs from bin_dir). Returns (broker, supervisor, env for arborctl,
-    credentials, cleanup function)."""
-    b, s = units.parse(BROKER_UNIT), units.parse(SUPER_UNIT)
+    (units from unit_dir, default systemd/; programs from bin_dir). Returns
+    (broker, supervisor, env for arborctl, credentials, cleanup function)."""
+    unit_dir = unit_dir or os.path.dirname(BROKER_UNIT)
+    b = units.parse(os.path.join(unit_dir, os.path.basename(BROKER_UNIT)))
+    s = units.parse(os.path.join(unit_dir, os.path.basename(SUPER_UNIT)))
     creds = units.credentials(b, fallback_user)
     top = tempfile.mkdtemp(prefix="arbor-units-")
     os.chmod(top, 0o711)  # the unit's user must reach its runtime directory
@@ -126,8 +128,8 @@ def run_units(run, bin_dir, fallback_user="nobody"):
         raise
 
 
-def ctl(env, creds, *args, input=None, timeout=30):
-    return subprocess.run([os.path.join(BIN, "arborctl")] + list(args), input=input,
+def ctl(env, creds, *args, input=None, timeout=30, bin_dir=BIN):
+    return subprocess.run([os.path.join(bin_dir, "arborctl")] + list(args), input=input,
                           capture_output=True, text=True, env=env, timeout=timeout * SLOW,
                           preexec_fn=units.preexec(creds, None))
 

@@ -19,6 +19,8 @@
 #include "oom.h"
 #include "log.h"
 #include "sec.h"
+#include "sdnotify.h"
+#include "version.h"
 
 #define S_BINDS_MAX 16
 #define S_BATCH 256 /* messages per wakeup: amortises the poll, keeps timers fair */
@@ -40,7 +42,7 @@ typedef struct {
 
 enum {
     S_CURVE_SECRET = 256, S_CURVE_ALLOW, S_PLAIN, S_ALLOW_ROOT, S_ALLOW_SHARED, S_MAX_RATE,
-    S_LOG_LEVEL, S_LOG_FORMAT
+    S_LOG_LEVEL, S_LOG_FORMAT, S_VERSION
 };
 
 static void s_usage(FILE *out)
@@ -70,6 +72,7 @@ static void s_usage(FILE *out)
             "                         that others may write to\n"
             LOG_FLAGS_HELP
             "  -h, --help             show this help\n"
+            "      --version          print the version and exit\n"
             "\n"
             "ARBOR_LOG_LEVEL=debug|info|warn|error sets the log level (default info).\n");
 }
@@ -131,6 +134,7 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
                                              {"log-level", required_argument, NULL, S_LOG_LEVEL},
                                              {"log-format", required_argument, NULL, S_LOG_FORMAT},
                                              {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, S_VERSION},
                                              {NULL, 0, NULL, 0}};
     o->cfg = (brk_cfg_t){
         .max_msg = 4 << 20, .heartbeat_ms = 1000, .expiry_ms = 5000, .max_rate = 20000};
@@ -198,6 +202,8 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
         case 'h':
             s_usage(stdout);
             return 1;
+        case S_VERSION:
+            return version_print(stdout, "arbor-broker") == 0 ? 1 : 2;
         case ':':
             fprintf(stderr, "arbor-broker: %s needs a value (see --help)\n", argv[optind - 1]);
             return 2;
@@ -376,6 +382,8 @@ static int s_run(zsock_t *router, brk_t *brk, int sigfd, const s_opts_t *o)
              o->cfg.max_rate, (long long) o->cfg.heartbeat_ms, (long long) o->cfg.expiry_ms);
     if (o->plain)
         s_plain_warning(o);
+    if (sdnotify_ready("routing") != 0) /* Type=notify units (systemd/) */
+        log_warn("cannot notify systemd (NOTIFY_SOCKET): %s", strerror(errno));
     zloop_start(loop);
     zloop_destroy(&loop);
     const stats_t *st = brk_stats(brk);
@@ -390,6 +398,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-broker", ALOG_INFO);
     oom_install("arbor-broker"); /* out of memory is fatal, loudly (oom.h) */
+    sdnotify_init(); /* before anything could start a child */
     s_opts_t opts = {0};
     int rc = s_parse(argc, argv, &opts);
     if (rc)

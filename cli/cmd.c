@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curve.h"
 #include "env.h"
+#include "ep.h"
 #include "exitcode.h"
 #include "query.h"
 
@@ -19,23 +21,31 @@
     "  --json             print the report as one JSON object (without --wait: the\n"                \
     "                     report right after the spawn)\n"
 #define USAGE_STATUS                                                                         \
-    "usage: arborctl [--broker EP] status [--supervisor NAME] [--json] TREE\n"              \
-    "  Print the report of TREE; exit by its status (running: 0).\n"                         \
+    "usage: arborctl [--broker EP] status [--supervisor NAME] [--json] TREE[/PATH]\n"       \
+    "  Print the report of TREE (with PATH: only the subtree at that node); exit by\n"      \
+    "  its status (running: 0).\n"                                                          \
     "  --supervisor NAME  ask only this supervisor (default: ask all)\n"                     \
     "  --json             print the report as one JSON object\n"
 #define USAGE_CANCEL                                                                         \
     "usage: arborctl [--broker EP] cancel [--supervisor NAME] [--wait] [--timeout S] [--json] " \
     "TREE[/PATH]\n"                                                                          \
     "  Cancel TREE, or only the subtree at node PATH (e.g. ID/root/spawner-0).\n"             \
+    "  Already ended: says so and exits by its status.\n"                                   \
     "  --supervisor NAME  ask only this supervisor (default: ask all)\n"                     \
     "  --wait             wait for the tree (or the node) to end, print the report, exit by status\n" \
     "  --timeout S        with --wait: give up after S seconds (exit 3)\n"                   \
     "  --json             print the report as one JSON object\n"
 #define USAGE_WATCH                                                                          \
-    "usage: arborctl [--broker EP] watch [--supervisor NAME] [--plain] [TREE]\n"             \
+    "usage: arborctl [--broker EP] watch [--supervisor NAME] [--plain | --json] [TREE]\n"    \
     "  Live view on a terminal: nodes per phase and status, progress, the slowest nodes.\n"  \
-    "  Otherwise (or with --plain) one line per phase change, node status and tree end.\n"   \
-    "  With TREE: stop when it ends and exit by its status. Without: all trees, until Ctrl-C.\n"
+    "  Otherwise (or with --plain) the current state first (each node's phase or status;\n" \
+    "  without TREE each running tree), then one line per phase change, node status and\n" \
+    "  tree end. With TREE: stop when it ends and exit by its status. Without: all trees,\n" \
+    "  until Ctrl-C.\n"                                                                     \
+    "  --supervisor NAME  ask only this supervisor for TREE\n"                              \
+    "  --plain            event lines even on a terminal\n"                                 \
+    "  --json             each event as one JSON object per line (\"state\": true for the\n" \
+    "                     current state printed first)\n"
 #define USAGE_PEERS                                                                          \
     "usage: arborctl [--broker EP] peers [--json]\n"                                         \
     "  List the peers registered at the broker (name, role, idle ms).\n"                     \
@@ -92,14 +102,16 @@ void cmd_print_usage(FILE *out)
             "Control arbor supervision trees through the broker.\n"
             "\n"
             "options:\n"
-            "  --broker EP  broker endpoint (default: $ARBOR_BROKER, else %s)\n"
+            "  --broker EP  broker endpoint (default: $ARBOR_BROKER, else %s\n"
+            "               when that socket exists, else %s)\n"
             "  --curve-cert FILE       this client's certificate ($ARBOR_CURVE_CERT)\n"
             "  --curve-server-key KEY  the broker's public key or certificate\n"
             "                          ($ARBOR_CURVE_SERVERKEY); both: CURVE\n"
             "  -h, --help   print this help\n"
+            "  --version    print the version and exit\n"
             "\n"
             "commands:\n",
-            CTL_DEFAULT_BROKER);
+            CTL_SYSTEM_BROKER, CTL_DEFAULT_BROKER);
     for (const cmd_t *c = cmd_table; c->name; c++)
         fprintf(out, "  %-8s %s\n", c->name, c->summary);
     fprintf(out, "\n"
@@ -153,8 +165,29 @@ int cmd_help(const char *cmd)
     return EXIT_TREE_OK;
 }
 
+/* Local mistakes are usage errors, found before any socket exists: the
+ * endpoint (ep.h) and the CURVE files (common/curve.h). */
+static int s_precheck(const char *broker)
+{
+    char why[1024];
+    curve_client_t curve;
+    int secure = curve_client_from_env(&curve, why, sizeof why);
+    if (secure < 0) {
+        fprintf(stderr, "arborctl: %s\n", why);
+        return EXIT_USAGE;
+    }
+    if (secure > 0)
+        curve_client_clear(&curve);
+    int rc = ep_check(broker, why, sizeof why);
+    if (rc)
+        fprintf(stderr, "arborctl: %s\n", why);
+    return rc;
+}
+
 ctl_t *cmd_connect(const char *broker, int *rc)
 {
+    if ((*rc = s_precheck(broker)) != 0)
+        return NULL;
     if (ctl_signals_init() != 0) {
         fprintf(stderr, "arborctl: cannot set up signal handling: %s\n", strerror(errno));
         *rc = EXIT_UNREACHABLE;

@@ -40,11 +40,76 @@ int cmd_peers(const char *broker, int argc, char **argv)
     } else if (json) {
         rc = s_emit(cJSON_PrintUnformatted(reply->body), true);
     } else {
-        rc = s_emit(render_peers(reply->body), false);
+        /* The table starts with the broker itself (it is no entry of its
+         * own registry); --json stays the broker's answer as it is. */
+        cJSON *shown = cJSON_Duplicate(reply->body, true);
+        cJSON *peers = cJSON_GetObjectItemCaseSensitive(shown, "peers");
+        cJSON *self = cJSON_CreateObject();
+        cJSON_AddStringToObject(self, "name", "broker");
+        cJSON_AddStringToObject(self, "role", "broker");
+        cJSON_AddNumberToObject(self, "idle_ms", 0);
+        if (cJSON_IsArray(peers))
+            cJSON_InsertItemInArray(peers, 0, self);
+        else
+            cJSON_Delete(self);
+        rc = s_emit(render_peers(shown), false);
+        cJSON_Delete(shown);
     }
     env_destroy(&reply);
     ctl_destroy(&ctl);
     return rc;
+}
+
+/* A subtree placed on another supervisor runs as a tree of its own, with
+ * the id PARENT.NODE.INCARNATION (supervisor/place.c): mark each such row
+ * with "placed_in": PARENT when PARENT is listed too, and move it right
+ * after its parent's row (and its siblings). */
+static void s_group_placed(cJSON *rows)
+{
+    int n = cJSON_GetArraySize(rows);
+    for (int i = 0; i < n; i++) {
+        cJSON *row = cJSON_GetArrayItem(rows, i);
+        const char *id = env_str(row, "tree");
+        const char *dot = id ? strchr(id, '.') : NULL;
+        if (!dot || strspn(dot + 1, "0123456789.") != strlen(dot + 1) || !strchr(dot + 1, '.'))
+            continue;
+        size_t plen = (size_t) (dot - id);
+        for (int j = 0; j < n; j++) {
+            const char *other = env_str(cJSON_GetArrayItem(rows, j), "tree");
+            if (j != i && other && strlen(other) == plen && strncmp(other, id, plen) == 0) {
+                cJSON_AddStringToObject(row, "placed_in", other);
+                break;
+            }
+        }
+    }
+    /* Rebuild: each top-level row, then the rows placed in it. */
+    cJSON *sorted = cJSON_CreateArray();
+    cJSON *row;
+    while ((row = cJSON_GetArrayItem(rows, 0))) {
+        cJSON *top = cJSON_DetachItemFromArray(rows, 0);
+        if (env_str(top, "placed_in")) {
+            cJSON_AddItemToArray(rows, top); /* later, after its parent */
+            bool parent_left = false;
+            cJSON *r;
+            cJSON_ArrayForEach(r, rows)
+                parent_left |= !env_str(r, "placed_in");
+            if (parent_left)
+                continue;
+            top = cJSON_DetachItemFromArray(rows, cJSON_GetArraySize(rows) - 1);
+        }
+        cJSON_AddItemToArray(sorted, top);
+        const char *id = env_str(top, "tree");
+        for (int j = 0; id && !env_str(top, "placed_in") && j < cJSON_GetArraySize(rows);) {
+            const char *in = env_str(cJSON_GetArrayItem(rows, j), "placed_in");
+            if (in && strcmp(in, id) == 0)
+                cJSON_AddItemToArray(sorted, cJSON_DetachItemFromArray(rows, j));
+            else
+                j++;
+        }
+    }
+    while ((row = cJSON_GetArrayItem(sorted, 0)))
+        cJSON_AddItemToArray(rows, cJSON_DetachItemFromArray(sorted, 0));
+    cJSON_Delete(sorted);
 }
 
 int cmd_list(const char *broker, int argc, char **argv)
@@ -120,6 +185,7 @@ int cmd_list(const char *broker, int argc, char **argv)
         }
     if (n == 0)
         fprintf(stderr, "arborctl: no supervisor registered at broker %s\n", broker);
+    s_group_placed(rows);
     if (rc != EXIT_INTERRUPTED) {
         int out;
         if (json) {

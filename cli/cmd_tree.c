@@ -14,12 +14,13 @@ typedef struct {
     bool json;
     int64_t timeout_ms;
     char tree[QUERY_TREE_MAX + 1];
-    const char *path; /* cancel only; NULL: the whole tree */
+    const char *path; /* NULL: the whole tree */
 } tree_opts_t;
 
 static int s_parse(const char *cmd, int argc, char **argv, tree_opts_t *o, const char **broker)
 {
     bool is_cancel = strcmp(cmd, "cancel") == 0;
+    /* status and cancel both take TREE[/PATH]. */
     static const struct option longs[] = {
         {"supervisor", required_argument, NULL, 's'}, {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'},    {"json", no_argument, NULL, 'j'},
@@ -55,8 +56,6 @@ static int s_parse(const char *cmd, int argc, char **argv, tree_opts_t *o, const
     const char *arg = argv[optind];
     const char *slash = strchr(arg, '/');
     size_t len = slash ? (size_t) (slash - arg) : strlen(arg);
-    if (slash && !is_cancel)
-        return cmd_usage_error(cmd, "TREE is an id, not a path: \"%s\"", arg);
     if (len > QUERY_TREE_MAX)
         return cmd_usage_error(cmd, "invalid tree id \"%.*s\"", (int) len, arg);
     memcpy(o->tree, arg, len);
@@ -98,6 +97,31 @@ static int s_print(const cJSON *report, bool json)
     return 0;
 }
 
+/* The report with its root replaced by the node at path (a copy), or NULL
+ * with a message when the tree has no such node. */
+static cJSON *s_subtree(const cJSON *report, const char *tree, const char *path)
+{
+    const cJSON *node = query_node(report, path);
+    if (!node) {
+        fprintf(stderr, "arborctl: tree %s has no node %s\n", tree, path);
+        return NULL;
+    }
+    cJSON *copy = cJSON_Duplicate(report, true);
+    if (copy)
+        cJSON_ReplaceItemInObjectCaseSensitive(copy, "root", cJSON_Duplicate(node, true));
+    return copy;
+}
+
+/* Exit code of a report, or of its node at path: a running tree exits by
+ * that node's status (0 while it runs). */
+static int s_exit_code(const cJSON *report, const char *path)
+{
+    const cJSON *node = path ? query_node(report, path) : NULL;
+    if (node && !exitcode_tree_ended(env_str(report, "status")))
+        return exitcode_node(env_str(node, "status"));
+    return exitcode_tree(query_status(report));
+}
+
 int cmd_status(const char *broker, int argc, char **argv)
 {
     tree_opts_t o = {0};
@@ -112,8 +136,13 @@ int cmd_status(const char *broker, int argc, char **argv)
     char sup[ENV_NAME_MAX + 1];
     cJSON *report = NULL;
     rc = query_find_tree(ctl, o.tree, o.supervisor, sup, sizeof sup, &report);
-    if (rc == 0)
-        rc = s_print(report, o.json) == 0 ? exitcode_tree(query_status(report)) : EXIT_UNREACHABLE;
+    cJSON *shown = rc == 0 && o.path ? s_subtree(report, o.tree, o.path) : NULL;
+    if (rc == 0 && o.path && !shown)
+        rc = EXIT_USAGE;
+    else if (rc == 0)
+        rc = s_print(shown ? shown : report, o.json) == 0 ? s_exit_code(report, o.path)
+                                                          : EXIT_UNREACHABLE;
+    cJSON_Delete(shown);
     cJSON_Delete(report);
     ctl_destroy(&ctl);
     return rc;
@@ -154,6 +183,34 @@ static int s_cancel(ctl_t *ctl, const char *sup, const tree_opts_t *o)
     return rc;
 }
 
+/* Nothing to cancel: the tree (or the node) has ended already. Say so,
+ * print the report with --json, and exit with its code (*rc). */
+static bool s_already_ended(const cJSON *report, const tree_opts_t *o, const char *sup, int *rc)
+{
+    const char *status = query_status(report);
+    const cJSON *node = o->path ? query_node(report, o->path) : NULL;
+    if (o->path && !node) {
+        fprintf(stderr, "arborctl: tree %s has no node %s\n", o->tree, o->path);
+        *rc = EXIT_USAGE;
+        return true;
+    }
+    if (node && !exitcode_tree_ended(status)) {
+        if (!exitcode_node_ended(env_str(node, "status")))
+            return false;
+        fprintf(stderr, "arborctl: %s/%s on %s has already ended: %s; nothing to cancel\n",
+                o->tree, o->path, sup, env_str(node, "status"));
+    } else if (exitcode_tree_ended(status)) {
+        fprintf(stderr, "arborctl: tree %s on %s has already ended: %s; nothing to cancel\n",
+                o->tree, sup, status);
+    } else {
+        return false;
+    }
+    *rc = s_exit_code(report, o->path);
+    if (o->json && s_print(report, true) != 0)
+        *rc = EXIT_UNREACHABLE;
+    return true;
+}
+
 int cmd_cancel(const char *broker, int argc, char **argv)
 {
     tree_opts_t o = {0};
@@ -170,6 +227,8 @@ int cmd_cancel(const char *broker, int argc, char **argv)
     cJSON *report = NULL;
     rc = query_find_tree(ctl, o.tree, o.supervisor, sup, sizeof sup, &report);
     if (rc)
+        goto done;
+    if (s_already_ended(report, &o, sup, &rc))
         goto done;
     if (o.wait) { /* subscribe first: the end may follow the cancel at once */
         char topic[QUERY_TREE_MAX + 8];
@@ -207,11 +266,7 @@ int cmd_cancel(const char *broker, int argc, char **argv)
         goto done;
     }
     /* A subtree cancel ends with that node; the tree may go on running. */
-    const cJSON *node = o.path ? query_node(report, o.path) : NULL;
-    if (node && !exitcode_tree_ended(env_str(report, "status")))
-        rc = exitcode_node(env_str(node, "status"));
-    else
-        rc = exitcode_tree(query_status(report));
+    rc = s_exit_code(report, o.path);
 done:
     cJSON_Delete(report);
     ctl_destroy(&ctl);

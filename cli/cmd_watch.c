@@ -35,8 +35,19 @@ static void s_clock(char *out, size_t size)
              ts.tv_nsec / 1000000);
 }
 
+static bool s_json; /* --json: each event as one JSON object per line */
+
 static int s_line(const cJSON *event)
 {
+    if (s_json) {
+        char *text = cJSON_PrintUnformatted(event);
+        int rc = text && fputs(text, stdout) >= 0 && fputc('\n', stdout) != EOF &&
+                         fflush(stdout) == 0
+                     ? 0
+                     : -1;
+        free(text);
+        return rc;
+    }
     char clock[32];
     s_clock(clock, sizeof clock);
     char *line = render_event(event, clock, render_colour_wanted(STDOUT_FILENO));
@@ -45,12 +56,25 @@ static int s_line(const cJSON *event)
     return rc;
 }
 
+/* An event made here rather than received: "state": true when it tells
+ * the state as it was when watch started. */
+static cJSON *s_event(const char *tree, const char *kind, bool state)
+{
+    cJSON *event = cJSON_CreateObject();
+    char topic[QUERY_TREE_MAX + 8];
+    snprintf(topic, sizeof topic, "tree/%s", tree);
+    cJSON_AddStringToObject(event, "topic", topic);
+    cJSON_AddStringToObject(event, "tree", tree);
+    cJSON_AddStringToObject(event, "kind", kind);
+    if (state)
+        cJSON_AddBoolToObject(event, "state", true);
+    return event;
+}
+
 /* A "done" line made from a report, for an end we learnt by polling. */
 static int s_done_line(const char *tree, const char *status)
 {
-    cJSON *event = cJSON_CreateObject();
-    cJSON_AddStringToObject(event, "tree", tree);
-    cJSON_AddStringToObject(event, "kind", "done");
+    cJSON *event = s_event(tree, "done", false);
     cJSON_AddStringToObject(event, "status", status);
     int rc = s_line(event);
     cJSON_Delete(event);
@@ -58,6 +82,80 @@ static int s_done_line(const char *tree, const char *status)
 }
 
 static bool s_is(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* The state of a running tree when watch starts, as the events that would
+ * have told it: per node (depth first) its status when it has ended, else
+ * its current phase. -1 when stdout failed. */
+static int s_state_lines(const cJSON *report)
+{
+    const char *tree = env_str(report, "tree");
+    const cJSON *stack[256];
+    int top = 0, rc = 0;
+    const cJSON *root = cJSON_GetObjectItemCaseSensitive(report, "root");
+    if (!tree || !cJSON_IsObject(root))
+        return 0;
+    stack[top++] = root;
+    while (top > 0 && rc == 0) {
+        const cJSON *node = stack[--top];
+        const char *status = env_str(node, "status");
+        bool ended = exitcode_node_ended(status);
+        cJSON *event = s_event(tree, ended ? "status" : "phase", true);
+        cJSON_AddStringToObject(event, "path", env_str(node, "path") ?: "?");
+        if (ended) {
+            cJSON_AddStringToObject(event, "status", status);
+            const cJSON *error = cJSON_GetObjectItemCaseSensitive(node, "error");
+            if (cJSON_IsObject(error))
+                cJSON_AddItemToObject(event, "error", cJSON_Duplicate(error, true));
+        } else {
+            cJSON_AddStringToObject(event, "phase", env_str(node, "phase") ?: "?");
+            const cJSON *phases = cJSON_GetObjectItemCaseSensitive(node, "phases");
+            int64_t t;
+            int n = cJSON_GetArraySize(phases);
+            if (n > 0 && env_num(cJSON_GetArrayItem(phases, n - 1), "t_ms", &t))
+                cJSON_AddNumberToObject(event, "t_ms", (double) t);
+        }
+        rc = s_line(event);
+        cJSON_Delete(event);
+        /* Children pushed last first: they come out in report order. */
+        const cJSON *kids = cJSON_GetObjectItemCaseSensitive(node, "children");
+        for (int i = cJSON_GetArraySize(kids) - 1; i >= 0 && top < 256; i--)
+            if (cJSON_IsObject(cJSON_GetArrayItem(kids, i)))
+                stack[top++] = cJSON_GetArrayItem(kids, i);
+    }
+    return rc;
+}
+
+/* Without TREE: one "tree running" line per running tree of every
+ * supervisor, asked with "list" (answers that do not come in time are
+ * skipped: the live events follow anyway). -1 when stdout failed. */
+static int s_state_all(ctl_t *ctl)
+{
+    cJSON *names = ctl_supervisors(ctl);
+    int rc = 0;
+    const cJSON *n;
+    cJSON_ArrayForEach(n, names)
+    {
+        env_t *reply = ctl_request(ctl, n->valuestring, "list", NULL, CTL_REPLY_MS);
+        const cJSON *rows = reply && s_is(reply->type, "trees")
+                                ? cJSON_GetObjectItemCaseSensitive(reply->body, "trees")
+                                : NULL;
+        const cJSON *row;
+        cJSON_ArrayForEach(row, rows)
+        {
+            const char *tree = env_str(row, "tree");
+            if (rc != 0 || !tree || !s_is(env_str(row, "status"), "running"))
+                continue;
+            cJSON *event = s_event(tree, "tree", true);
+            cJSON_AddStringToObject(event, "status", "running");
+            cJSON_AddStringToObject(event, "supervisor", n->valuestring);
+            rc = s_line(event);
+            cJSON_Delete(event);
+        }
+        env_destroy(&reply);
+    }
+    cJSON_Delete(names);
+    return rc;
+}
 
 /* --- plain: one line per event ------------------------------------------- */
 
@@ -373,6 +471,7 @@ int cmd_watch(const char *broker, int argc, char **argv)
     static const struct option longs[] = {
         {"supervisor", required_argument, NULL, 's'},
         {"plain", no_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
         {"broker", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -386,6 +485,7 @@ int cmd_watch(const char *broker, int argc, char **argv)
         switch (c) {
         case 's': forced = optarg; break;
         case 'p': plain = true; break;
+        case 'j': s_json = plain = true; break;
         case 'b': broker = optarg; break;
         case 'h': return cmd_help("watch");
         default: return cmd_bad_option("watch", c, argv);
@@ -424,6 +524,13 @@ int cmd_watch(const char *broker, int argc, char **argv)
             rc = exitcode_tree(query_status(report));
             goto done;
         }
+        if (!live && s_state_lines(report) != 0) {
+            rc = EXIT_UNREACHABLE; /* stdout is gone */
+            goto done;
+        }
+    } else if (!live && s_state_all(ctl) != 0) {
+        rc = EXIT_UNREACHABLE;
+        goto done;
     }
     rc = live ? s_live(ctl, tree, sup, &report) : s_plain(ctl, tree, sup);
 done:

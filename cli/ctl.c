@@ -132,7 +132,10 @@ ctl_t *ctl_connect(const char *endpoint)
                     endpoint, welcome_ms / 1000.0,
                     getenv(CURVE_ENV_CERT) ? "; with CURVE: is this client's certificate in the "
                                              "broker's allow directory, and the broker's key right?"
-                                           : "");
+                                           : "; is it running? A broker that uses CURVE never "
+                                             "answers a client without keys: then give "
+                                             "--curve-cert FILE --curve-server-key KEY "
+                                             "(docs/SECURITY.md)");
             ctl_destroy(&self);
             return NULL;
         }

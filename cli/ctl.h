@@ -11,6 +11,9 @@
 #include "env.h"
 
 #define CTL_DEFAULT_BROKER "ipc:///tmp/arbor/broker.sock"
+/* The packaged broker's endpoint (systemd/arbor-broker.service): the
+ * default instead of CTL_DEFAULT_BROKER when its socket exists. */
+#define CTL_SYSTEM_BROKER "ipc:///run/arbor/broker.sock"
 #define CTL_WELCOME_MS 3000  /* no welcome within this: broker unreachable */
 #define CTL_REPLY_MS 5000    /* a request not answered within this: unreachable */
 #define CTL_SNDTIMEO_MS 1000

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <czmq.h>
 
@@ -12,6 +13,7 @@
 #include "exitcode.h"
 #include "oom.h"
 #include "log.h"
+#include "version.h"
 
 static const char s_short[] =
     "usage: arborctl [--broker EP] [--curve-cert FILE --curve-server-key KEY] COMMAND [ARGS...]\n"
@@ -24,14 +26,17 @@ int main(int argc, char **argv)
     log_init("arborctl", ALOG_WARN);
     oom_install("arborctl"); /* out of memory is fatal, loudly (oom.h) */
     const char *broker = getenv("ARBOR_BROKER");
+    struct stat st;
     if (!broker || !*broker)
-        broker = CTL_DEFAULT_BROKER;
+        broker = stat(CTL_SYSTEM_BROKER + 6, &st) == 0 && S_ISSOCK(st.st_mode) ? CTL_SYSTEM_BROKER
+                                                                               : CTL_DEFAULT_BROKER;
 
     static const struct option longs[] = {
         {"broker", required_argument, NULL, 'b'},
         {"curve-cert", required_argument, NULL, 'C'},
         {"curve-server-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -44,6 +49,7 @@ int main(int argc, char **argv)
         case 'C': setenv("ARBOR_CURVE_CERT", optarg, 1); break;
         case 'K': setenv("ARBOR_CURVE_SERVERKEY", optarg, 1); break;
         case 'h': cmd_print_usage(stdout); return EXIT_TREE_OK;
+        case 'V': return version_print(stdout, "arborctl") == 0 ? EXIT_TREE_OK : EXIT_UNREACHABLE;
         case ':':
             fprintf(stderr, "arborctl: option %s needs a value\n%s", argv[optind - 1], s_short);
             return EXIT_USAGE;

@@ -313,8 +313,9 @@ char *render_event(const cJSON *event, const char *clock, bool colour)
         int64_t t;
         if (env_num(event, "t_ms", &t))
             sbuf_printf(&c.out, "  +%" PRId64 " ms", t);
-    } else if (kind && (!strcmp(kind, "status") || !strcmp(kind, "done"))) {
-        sbuf_printf(&c.out, "%s ", !strcmp(kind, "done") ? "tree" : "status");
+    } else if (kind && (!strcmp(kind, "status") || !strcmp(kind, "done") ||
+                        !strcmp(kind, "tree"))) {
+        sbuf_printf(&c.out, "%s ", strcmp(kind, "status") ? "tree" : "status");
         s_status(&c, env_str(event, "status"));
     } else {
         sbuf_add_clean(&c.out, kind ? kind : "event", 40);
@@ -371,6 +372,8 @@ char *render_trees(const cJSON *rows, bool colour)
         const char *cols[] = {env_str(r, "supervisor"), env_str(r, "tree")};
         for (int i = 0; i < 2; i++) {
             sbuf_t cell = {0};
+            if (i == 1 && env_str(r, "placed_in")) /* a placed subtree, under its tree */
+                sbuf_printf(&cell, "\u2514 ");
             sbuf_add_clean(&cell, cols[i] ? cols[i] : "?", 128);
             sbuf_printf(&c.out, "%-20s ", cell.data ? cell.data : "");
             sbuf_reset(&cell);

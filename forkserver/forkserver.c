@@ -8,15 +8,20 @@
 
 #include "builtin.h"
 #include "fsrv.h"
+#include "version.h"
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: arbor-forkserver   (started by arbor-supervisor, not by hand)\n"
                "The fork-server of one supervisor: forks and reaps its workers, runs\n"
-               "the builtin behaviours, and talks to the supervisor over fd 3.\n");
+               "the builtin behaviours, and talks to the supervisor over fd 3.\n"
+               "  -h, --help     this text\n"
+               "      --version  print the version and exit\n");
         return 0;
     }
+    if (argc == 2 && !strcmp(argv[1], "--version"))
+        return version_print(stdout, "arbor-forkserver") == 0 ? 0 : 2;
     if (argc > 1 || fcntl(FSRV_EXEC_FD, F_GETFD) < 0) {
         fprintf(stderr, "arbor-forkserver: started by arbor-supervisor only (needs its channel "
                         "on fd %d)\n",

@@ -8,7 +8,7 @@ shift || true
 
 scripts/apt-need.sh bootstrap build-essential cmake pkg-config libzmq3-dev libczmq-dev \
     libcjson-dev libcmocka-dev python3 python3-zmq python3-jsonschema gnuplot-nox \
-    clang libclang-rt-14-dev valgrind
+    clang libclang-rt-14-dev valgrind scdoc
 
 log=$(mktemp)
 if ! { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&

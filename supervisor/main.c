@@ -16,6 +16,8 @@
 #include "log.h"
 #include "sec.h"
 #include "super.h"
+#include "sdnotify.h"
+#include "version.h"
 
 static void s_usage(FILE *out)
 {
@@ -46,6 +48,7 @@ static void s_usage(FILE *out)
             "      --allow-root       run even as root (refused otherwise: every worker\n"
             "                         would run as root)\n"
             "  -h, --help             this text\n"
+            "      --version          print the version and exit\n"
             "\n"
             "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
             "If it dies, its fork-server kills every worker within a second.\n",
@@ -99,6 +102,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-supervisor", ALOG_INFO);
     oom_install("arbor-supervisor"); /* out of memory is fatal, loudly (oom.h) */
+    sdnotify_init(); /* before the fork-server: no worker inherits NOTIFY_SOCKET */
     char host[64] = "supervisor";
     gethostname(host, sizeof host - 1);
     for (char *p = host; *p; p++)
@@ -119,7 +123,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, 0, 8}, {"log-format", required_argument, 0, 9},
         {"curve-cert", required_argument, 0, 20}, {"curve-server-key", required_argument, 0, 21},
         {"allow-root", no_argument, 0, 22},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 23}, {0, 0, 0, 0}};
     bool allow_root = false;
     int c;
     while ((c = getopt_long(argc, argv, "b:n:h", opts, NULL)) != -1) {
@@ -147,6 +151,7 @@ int main(int argc, char **argv)
         case 21: s_setenv_path("ARBOR_CURVE_SERVERKEY", optarg); break;
         case 22: allow_root = true; break;
         case 'h': s_usage(stdout); return 0;
+        case 23: return version_print(stdout, "arbor-supervisor") == 0 ? 0 : 2;
         default: s_usage(stderr); return 2;
         }
     }

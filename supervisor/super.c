@@ -28,6 +28,7 @@
 #include "oom.h"
 #include "peer.h"
 #include "place.h"
+#include "sdnotify.h"
 #include "sig.h"
 #include "spawnq.h"
 #include "stopsig.h"
@@ -1171,6 +1172,8 @@ static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
         if (!s->registered && peer_welcomed(s->peer)) {
             s->registered = true;
             log_info("registered with broker %s as %s", s->broker, s->name);
+            if (sdnotify_ready("registered with the broker") != 0) /* systemd/: Type=notify */
+                log_warn("cannot notify systemd (NOTIFY_SOCKET): %s", strerror(errno));
         } else if (s->registered && !peer_welcomed(s->peer)) {
             s->registered = false;
         }

@@ -1,0 +1,195 @@
+"""arborctl as the docs say (issue 16): exit codes for local mistakes (2)
+and for a broker that cannot be there (3, at once), the CURVE hint, status
+of one subtree, cancel of an ended tree, watch's current state and --json,
+peers listing the broker, placed subtrees under their tree in list, and
+--version everywhere."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import harness
+from harness import BIN, SLOW, check, main, walk
+
+ARBORCTL = os.path.join(BIN, "arborctl")
+KEY = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"  # 40 z85 characters
+
+
+def ctl(run, *args, env=None, input=None, timeout=30):
+    return subprocess.run([ARBORCTL] + list(args), input=input, capture_output=True, text=True,
+                          env=env or run.env, timeout=timeout * SLOW)
+
+
+def sleeping(run, *extra):
+    spec = {"name": "root", "children": [{"name": "a", "run": "sleep"},
+                                         {"name": "b", "children": [{"name": "c", "run": "sleep"}]}]}
+    r = run.ctl("spawn", *extra, "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: all(n["status"] == "running" for n in walk(rep["root"])),
+                    "every node running")
+    return tree
+
+
+def test_version(run):
+    for prog in ("arborctl", "arbor-broker", "arbor-supervisor", "arbor-forkserver"):
+        r = subprocess.run([os.path.join(BIN, prog), "--version"], capture_output=True, text=True,
+                           timeout=10)
+        check(r.returncode == 0 and re.fullmatch(r"%s \d+\.\d+\.\d+( \(git [0-9a-f]{12}(\+dirty)?\))?\n"
+                                                 % prog, r.stdout),
+              "%s --version: %d %r %r" % (prog, r.returncode, r.stdout, r.stderr))
+
+
+def test_local_mistakes_are_usage_errors(run):
+    d = run.dir
+    for ep in ("foo", "broker:5555", "tcp://host", "tcp://host:99999", "tcp://:5555",
+               "tcp://*:5555", "udp://h:5", "ipc://", "ipc://" + d):
+        r = ctl(run, "--broker", ep, "peers")
+        check(r.returncode == 2 and ep.rstrip("/") in r.stderr,
+              "--broker %s: exit %d, want 2: %s" % (ep, r.returncode, r.stderr))
+    for env in ({"ARBOR_CURVE_CERT": os.path.join(d, "none.cert"), "ARBOR_CURVE_SERVERKEY": KEY},
+                {"ARBOR_CURVE_CERT": os.path.join(d, "none.cert")}):
+        r = ctl(run, "peers", env=dict(run.env, **env))
+        check(r.returncode == 2, "CURVE %r: exit %d, want 2: %s" % (env, r.returncode, r.stderr))
+    r = ctl(run, "--curve-cert", os.path.join(d, "none.cert"), "--curve-server-key", KEY, "list")
+    check(r.returncode == 2 and "none.cert" in r.stderr, "--curve-cert missing file: %d %s" %
+          (r.returncode, r.stderr))
+
+
+def test_missing_ipc_socket_fails_at_once(run):
+    # A long welcome timeout: only the missing socket can end it early.
+    env = dict(run.env, ARBOR_CONNECT_TIMEOUT="60")
+    t0 = time.monotonic()
+    r = ctl(run, "--broker", "ipc://%s/none.sock" % run.dir, "status", "abc", env=env)
+    dt = time.monotonic() - t0
+    check(r.returncode == 3, "exit %d, want 3" % r.returncode)
+    check("none.sock" in r.stderr and "arbor-broker" in r.stderr, r.stderr)
+    check(dt < 30, "took %.1fs: it waited for a welcome" % dt)
+
+
+def test_curve_hint(run):
+    keys = os.path.join(run.dir, "keys")
+    r = ctl(run, "keygen", "broker", "--role", "broker", "--dir", keys)
+    check(r.returncode == 0, r.stderr)
+    allow = os.path.join(run.dir, "allow")
+    os.mkdir(allow, 0o700)
+    run.broker("--curve-secret", os.path.join(keys, "broker.cert"), "--curve-allow", allow)
+    env = dict(run.env, ARBOR_CONNECT_TIMEOUT="0.5")
+    env.pop("ARBOR_CURVE_CERT", None)
+    r = ctl(run, "--broker", run.broker_ep, "peers", env=env)
+    check(r.returncode == 3 and "CURVE" in r.stderr and "--curve-cert" in r.stderr,
+          "client without keys: %d %s" % (r.returncode, r.stderr))
+
+
+def test_status_subtree(run):
+    run.broker()
+    run.supervisor("sup1")
+    tree = sleeping(run)
+    r = run.ctl("status", "--json", tree + "/root/b")
+    check(r.returncode == 0, "status TREE/PATH: %d %s" % (r.returncode, r.stderr))
+    rep = json.loads(r.stdout)
+    harness.validate_report(rep)
+    check([n["path"] for n in walk(rep["root"])] == ["root/b", "root/b/c"],
+          "subtree: %r" % [n["path"] for n in walk(rep["root"])])
+    r = run.ctl("status", tree + "/root/b")
+    check(r.returncode == 0 and "c  running" in r.stdout and "\na  " not in r.stdout, r.stdout)
+    r = run.ctl("status", tree + "/root/nosuch")
+    check(r.returncode == 2 and "no node root/nosuch" in r.stderr, r.stderr)
+    # the node's status decides while the tree runs
+    run.ctl("cancel", "--wait", tree + "/root/b")
+    r = run.ctl("status", tree + "/root/b")
+    check(r.returncode == 4, "status of a cancelled subtree: exit %d" % r.returncode)
+    run.ctl("cancel", "--wait", tree)
+
+
+def test_cancel_ended(run):
+    run.broker()
+    run.supervisor("sup1")
+    code, rep = run.spawn_wait({"name": "root", "children": [{"name": "x", "run": "exit"}]})
+    check(code == 0, "ok tree: %d" % code)
+    r = run.ctl("cancel", rep["tree"])
+    check(r.returncode == 0 and "already ended: ok" in r.stderr and "cancelling" not in r.stdout,
+          "cancel of an ok tree: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+    code, rep = run.spawn_wait({"name": "root", "children": [{"name": "x", "run": "fail"}]})
+    r = run.ctl("cancel", "--json", rep["tree"])
+    check(r.returncode == 1 and json.loads(r.stdout)["status"] == "failed" and
+          "already ended: failed" in r.stderr, "failed tree: %d %s" % (r.returncode, r.stderr))
+    tree = sleeping(run)
+    run.ctl("cancel", "--wait", tree + "/root/a")
+    r = run.ctl("cancel", tree + "/root/a")
+    check(r.returncode == 4 and "already ended: cancelled" in r.stderr, "ended node: %d %s" %
+          (r.returncode, r.stderr))
+    run.ctl("cancel", "--wait", tree)
+    r = run.ctl("cancel", "--wait", tree)
+    check(r.returncode == 4 and "already ended" in r.stderr, "twice: %d %s" % (r.returncode, r.stderr))
+
+
+def test_watch_state_and_json(run):
+    run.broker()
+    run.supervisor("sup1")
+    tree = sleeping(run)
+    w = run.start("watch", [ARBORCTL, "--broker", run.broker_ep, "watch", "--json", tree])
+    run.wait_log(w, '"path":"root/b/c"')
+    first = [json.loads(l) for l in run.log_of(w).splitlines()[:4]]
+    check([e.get("path") for e in first] == ["root", "root/a", "root/b", "root/b/c"] and
+          all(e.get("state") is True and e["kind"] == "phase" and e["phase"] == "running"
+              for e in first), "current state first: %r" % first)
+    r = run.ctl("cancel", tree)
+    check(r.returncode == 0, r.stderr)
+    rc = w.wait(timeout=30 * SLOW)
+    w.expect_death = True  # exits 4 by design: the tree was cancelled
+    events = [json.loads(l) for l in run.log_of(w).splitlines() if l.startswith("{")]
+    check(rc == 4, "watch exit %d, want 4 (cancelled)" % rc)
+    check(events[-1]["kind"] == "done" and events[-1]["status"] == "cancelled", events[-1])
+    check(any(e["kind"] == "status" and e.get("path") == "root/a" and not e.get("state")
+              for e in events), "no live status event")
+    # without TREE: each running tree first
+    tree2 = sleeping(run)
+    w2 = run.start("watch-all", [ARBORCTL, "--broker", run.broker_ep, "watch"])
+    run.wait_log(w2, tree2 + "  -  tree running")
+    w2.send_signal(signal.SIGINT)
+    check(w2.wait(timeout=10 * SLOW) == 0, "watch without TREE after SIGINT")
+    run.ctl("cancel", "--wait", tree2)
+
+
+def test_peers_lists_broker(run):
+    run.broker()
+    run.supervisor("sup1")
+    r = run.ctl("peers")
+    rows = [l.split() for l in r.stdout.splitlines()[1:]]
+    check(r.returncode == 0 and rows[0][:2] == ["broker", "broker"], r.stdout)
+    check(any(row[:2] == ["sup1", "supervisor"] for row in rows), r.stdout)
+
+
+def test_list_placed_under_tree(run):
+    run.broker()
+    run.supervisor("sup1")
+    run.supervisor("sup2")
+    spec = {"name": "root", "children": [{"name": "here", "run": "sleep"},
+                                         {"name": "there", "on": "sup2",
+                                          "children": [{"name": "x", "run": "sleep"}]}]}
+    r = run.ctl("spawn", "--supervisor", "sup1", "-", input=json.dumps(spec))
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: all(n["status"] == "running" for n in walk(rep["root"])),
+                    "every node running")
+    other = sleeping(run, "--supervisor", "sup2")
+    rows = json.loads(run.ctl("list", "--json").stdout)["trees"]
+    ids = [row["tree"] for row in rows]
+    placed = [row for row in rows if row.get("placed_in")]
+    check(len(placed) == 1 and placed[0]["placed_in"] == tree and placed[0]["supervisor"] == "sup2",
+          "placed rows: %r" % rows)
+    check(ids.index(placed[0]["tree"]) == ids.index(tree) + 1, "not right under its tree: %r" % ids)
+    check(other in ids, "the other tree is missing: %r" % ids)
+    text = run.ctl("list").stdout
+    check("\u2514 " + placed[0]["tree"] in text, text)
+    run.ctl("cancel", "--wait", tree)
+    run.ctl("cancel", "--wait", other)
+
+
+if __name__ == "__main__":
+    main([test_version, test_local_mistakes_are_usage_errors, test_missing_ipc_socket_fails_at_once,
+          test_curve_hint, test_status_subtree, test_cancel_ended, test_watch_state_and_json,
+          test_peers_lists_broker, test_list_placed_under_tree])

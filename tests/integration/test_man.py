@@ -1,0 +1,101 @@
+"""The man pages (docs/man/*.scd, rendered by scdoc into BUILD/man) cover
+every option each program prints in --help, and every arborctl command's
+options in that command's own entry: the pages cannot drift from the
+programs unnoticed."""
+
+import os
+import re
+import subprocess
+
+from harness import BIN, check, main
+
+MAN_DIR = os.path.join(os.path.dirname(os.path.abspath(BIN)), "man")
+LONG = re.compile(r"(?<![\w-])--[a-z][a-z-]*[a-z](?![\w*-])")
+
+
+def page(name):
+    """The rendered page's roff, its font escapes removed."""
+    path = os.path.join(MAN_DIR, name)
+    check(os.path.exists(path), "no man page %s (is scdoc installed? scripts/bootstrap.sh)" % path)
+    with open(path) as f:
+        text = f.read()
+    return re.sub(r"\\f[BIRP]|\\&|\\\(..", "", text).replace("\\-", "-")
+
+
+def help_of(*argv):
+    r = subprocess.run([os.path.join(BIN, argv[0])] + list(argv[1:]) + ["--help"],
+                       capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0, "%s --help: exit %d" % (" ".join(argv), r.returncode))
+    return r.stdout
+
+
+def options(text):
+    """The long options a --help text defines: those of its usage lines, and
+    those that begin an indented line (before the two spaces that start the
+    description), not the ones its descriptions mention."""
+    found = set()
+    for line in text.splitlines():
+        if line.startswith("usage:") or line.startswith("       arborctl"):
+            found.update(LONG.findall(line))
+        elif line.startswith(" ") and line.strip().startswith("-"):
+            found.update(LONG.findall(line.strip().split("  ")[0]))
+    return sorted(found)
+
+
+def missing(opts, text):
+    return [o for o in opts if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(o), text)]
+
+
+def test_daemons(run):
+    for prog, name in (("arbor-broker", "arbor-broker.8"), ("arbor-supervisor", "arbor-supervisor.8"),
+                       ("arbor-forkserver", "arbor-supervisor.8")):
+        opts = options(help_of(prog))
+        check("--version" in opts, "%s --help does not list --version" % prog)
+        gone = missing(opts, page(name))
+        check(not gone, "%s: options of --help missing from %s: %s" % (prog, name, gone))
+
+
+def commands():
+    out = help_of("arborctl")
+    block = out.split("commands:\n", 1)[1].split("\n\n", 1)[0]
+    return [line.split()[0] for line in block.splitlines() if line.strip()]
+
+
+def entries(text):
+    """{command: its entry} from the COMMANDS section of arborctl.1."""
+    section = text.split(".SH COMMANDS", 1)[1].split("\n.SH ", 1)[0]
+    found, cur = {}, None
+    for line in section.splitlines():
+        m = re.match(r"([a-z]+)( |$)", line)
+        if m and not line.startswith("."):
+            cur = m.group(1)
+        if cur:
+            found[cur] = found.get(cur, "") + line + "\n"
+    return found
+
+
+def test_arborctl(run):
+    text = page("arborctl.1")
+    gone = missing(options(help_of("arborctl")), text)
+    check(not gone, "arborctl --help options missing from arborctl.1: %s" % gone)
+    ents = entries(text)
+    for cmd in commands():
+        check(cmd in ents, "command %s has no entry in arborctl.1 COMMANDS" % cmd)
+        opts = [o for o in options(help_of("arborctl", cmd)) if o != "--broker"]
+        gone = missing(opts, ents[cmd])
+        check(not gone, "arborctl %s --help options missing from its arborctl.1 entry: %s" %
+              (cmd, gone))
+
+
+def test_pages_render(run):
+    """Every page is there, gzipped for installation, and names itself."""
+    for name in ("arborctl.1", "arbor-broker.8", "arbor-supervisor.8", "arbor-tree-spec.5",
+                 "arbor-worker.3"):
+        text = page(name)
+        check(os.path.exists(os.path.join(MAN_DIR, name + ".gz")), "no %s.gz" % name)
+        title = name.rsplit(".", 1)
+        check('.TH "%s" "%s"' % (title[0], title[1]) in text, "%s: no .TH header" % name)
+
+
+if __name__ == "__main__":
+    main([test_daemons, test_arborctl, test_pages_render])

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
     const char *name = getenv("ARBOR_SUPERVISOR_NAME") ?: host;
     const char *broker = getenv("ARBOR_BROKER") ?: "ipc:///tmp/arbor/broker.sock";
     bool max_processes_asked = false;
-    super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES},
+    super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES, geteuid() == 0},
                        .keep_finished = 256, .stop_deadline_ms = 15000,
                        .max_trees = 64, .max_processes = 8192, .spawn_rate = 20000};
     static const struct option opts[] = {

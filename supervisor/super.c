@@ -935,6 +935,19 @@ static void s_handle_spawn(super_t *s, env_t *req)
         return;
     }
     const cJSON *spec = cJSON_GetObjectItem(req->body, "spec");
+    /* issue 13 defect 5: a \u0000 anywhere in the request was cut by cJSON. */
+    if (req->nul_pointer[0]) {
+        spec_err_t err = {"(spec)", "a string holds \\u0000 (NUL), which arbor refuses"};
+        if (strncmp(req->nul_pointer, "/body/spec/", 11) == 0 || !strcmp(req->nul_pointer, "/body/spec"))
+            spec_refuse_nul(spec, req->nul_pointer + 10, &err);
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "code", "invalid_spec");
+        cJSON_AddStringToObject(body, "message", err.message);
+        cJSON_AddStringToObject(body, "path", err.path);
+        super_send(s, req->from, "error", body, req->id);
+        s->count.rejected++;
+        return;
+    }
     const char *id = env_str(req->body, "tree");
     char idbuf[TREE_ID_MAX + 1];
     if (id && !env_name_valid(id, TREE_ID_MAX)) {

@@ -47,7 +47,9 @@ static void s_usage(FILE *out)
             "  -h, --help             this text\n"
             "\n"
             "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
-            "If it dies, its fork-server kills every worker within a second.\n",
+            "If it dies, its fork-server kills every worker within a second.\n"
+            "Exit codes: 0 stopped; 1 runtime failure (fork-server); 2 bad flag, endpoint or\n"
+            "certificate; 3 the broker refused to register it (CURVE key, name or role).\n",
             SPEC_DEFAULT_MAX_NODES, SPEC_DEFAULT_MAX_DEPTH);
 }
 
@@ -84,11 +86,24 @@ static int s_check_curve(const char *name)
         return -1;
     }
     if (rc > 0) {
+        /* The broker binds a certificate's name and role (broker/policy.c):
+         * one that does not fit would be refused at every hello. */
         const char *cert_name = zcert_meta(curve.cert, "name");
+        const char *cert_role = zcert_meta(curve.cert, "role");
+        char bad[400] = "";
         if (cert_name && *cert_name && strcmp(cert_name, name) != 0)
-            log_warn("the certificate in ARBOR_CURVE_CERT is for \"%s\": a CURVE broker will "
-                     "refuse the name \"%s\"", cert_name, name);
+            snprintf(bad, sizeof bad, "the certificate in ARBOR_CURVE_CERT is for \"%s\": the "
+                     "broker refuses it for the name \"%s\" (use --name %s, or this "
+                     "supervisor's own certificate)", cert_name, name, cert_name);
+        else if (cert_role && *cert_role && strcmp(cert_role, "supervisor") != 0)
+            snprintf(bad, sizeof bad, "the certificate in ARBOR_CURVE_CERT has the role \"%s\": "
+                     "the broker registers supervisors only with a \"supervisor\" key "
+                     "(arborctl keygen NAME --role supervisor)", cert_role);
         curve_client_clear(&curve);
+        if (bad[0]) {
+            fprintf(stderr, "arbor-supervisor: %s\n", bad);
+            return -1;
+        }
     }
     return 0;
 }

@@ -1208,6 +1208,24 @@ static void s_redeliver(super_t *s)
     }
 }
 
+static bool s_all_done(super_t *s);
+
+/* issue 13 defect 10: the broker refused our hello (our CURVE key may not
+ * register this name or role). Retrying cannot help: with no tree to look
+ * after, stop with exit code 3 and the broker's reason. Trees that run
+ * keep running (they need no broker); the refusal is logged meanwhile. */
+static bool s_hello_refused(super_t *s, const env_t *msg)
+{
+    if (strcmp(msg->type, "error") || strcmp(msg->from, "broker") ||
+        strcmp(env_str(msg->body, "code") ?: "", "forbidden") ||
+        strcmp(env_str(msg->body, "type") ?: "", "hello") || !s_all_done(s))
+        return false;
+    log_error("the broker %s refused to register supervisor %s: %s: stopping (exit 3)",
+              s->broker, s->name, env_str(msg->body, "message") ?: "forbidden");
+    s->exit_code = 3;
+    return true;
+}
+
 static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void) loop;
@@ -1225,6 +1243,10 @@ static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
         }
         if (!msg)
             continue;
+        if (s_hello_refused(s, msg)) {
+            env_destroy(&msg);
+            return -1;
+        }
         if (!strcmp(msg->type, "node_phase"))
             s_handle_phase(s, msg);
         else if (!strcmp(msg->type, "spawn"))

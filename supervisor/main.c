@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "curve.h"
+#include "endpoint.h"
 #include "env.h"
 #include "fsrv.h"
 #include "log.h"
@@ -173,9 +174,9 @@ int main(int argc, char **argv)
                         "and not be \"broker\"\n", name);
         return 2;
     }
-    if (!strstr(broker, "://")) {
-        fprintf(stderr, "arbor-supervisor: --broker \"%s\" is not an endpoint "
-                        "(tcp://HOST:PORT or ipc:///PATH)\n", broker);
+    char why[300];
+    if (endpoint_check(broker, false, why, sizeof why) != 0) {
+        fprintf(stderr, "arbor-supervisor: --broker %s\n", why);
         return 2;
     }
     if (sec_check_root("arbor-supervisor", allow_root) != 0)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "env.h"
 #include "exitcode.h"
 #include "query.h"
@@ -155,6 +156,14 @@ int cmd_help(const char *cmd)
 
 ctl_t *cmd_connect(const char *broker, int *rc)
 {
+    /* Not an endpoint (libzmq would take tcp://...:99999 as another port):
+     * a usage error, not an unreachable broker. */
+    char why[300];
+    if (endpoint_check(broker, false, why, sizeof why) != 0) {
+        fprintf(stderr, "arborctl: broker endpoint %s\n", why);
+        *rc = EXIT_USAGE;
+        return NULL;
+    }
     if (ctl_signals_init() != 0) {
         fprintf(stderr, "arborctl: cannot set up signal handling: %s\n", strerror(errno));
         *rc = EXIT_UNREACHABLE;

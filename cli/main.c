@@ -9,7 +9,6 @@
 
 #include "cmd.h"
 #include "ctl.h"
-#include "endpoint.h"
 #include "exitcode.h"
 #include "log.h"
 
@@ -61,11 +60,6 @@ int main(int argc, char **argv)
             return cmd_help(argv[optind + 1]);
         cmd_print_usage(stdout);
         return EXIT_TREE_OK;
-    }
-    char why[300];
-    if (strcmp(name, "keygen") != 0 && endpoint_check(broker, false, why, sizeof why) != 0) {
-        fprintf(stderr, "arborctl: broker endpoint %s\n", why);
-        return EXIT_USAGE;
     }
     for (const cmd_t *cmd = cmd_table; cmd->name; cmd++)
         if (strcmp(cmd->name, name) == 0)

@@ -55,7 +55,7 @@ ssize_t jnul_find(const char *text, size_t len, char *pointer, size_t size)
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
         if (c == '{' || c == '[') {
-            if (depth < S_DEPTH)
+            if (depth >= 0 && depth < S_DEPTH) /* < 0: bytes after the value */
                 lv[depth] = (s_level_t){c == '[', 0, NULL, 0};
             depth++;
             want_key = c == '{';

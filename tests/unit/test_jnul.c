@@ -36,6 +36,16 @@ static void test_finds_the_pointer(void **state)
                      cases[i].offset, cases[i].pointer);
     }
     assert_int_equal(jnul_find(NULL, 0, NULL, 0), -1);
+    /* cJSON ignores what follows the value; the scan stays in bounds. */
+    const char *trail = "{\"a\":1}]]]]]{[{\"\\u0000\"";
+    assert_true(jnul_find(trail, strlen(trail), NULL, 0) > 0);
+    char deep[600] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(deep, "[");
+    strcat(deep, "\"\\u0000\"");
+    char pointer[32];
+    assert_int_equal(jnul_find(deep, strlen(deep), pointer, sizeof pointer), 101);
+    assert_int_equal(strncmp(pointer, "/0/0/0", 6), 0);
     assert_int_equal(jnul_find("\"\\u0000\"", 8, NULL, 0), 1);
 }
 

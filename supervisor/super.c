@@ -938,7 +938,7 @@ static void s_handle_spawn(super_t *s, env_t *req)
     /* issue 13 defect 5: a \u0000 anywhere in the request was cut by cJSON. */
     if (req->nul_pointer[0]) {
         spec_err_t err = {"(spec)", "a string holds \\u0000 (NUL), which arbor refuses"};
-        if (strncmp(req->nul_pointer, "/body/spec/", 11) == 0 || !strcmp(req->nul_pointer, "/body/spec"))
+        if (strncmp(req->nul_pointer, "/body/spec/", 11) == 0)
             spec_refuse_nul(spec, req->nul_pointer + 10, &err);
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "code", "invalid_spec");

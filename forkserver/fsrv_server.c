@@ -385,7 +385,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
             waitpid(pid, NULL, 0);
             close(out[0]);
             close(err[0]);
-            char what[400];
+            char what[600];
             if (fail.what[0])
                 snprintf(what, sizeof what, "cannot start \"%s\": %.300s", prog, fail.what);
             else

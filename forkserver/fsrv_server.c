@@ -185,8 +185,22 @@ static bool s_numeric_id(const cJSON *v, unsigned long *out)
 static int s_exec_setup(const cJSON *spec, char *what, size_t size)
 {
     const cJSON *inherit = cJSON_GetObjectItem(spec, "env_inherit");
-    if (cJSON_IsFalse(inherit))
+    if (cJSON_IsFalse(inherit)) {
+        /* arbor's own variables stay (the broker, CURVE keys for
+         * libarbor_worker): the program's environment is arbor's, not the
+         * supervisor's. putenv keeps the strings: they live until exec. */
+        size_t n = 0;
+        for (char **e = environ; *e; e++)
+            n += strncmp(*e, "ARBOR_", 6) == 0;
+        char **keep = calloc(n + 1, sizeof *keep);
+        for (size_t i = 0, k = 0; keep && environ[i]; i++)
+            if (strncmp(environ[i], "ARBOR_", 6) == 0)
+                keep[k++] = strdup(environ[i]);
         clearenv();
+        for (size_t k = 0; keep && k < n; k++)
+            if (keep[k])
+                putenv(keep[k]);
+    }
     const cJSON *user = cJSON_GetObjectItem(spec, "user");
     const cJSON *group = cJSON_GetObjectItem(spec, "group");
     unsigned long id;

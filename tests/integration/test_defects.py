@@ -171,7 +171,9 @@ def shared_dir(run):
 
 def test_exec_cwd_and_clean_environment(run):
     """cwd: the program starts there; env_inherit false: it sees only "env"
-    (and the ARBOR_* variables), nothing of the supervisor's environment."""
+    and arbor's own ARBOR_* variables, nothing else of the supervisor's
+    environment."""
+    run.env["DEFECTS_CANARY"] = "1"  # in the supervisor's environment, not the program's
     run.broker()
     run.supervisor("sup1")
     d = shared_dir(run)
@@ -189,7 +191,8 @@ def test_exec_cwd_and_clean_environment(run):
     leaked = [n for n in names if n not in ("PATH", "ONLY", "PWD", "SHLVL", "_")
               and not n.startswith("ARBOR_")]
     check(not leaked, "inherited variables leaked: %s" % leaked)
-    check("ARBOR_TEST_RUN" not in names, "the supervisor's environment leaked")
+    check("DEFECTS_CANARY" not in names, "the supervisor's environment leaked")
+    check("ARBOR_TEST_RUN" in names, "arbor's own variables were dropped: %s" % names)
 
 
 def test_exec_user_and_group(run):

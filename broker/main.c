@@ -14,6 +14,7 @@
 
 #include "stopsig.h"
 #include "auth.h"
+#include "endpoint.h"
 #include "broker.h"
 #include "clock.h"
 #include "oom.h"
@@ -221,6 +222,13 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
         fprintf(stderr, "arbor-broker: --bind EP is required (see --help)\n");
         return 2;
     }
+    for (int i = 0; i < o->nbinds; i++) {
+        char why[300];
+        if (endpoint_check(o->binds[i], true, why, sizeof why) != 0) {
+            fprintf(stderr, "arbor-broker: --bind %s\n", why);
+            return 2;
+        }
+    }
     return s_security_mode(o);
 }
 
@@ -258,6 +266,16 @@ static int s_bind(zsock_t *sock, const s_opts_t *o)
         if (strncmp(o->binds[i], "ipc://@", 7) == 0 && o->plain)
             log_warn("%s is an abstract socket: any local process can connect to it",
                      o->binds[i]);
+        /* libzmq unlinks an ipc socket file before binding: a live
+         * broker's socket would be taken over without a word. */
+        int in_use = endpoint_ipc_in_use(o->binds[i]);
+        if (in_use != 0) {
+            log_error("cannot bind %s: %s", o->binds[i],
+                      in_use > 0 ? "a process (another broker?) accepts connections on it; "
+                                   "stop it first, or bind another path"
+                                 : strerror(errno));
+            return -1;
+        }
         if (zsock_bind(sock, "%s", o->binds[i]) < 0) {
             log_error("cannot bind %s: %s", o->binds[i], zmq_strerror(errno));
             return -1;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jnul.h"
+
 cJSON *specfile_parse(const char *text, size_t len, char *err, size_t err_size)
 {
     const char *end = NULL;
@@ -38,6 +40,25 @@ cJSON *specfile_parse(const char *text, size_t len, char *err, size_t err_size)
         for (char *p = err; *p; p++)
             if (*p == '\n' || *p == '\r' || *p == '\t')
                 *p = ' ';
+        return NULL;
+    }
+    /* cJSON reads "a\u0000b" as "a" without a word: refuse it here, where
+     * the text still says where it is. */
+    char pointer[192];
+    ssize_t nul = jnul_find(text, len, pointer, sizeof pointer);
+    if (nul >= 0) {
+        int line = 1, col = 1;
+        for (const char *p = text; p < text + nul; p++) {
+            if (*p == '\n')
+                line++, col = 1;
+            else
+                col++;
+        }
+        snprintf(err, err_size,
+                 "line %d, column %d: the string at %s holds \\u0000 (NUL), which arbor refuses "
+                 "(every arbor process would read the string only up to it)",
+                 line, col, *pointer ? pointer : "/");
+        cJSON_Delete(spec);
         return NULL;
     }
     if (!cJSON_IsObject(spec)) {

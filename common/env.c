@@ -1,4 +1,5 @@
 #include "env.h"
+#include "jnul.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -121,6 +122,8 @@ env_t *env_decode(const void *data, size_t len, env_err_t *err)
     }
     if (s_check(e, err) != 0)
         env_destroy(&e);
+    else
+        jnul_find((const char *) data, len, e->nul_pointer, sizeof e->nul_pointer);
     return e;
 }
 

@@ -30,6 +30,10 @@ typedef struct {
     int64_t re;                  /* -1 when null */
     cJSON *root;                 /* whole document, owned */
     cJSON *body;                 /* borrowed from root; always an object */
+    /* JSON Pointer of the first string holding \u0000 (common/jnul.h), ""
+     * when none: cJSON cut that string short, so a receiver that must not
+     * act on a cut string (a spawn's spec) refuses the message. */
+    char nul_pointer[192];
 } env_t;
 
 /* Parse and check one envelope. Returns NULL and fills err on bad input. */

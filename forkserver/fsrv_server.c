@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -152,6 +154,116 @@ static void s_child_rlimits(const cJSON *spec)
     }
 }
 
+/* What a child whose exec failed writes to its status pipe (at most
+ * PIPE_BUF bytes: one atomic write). what: the step that failed, "" for
+ * the exec itself. */
+typedef struct {
+    int err;
+    char what[300];
+} s_exec_fail_t;
+
+/* "user"/"group" as an id: a JSON number or a string of digits. */
+static bool s_numeric_id(const cJSON *v, unsigned long *out)
+{
+    if (cJSON_IsNumber(v)) {
+        *out = (unsigned long) v->valuedouble;
+        return true;
+    }
+    const char *p = cJSON_GetStringValue(v);
+    if (!p || !*p || strspn(p, "0123456789") != strlen(p))
+        return false;
+    *out = strtoul(p, NULL, 10);
+    return true;
+}
+
+/* In an exec'd child, before the exec: the exec options of the spec
+ * (checked by supervisor/spec.c): "env_inherit": false starts from an
+ * empty environment; "group" and "user" drop privileges (setgroups or
+ * initgroups, setgid, setuid: in that order, while still allowed);
+ * "cwd" is entered last, as the user the program runs as. 0, or an errno
+ * with the failed step in what. */
+static int s_exec_setup(const cJSON *spec, char *what, size_t size)
+{
+    const cJSON *inherit = cJSON_GetObjectItem(spec, "env_inherit");
+    if (cJSON_IsFalse(inherit)) {
+        /* arbor's own variables stay (the broker, CURVE keys for
+         * libarbor_worker): the program's environment is arbor's, not the
+         * supervisor's. putenv keeps the strings: they live until exec. */
+        size_t n = 0;
+        for (char **e = environ; *e; e++)
+            n += strncmp(*e, "ARBOR_", 6) == 0;
+        char **keep = calloc(n + 1, sizeof *keep);
+        for (size_t i = 0, k = 0; keep && environ[i]; i++)
+            if (strncmp(environ[i], "ARBOR_", 6) == 0)
+                keep[k++] = strdup(environ[i]);
+        clearenv();
+        for (size_t k = 0; keep && k < n; k++)
+            if (keep[k])
+                putenv(keep[k]);
+    }
+    const cJSON *user = cJSON_GetObjectItem(spec, "user");
+    const cJSON *group = cJSON_GetObjectItem(spec, "group");
+    unsigned long id;
+    struct passwd *pw = NULL;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (user) {
+        errno = 0;
+        pw = s_numeric_id(user, &id) ? getpwuid((uid_t) id) : getpwnam(user->valuestring);
+        if (!pw && !s_numeric_id(user, &id)) {
+            snprintf(what, size, "user \"%s\" does not exist", user->valuestring);
+            return errno ? errno : ENOENT;
+        }
+        uid = pw ? pw->pw_uid : (uid_t) id;
+        gid = pw ? pw->pw_gid : 0;
+        if (!pw && !group) {
+            snprintf(what, size, "user %lu has no passwd entry: give \"group\" too", id);
+            return ENOENT;
+        }
+    }
+    if (group) {
+        struct group *gr = NULL;
+        errno = 0;
+        if (s_numeric_id(group, &id)) {
+            gid = (gid_t) id;
+        } else if ((gr = getgrnam(group->valuestring))) {
+            gid = gr->gr_gid;
+        } else {
+            snprintf(what, size, "group \"%s\" does not exist", group->valuestring);
+            return errno ? errno : ENOENT;
+        }
+    }
+    if (user || group) {
+        /* Supplementary groups: the user's own, else none but gid. */
+        int rc = pw && user ? initgroups(pw->pw_name, gid) : setgroups(1, &gid);
+        if (rc != 0) {
+            snprintf(what, size, "setgroups for gid %lu", (unsigned long) gid);
+            return errno;
+        }
+        if (setgid(gid) != 0) {
+            snprintf(what, size, "setgid %lu", (unsigned long) gid);
+            return errno;
+        }
+    }
+    if (user) {
+        if (setuid(uid) != 0) {
+            snprintf(what, size, "setuid %lu", (unsigned long) uid);
+            return errno;
+        }
+        if (pw) { /* as login(1) and systemd's User= do; "env" may override */
+            setenv("HOME", pw->pw_dir, 1);
+            setenv("USER", pw->pw_name, 1);
+            setenv("LOGNAME", pw->pw_name, 1);
+        }
+    }
+    const char *cwd = cJSON_GetStringValue(cJSON_GetObjectItem(spec, "cwd"));
+    if (cwd && chdir(cwd) != 0) {
+        snprintf(what, size, "cwd \"%s\"", cwd);
+        return errno;
+    }
+    return 0;
+}
+
 /* In the child: execvp the user's program; on failure the errno goes back
  * through status_fd (CLOEXEC, so a successful exec closes it silently). */
 static void s_child_exec(const cJSON *payload, int status_fd)
@@ -160,7 +272,14 @@ static void s_child_exec(const cJSON *payload, int status_fd)
     const cJSON *argv_json = cJSON_GetObjectItem(spec, "argv");
     int argc = cJSON_GetArraySize(argv_json);
     char **argv = calloc((size_t) argc + 1, sizeof *argv);
-    int err = ENOMEM;
+    s_exec_fail_t fail = {ENOMEM, ""};
+    int err = argv ? s_exec_setup(spec, fail.what, sizeof fail.what) : ENOMEM;
+    if (err) {
+        fail.err = err;
+        ssize_t w = write(status_fd, &fail, sizeof fail);
+        (void) w;
+        _exit(127);
+    }
     if (argv) {
         for (int i = 0; i < argc; i++)
             argv[i] = cJSON_GetArrayItem(argv_json, i)->valuestring;
@@ -175,9 +294,9 @@ static void s_child_exec(const cJSON *payload, int status_fd)
                 setenv(vars[i][0], v, 1);
         }
         execvp(argv[0], argv);
-        err = errno;
+        fail.err = errno;
     }
-    ssize_t w = write(status_fd, &err, sizeof err);
+    ssize_t w = write(status_fd, &fail, sizeof fail);
     (void) w;
     _exit(127);
 }
@@ -269,20 +388,23 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     }
     if (is_exec) {
         close(status[1]);
-        int child_errno = 0;
+        s_exec_fail_t fail = {0, ""};
         ssize_t n;
         do
-            n = read(status[0], &child_errno, sizeof child_errno);
+            n = read(status[0], &fail, sizeof fail);
         while (n < 0 && errno == EINTR);
         close(status[0]);
-        if (n == (ssize_t) sizeof child_errno) {
+        if (n == (ssize_t) sizeof fail) {
             /* exec failed: the child has _exited; reap it here, report once. */
             waitpid(pid, NULL, 0);
             close(out[0]);
             close(err[0]);
-            char what[300];
-            snprintf(what, sizeof what, "cannot execute \"%s\"", prog);
-            s_reply_failed(s, req, child_errno, what);
+            char what[600];
+            if (fail.what[0])
+                snprintf(what, sizeof what, "cannot start \"%s\": %.300s", prog, fail.what);
+            else
+                snprintf(what, sizeof what, "cannot execute \"%s\"", prog);
+            s_reply_failed(s, req, fail.err, what);
             return;
         }
     }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "curve.h"
+#include "endpoint.h"
 #include "env.h"
 #include "fsrv.h"
 #include "oom.h"
@@ -51,7 +52,9 @@ static void s_usage(FILE *out)
             "      --version          print the version and exit\n"
             "\n"
             "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
-            "If it dies, its fork-server kills every worker within a second.\n",
+            "If it dies, its fork-server kills every worker within a second.\n"
+            "Exit codes: 0 stopped; 1 runtime failure (fork-server); 2 bad flag, endpoint or\n"
+            "certificate; 3 the broker refused to register it (CURVE key, name or role).\n",
             SPEC_DEFAULT_MAX_NODES, SPEC_DEFAULT_MAX_DEPTH);
 }
 
@@ -88,11 +91,24 @@ static int s_check_curve(const char *name)
         return -1;
     }
     if (rc > 0) {
+        /* The broker binds a certificate's name and role (broker/policy.c):
+         * one that does not fit would be refused at every hello. */
         const char *cert_name = zcert_meta(curve.cert, "name");
+        const char *cert_role = zcert_meta(curve.cert, "role");
+        char bad[400] = "";
         if (cert_name && *cert_name && strcmp(cert_name, name) != 0)
-            log_warn("the certificate in ARBOR_CURVE_CERT is for \"%s\": a CURVE broker will "
-                     "refuse the name \"%s\"", cert_name, name);
+            snprintf(bad, sizeof bad, "the certificate in ARBOR_CURVE_CERT is for \"%s\": the "
+                     "broker refuses it for the name \"%s\" (use --name %s, or this "
+                     "supervisor's own certificate)", cert_name, name, cert_name);
+        else if (cert_role && *cert_role && strcmp(cert_role, "supervisor") != 0)
+            snprintf(bad, sizeof bad, "the certificate in ARBOR_CURVE_CERT has the role \"%s\": "
+                     "the broker registers supervisors only with a \"supervisor\" key "
+                     "(arborctl keygen NAME --role supervisor)", cert_role);
         curve_client_clear(&curve);
+        if (bad[0]) {
+            fprintf(stderr, "arbor-supervisor: %s\n", bad);
+            return -1;
+        }
     }
     return 0;
 }
@@ -111,7 +127,7 @@ int main(int argc, char **argv)
     const char *name = getenv("ARBOR_SUPERVISOR_NAME") ?: host;
     const char *broker = getenv("ARBOR_BROKER") ?: "ipc:///tmp/arbor/broker.sock";
     bool max_processes_asked = false;
-    super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES},
+    super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES, geteuid() == 0},
                        .keep_finished = 256, .stop_deadline_ms = 15000,
                        .max_trees = 64, .max_processes = 8192, .spawn_rate = 20000};
     static const struct option opts[] = {
@@ -165,9 +181,9 @@ int main(int argc, char **argv)
                         "and not be \"broker\"\n", name);
         return 2;
     }
-    if (!strstr(broker, "://")) {
-        fprintf(stderr, "arbor-supervisor: --broker \"%s\" is not an endpoint "
-                        "(tcp://HOST:PORT or ipc:///PATH)\n", broker);
+    char why[300];
+    if (endpoint_check(broker, false, why, sizeof why) != 0) {
+        fprintf(stderr, "arbor-supervisor: --broker %s\n", why);
         return 2;
     }
     if (sec_check_root("arbor-supervisor", allow_root) != 0)

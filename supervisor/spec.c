@@ -1,13 +1,22 @@
 #include "spec.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "env.h"
+#include "fsrv.h"
+#include "jnul.h"
 #include "sig.h"
+
+/* Room left in the fork-server's SPAWN payload for what the supervisor adds
+ * to a node's own JSON: broker endpoint, names, tree id, path (up to
+ * --max-depth 64 levels of 65 bytes) and the node's expanded name. */
+_Static_assert(SPEC_MAX_NODE_BYTES + 8192 <= FSRV_MAX_PAYLOAD,
+               "a node's JSON plus the payload fields must fit the fork-server's limit");
 
 #define MS_MAX 86400000.0 /* one day: longer waits are a typo */
 
@@ -15,7 +24,7 @@ static const char *s_run_names[] = {"supervise", "sleep", "fail", "exit",
                                     "crash", "hang", "flood", "exec"};
 
 /* Which behaviour-specific keys each run kind accepts. */
-static const char *s_run_keys[][5] = {
+static const char *s_run_keys[][8] = {
     [RUN_SUPERVISE] = {NULL},
     [RUN_SLEEP] = {"ms", NULL},
     [RUN_FAIL] = {"after_ms", "error", NULL},
@@ -23,7 +32,7 @@ static const char *s_run_keys[][5] = {
     [RUN_CRASH] = {"after_ms", "signal", NULL},
     [RUN_HANG] = {"in", NULL},
     [RUN_FLOOD] = {"bytes", "error", "after_ms", NULL},
-    [RUN_EXEC] = {"argv", "env", NULL},
+    [RUN_EXEC] = {"argv", "env", "env_inherit", "cwd", "user", "group", NULL},
 };
 
 static const char *s_common_keys[] = {"name", "run", "children", "count", "strategy",
@@ -81,7 +90,84 @@ static int s_int(const cJSON *node, const char *key, double min, double max, int
     return 0;
 }
 
-static int s_check_behaviour(const cJSON *node, run_kind_t run, const char *path, spec_err_t *err)
+bool spec_signal_ends_process(int signo)
+{
+    /* Default action stop, continue or ignore (signal(7)); 0 sends nothing. */
+    static const int harmless[] = {0,       SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU,
+                                   SIGCONT, SIGCHLD, SIGURG,  SIGWINCH};
+    for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++)
+        if (signo == harmless[i])
+            return false;
+    return signo > 0 && signo < NSIG;
+}
+
+/* "user"/"group": a name ([A-Za-z0-9_.-], not starting with '-', as
+ * useradd takes) or a numeric id. Whether it exists is known only where
+ * the worker starts: the fork-server says spawn_failed if not. */
+static bool s_id_valid(const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        return v->valuedouble >= 0 && v->valuedouble < 4294967295.0 &&
+               v->valuedouble == floor(v->valuedouble);
+    if (!cJSON_IsString(v) || v->valuestring[0] == '-')
+        return false;
+    return env_name_valid(v->valuestring, 32);
+}
+
+/* The exec options: cwd, env_inherit, user, group. */
+static int s_check_exec_options(const cJSON *node, const spec_limits_t *limits, const char *path,
+                                spec_err_t *err)
+{
+    const cJSON *cwd = cJSON_GetObjectItemCaseSensitive(node, "cwd");
+    if (cwd && !(cJSON_IsString(cwd) && cwd->valuestring[0] == '/' &&
+                 strlen(cwd->valuestring) < 4096))
+        return s_fail(err, path, "cwd: must be an absolute path (a string starting with '/')");
+    const cJSON *inherit = cJSON_GetObjectItemCaseSensitive(node, "env_inherit");
+    if (inherit && !cJSON_IsBool(inherit))
+        return s_fail(err, path, "env_inherit: must be true or false");
+    static const char *ids[] = {"user", "group"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(node, ids[i]);
+        if (!v)
+            continue;
+        if (!s_id_valid(v))
+            return s_fail(err, path, "%s: must be a name ([A-Za-z0-9_.-]{1,32}) or a numeric id",
+                          ids[i]);
+        if (!limits->may_switch_user)
+            return s_fail(err, path,
+                          "%s: this supervisor does not run as root, so it cannot start "
+                          "a worker as another %s", ids[i], ids[i]);
+    }
+    return 0;
+}
+
+/* A node's own JSON, as the fork-server will get it: compact, without
+ * "children" (nor "count" and "timeout_ms", which the supervisor drops). */
+static int s_check_size(const cJSON *node, const char *path, spec_err_t *err)
+{
+    cJSON *own = cJSON_CreateObject();
+    const cJSON *item;
+    cJSON_ArrayForEach(item, node)
+    {
+        if (strcmp(item->string, "children") && strcmp(item->string, "count") &&
+            strcmp(item->string, "timeout_ms"))
+            cJSON_AddItemReferenceToObject(own, item->string, (cJSON *) item);
+    }
+    char *text = own ? cJSON_PrintUnformatted(own) : NULL;
+    size_t len = text ? strlen(text) : 0;
+    cJSON_free(text);
+    cJSON_Delete(own);
+    if (!text)
+        return s_fail(err, path, "out of memory");
+    if (len > SPEC_MAX_NODE_BYTES)
+        return s_fail(err, path,
+                      "this node's parameters take %zu bytes of JSON: over the limit of %d "
+                      "per node (children not counted)", len, SPEC_MAX_NODE_BYTES);
+    return 0;
+}
+
+static int s_check_behaviour(const cJSON *node, run_kind_t run, const spec_limits_t *limits,
+                             const char *path, spec_err_t *err)
 {
     int64_t scratch = 0;
     if (s_int(node, "ms", 0, MS_MAX, &scratch, path, err) ||
@@ -103,8 +189,14 @@ static int s_check_behaviour(const cJSON *node, run_kind_t run, const char *path
             snprintf(num, sizeof num, "%d", d >= 1 && d <= 1024 && d == floor(d) ? (int) d : -1);
             name = num;
         }
-        if (sig_parse(name) < 0)
+        int signo = sig_parse(name);
+        if (signo < 0)
             return s_fail(err, path, "signal: unknown signal (use a name like \"SIGSEGV\")");
+        if (!spec_signal_ends_process(signo))
+            return s_fail(err, path,
+                          "signal: %s does not end a process (it stops, continues or is "
+                          "ignored): use one that does, like SIGSEGV or SIGKILL",
+                          sig_name(signo));
     }
     const cJSON *rl = cJSON_GetObjectItemCaseSensitive(node, "rlimits");
     if (rl && !cJSON_IsObject(rl))
@@ -138,6 +230,8 @@ static int s_check_behaviour(const cJSON *node, run_kind_t run, const char *path
         cJSON_ArrayForEach(e, env) if (!cJSON_IsString(e) || !*e->string ||
                                        strchr(e->string, '=')) return s_fail(
             err, path, "env: \"%s\" must be a string value under a name without '='", e->string);
+        if (s_check_exec_options(node, limits, path, err))
+            return -1;
     }
     return 0;
 }
@@ -293,7 +387,7 @@ static int s_check_node(s_walk_t *w, const cJSON *node, const char *path, int de
         return s_fail(err, path, "restart: must be transient, permanent or temporary");
     if (restart && root)
         return s_fail(err, path, "restart: the root has no parent to restart it");
-    if (s_check_behaviour(node, kind, path, err))
+    if (s_check_behaviour(node, kind, w->limits, path, err) || s_check_size(node, path, err))
         return -1;
     /* Settings that cannot work: a strategy needs children to act on, and
      * a restart window needs restarts to count. */
@@ -339,7 +433,7 @@ static int s_count_children(const cJSON *node)
 tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
                    const char *supervisor, const spec_limits_t *limits, spec_err_t *err)
 {
-    spec_limits_t defaults = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES};
+    spec_limits_t defaults = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES, false};
     s_walk_t w = {limits ? limits : &defaults, err, 0};
     const cJSON *name = cJSON_IsObject(spec) ? cJSON_GetObjectItem(spec, "name") : NULL;
     const char *root_path = cJSON_IsString(name) && env_name_valid(name->valuestring, TREE_NAME_MAX)
@@ -438,6 +532,37 @@ tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
     return tree;
 }
 
+int spec_refuse_nul(const cJSON *spec, const char *pointer, spec_err_t *err)
+{
+    /* Walk the pointer down the nodes: "/children/N" steps become the
+     * child's name, the rest names the key inside the node. */
+    char path[256] = "(root)";
+    const cJSON *node = spec;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+    if (cJSON_IsString(name) && env_name_valid(name->valuestring, TREE_NAME_MAX))
+        snprintf(path, sizeof path, "%s", name->valuestring);
+    const char *p = pointer ? pointer : "";
+    int index;
+    int used;
+    while (strncmp(p, "/children/", 10) == 0 && sscanf(p + 10, "%d%n", &index, &used) == 1 &&
+           (p[10 + used] == '/' || p[10 + used] == 0)) {
+        node = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(node, "children"), index);
+        if (!node)
+            break;
+        name = cJSON_GetObjectItemCaseSensitive(node, "name");
+        size_t n = strlen(path);
+        if (cJSON_IsString(name) && env_name_valid(name->valuestring, TREE_NAME_MAX))
+            snprintf(path + n, sizeof path - n, "/%s", name->valuestring);
+        else
+            snprintf(path + n, sizeof path - n, "/children[%d]", index);
+        p += 10 + used;
+    }
+    return s_fail(err, path,
+                  "%s: a string holds \\u0000 (NUL), which arbor refuses: every arbor process "
+                  "would read the string only up to it",
+                  *p ? p + 1 : "name");
+}
+
 tree_t *spec_build_text(const char *text, size_t len, const char *tree_id, uint64_t serial,
                         const char *supervisor, const spec_limits_t *limits, spec_err_t *err)
 {
@@ -446,6 +571,12 @@ tree_t *spec_build_text(const char *text, size_t len, const char *tree_id, uint6
     if (!spec) {
         s_fail(err, "(spec)", "not valid JSON near byte %ld",
                end ? (long) (end - text) : 0L);
+        return NULL;
+    }
+    char pointer[256];
+    if (jnul_find(text, len, pointer, sizeof pointer) >= 0) {
+        spec_refuse_nul(spec, pointer, err);
+        cJSON_Delete(spec);
         return NULL;
     }
     tree_t *tree = spec_build(spec, tree_id, serial, supervisor, limits, err);

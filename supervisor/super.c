@@ -947,6 +947,19 @@ static void s_handle_spawn(super_t *s, env_t *req)
         return;
     }
     const cJSON *spec = cJSON_GetObjectItem(req->body, "spec");
+    /* A \u0000 anywhere in the request: cJSON would cut the string there. */
+    if (req->nul_pointer[0]) {
+        spec_err_t err = {"(spec)", "a string holds \\u0000 (NUL), which arbor refuses"};
+        if (strncmp(req->nul_pointer, "/body/spec/", 11) == 0)
+            spec_refuse_nul(spec, req->nul_pointer + 10, &err);
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "code", "invalid_spec");
+        cJSON_AddStringToObject(body, "message", err.message);
+        cJSON_AddStringToObject(body, "path", err.path);
+        peer_send(s->peer, req->from, "error", body, req->id);
+        s->count.rejected++;
+        return;
+    }
     const char *id = env_str(req->body, "tree");
     char idbuf[TREE_ID_MAX + 1];
     if (id && !env_name_valid(id, TREE_ID_MAX)) {
@@ -1160,6 +1173,24 @@ static void s_dispatch(super_t *s, env_t *msg)
         s_reply_error(s, msg, "bad_request", "a supervisor does not handle \"%s\"", msg->type);
 }
 
+static bool s_all_done(super_t *s);
+
+/* The broker refused our hello (our CURVE key may not register this name
+ * or role). Retrying cannot help: with no tree to look
+ * after, stop with exit code 3 and the broker's reason. Trees that run
+ * keep running (they need no broker); the refusal is logged meanwhile. */
+static bool s_hello_refused(super_t *s, const env_t *msg)
+{
+    if (strcmp(msg->type, "error") || strcmp(msg->from, "broker") ||
+        strcmp(env_str(msg->body, "code") ?: "", "forbidden") ||
+        strcmp(env_str(msg->body, "type") ?: "", "hello") || !s_all_done(s))
+        return false;
+    log_error("the broker %s refused to register supervisor %s: %s: stopping (exit 3)",
+              s->broker, s->name, env_str(msg->body, "message") ?: "forbidden");
+    s->exit_code = 3;
+    return true;
+}
+
 static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void) loop;
@@ -1176,6 +1207,10 @@ static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
                 log_warn("cannot notify systemd (NOTIFY_SOCKET): %s", strerror(errno));
         } else if (s->registered && !peer_welcomed(s->peer)) {
             s->registered = false;
+        }
+        if (msg && s_hello_refused(s, msg)) {
+            env_destroy(&msg);
+            return -1; /* the broker will not have us: nothing to retry */
         }
         if (msg)
             s_dispatch(s, msg);

@@ -142,7 +142,8 @@ ALL_KINDS = {"name": "all", "timeout_ms": 300, "strategy": "one_for_one", "max_r
                  {"name": "c2", "run": "crash", "after_ms": 5000, "signal": "USR1"},
                  {"name": "h", "run": "hang", "in": "cleanup", "grace_ms": 10, "kill_after_ms": 10},
                  {"name": "fl", "run": "flood", "bytes": 0},
-                 {"name": "x", "run": "exec", "argv": [EXAMPLE], "env": {"A": "b", "EMPTY": ""}}]}
+                 {"name": "x", "run": "exec", "argv": [EXAMPLE], "env": {"A": "b", "EMPTY": ""}},
+                 {"name": "x2", "run": "exec", "argv": [EXAMPLE], "cwd": "/", "env_inherit": True}]}
 
 # Rejected by tree-spec.json and by the supervisor (error invalid_spec).
 BAD_SPECS = [
@@ -181,6 +182,13 @@ BAD_SPECS = [
     {"name": "r", "max_restarts": 1001},
     {"name": "r", "within_ms": 0},
     {"name": "r", "children": [{"name": "c", "children": [{"name": "d", "run": "sleep", "in": "running"}]}]},
+    {"name": "r", "run": "crash", "signal": "SIGSTOP"},
+    {"name": "r", "run": "crash", "signal": 18},
+    {"name": "r", "run": "crash", "signal": "WINCH"},
+    {"name": "r", "run": "exec", "argv": ["x"], "cwd": "relative/dir"},
+    {"name": "r", "run": "exec", "argv": ["x"], "env_inherit": "no"},
+    {"name": "r", "run": "exec", "argv": ["x"], "user": "-x"},
+    {"name": "r", "run": "sleep", "cwd": "/"},
 ]
 # Rejected by the supervisor only: rules JSON Schema cannot state.
 C_ONLY_BAD_SPECS = [

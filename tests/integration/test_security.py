@@ -400,23 +400,32 @@ def test_root_refusal(run):
     run.wait_log(p, "running as root")
 
 
+def free_port():
+    """A tcp port nobody listens on now (arbor refuses port 0, "any")."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_transport_defaults_and_ipc_dirs(run):
     def broker(*args, timeout=T):
         return subprocess.run([BROKER] + harness.root_flag("arbor-broker") + list(args),
                               capture_output=True, text=True, timeout=timeout, env=run.env)
     # tcp reachable from other hosts without CURVE must be asked for (it is
     # refused before anything is bound).
-    r = broker("--bind", "tcp://0.0.0.0:0")
+    r = broker("--bind", "tcp://0.0.0.0:%d" % free_port())
     check(r.returncode == 2 and "--plain" in r.stderr and "--curve-secret" in r.stderr, str(r))
     # Loopback tcp is local, like ipc: plain, with the warning.
-    p = run.start("loopback", [BROKER, "--bind", "tcp://127.0.0.1:0"] + harness.root_flag("arbor-broker"))
+    p = run.start("loopback", [BROKER, "--bind", "tcp://127.0.0.1:%d" % free_port()] +
+                  harness.root_flag("arbor-broker"))
     run.wait_log(p, "listening")
     r = broker("--bind", run.broker_ep, "--curve-secret", "/nonexistent")
     check(r.returncode == 2 and "go together" in r.stderr, str(r))
     r = broker("--bind", run.broker_ep, "--plain", "--curve-secret", "x", "--curve-allow", "y")
     check(r.returncode == 2 and "contradicts" in r.stderr, str(r))
     # --plain on tcp: runs, loudly.
-    p = run.start("plain", [BROKER, "--bind", "tcp://127.0.0.1:0", "--plain"] +
+    p = run.start("plain", [BROKER, "--bind", "tcp://127.0.0.1:%d" % free_port(), "--plain"] +
                   harness.root_flag("arbor-broker"))
     run.wait_log(p, "PLAIN MODE")
     # ipc in a directory others can write to: refused, unless asked.

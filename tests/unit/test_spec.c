@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "spec.h"
@@ -123,6 +125,167 @@ static void test_depth_limit(void **state)
     tree_destroy(&t);
 }
 
+/* Issue 13, defect 4: "crash" with a signal that does not end a process
+ * (stop, continue, ignore) would leave its node running forever. */
+static void test_crash_refuses_signals_that_do_not_end_a_process(void **state)
+{
+    (void) state;
+    static const char *harmless[] = {"SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCONT",
+                                     "SIGCHLD", "SIGURG",  "SIGWINCH", "STOP", "19"};
+    for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++) {
+        char spec[200];
+        bool number = harmless[i][0] >= '0' && harmless[i][0] <= '9';
+        snprintf(spec, sizeof spec,
+                 "{\"name\":\"r\",\"children\":[{\"name\":\"c\",\"run\":\"crash\",\"signal\":%s%s%s}]}",
+                 number ? "" : "\"", harmless[i], number ? "" : "\"");
+        spec_err_t err = {0};
+        tree_t *t = s_build(spec, &err);
+        if (t || strcmp(err.path, "r/c") != 0 || !strstr(err.message, "does not end a process"))
+            fail_msg("%s: got %s / \"%s\" / \"%s\"", harmless[i], t ? "a tree" : "NULL", err.path,
+                     err.message);
+    }
+    static const char *fatal[] = {"SIGSEGV", "SIGKILL", "SIGTERM", "SIGABRT", "SIGUSR1", "9"};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+        char spec[200];
+        bool number = fatal[i][0] >= '0' && fatal[i][0] <= '9';
+        snprintf(spec, sizeof spec,
+                 "{\"name\":\"r\",\"children\":[{\"name\":\"c\",\"run\":\"crash\",\"signal\":%s%s%s}]}",
+                 number ? "" : "\"", fatal[i], number ? "" : "\"");
+        spec_err_t err = {0};
+        tree_t *t = s_build(spec, &err);
+        if (!t)
+            fail_msg("%s refused: %s", fatal[i], err.message);
+        tree_destroy(&t);
+    }
+}
+
+/* A spec with one exec node whose env holds a value of n bytes. */
+static char *s_big_node_spec(size_t n)
+{
+    char *spec = malloc(n + 200);
+    assert_non_null(spec);
+    int head = sprintf(spec, "{\"name\":\"r\",\"children\":[{\"name\":\"big\",\"run\":\"exec\","
+                             "\"argv\":[\"true\"],\"env\":{\"X\":\"");
+    memset(spec + head, 'x', n);
+    strcpy(spec + head + n, "\"}}]}");
+    return spec;
+}
+
+/* Issue 13, defect 2: a node whose own JSON is over what the fork-server
+ * takes in one SPAWN was accepted, then failed "Message too long". */
+static void test_node_over_the_fork_server_limit_is_refused(void **state)
+{
+    (void) state;
+    spec_err_t err = {0};
+    char *spec = s_big_node_spec(SPEC_MAX_NODE_BYTES);
+    tree_t *t = s_build(spec, &err);
+    free(spec);
+    assert_null(t);
+    assert_string_equal(err.path, "r/big");
+    char limit[32];
+    snprintf(limit, sizeof limit, "%d", SPEC_MAX_NODE_BYTES);
+    assert_non_null(strstr(err.message, limit));
+    /* Just under the limit: accepted. */
+    spec = s_big_node_spec(SPEC_MAX_NODE_BYTES - 200);
+    t = s_build(spec, &err);
+    free(spec);
+    assert_non_null(t);
+    tree_destroy(&t);
+    /* Children do not count towards their parent's size. */
+    size_t cap = 200 + 2000 * 40;
+    char *many = malloc(cap);
+    assert_non_null(many);
+    size_t n = (size_t) sprintf(many, "{\"name\":\"r\",\"children\":[");
+    for (int i = 0; i < 2000; i++)
+        n += (size_t) sprintf(many + n, "%s{\"name\":\"child-%d\",\"run\":\"sleep\"}",
+                              i ? "," : "", i);
+    strcpy(many + n, "]}");
+    assert_true(strlen(many) > SPEC_MAX_NODE_BYTES);
+    t = s_build(many, &err);
+    free(many);
+    assert_non_null(t);
+    tree_destroy(&t);
+}
+
+/* Issue 13, defect 5: \u0000 made cJSON cut names and error types short. */
+static void test_nul_in_any_string_is_refused(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *spec, *path, *key;
+    } cases[] = {
+        {"{\"name\":\"r\\u0000x\"}", "r", "name"},
+        {"{\"name\":\"r\",\"children\":[{\"name\":\"a\"},{\"name\":\"f\",\"run\":\"fail\","
+         "\"error\":{\"type\":\"Bad\\u0000Type\",\"message\":\"m\"}}]}",
+         "r/f", "error/type"},
+        {"{\"name\":\"r\",\"children\":[{\"name\":\"x\",\"run\":\"exec\",\"argv\":[\"sh\","
+         "\"-c\\u0000\"]}]}",
+         "r/x", "argv/1"},
+        {"{\"name\":\"r\",\"children\":[{\"name\":\"x\",\"run\":\"exec\",\"argv\":[\"true\"],"
+         "\"env\":{\"A\\u0000B\":\"v\"}}]}",
+         "r/x", "env/A\\u0000B"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        spec_err_t err = {0};
+        tree_t *t = s_build(cases[i].spec, &err);
+        if (t || strcmp(err.path, cases[i].path) != 0 || !strstr(err.message, cases[i].key) ||
+            !strstr(err.message, "\\u0000"))
+            fail_msg("case %zu: got %s / \"%s\" / \"%s\"", i, t ? "a tree" : "NULL", err.path,
+                     err.message);
+    }
+    /* An escaped backslash followed by "u0000" is a plain string. */
+    tree_t *t = s_build("{\"name\":\"r\",\"children\":[{\"name\":\"x\",\"run\":\"exec\","
+                        "\"argv\":[\"echo\",\"\\\\u0000\"]}]}",
+                        &(spec_err_t){0});
+    assert_non_null(t);
+    tree_destroy(&t);
+}
+
+/* Issue 14: cwd, env_inherit, user and group on exec nodes. */
+static void test_exec_options(void **state)
+{
+    (void) state;
+    spec_limits_t user = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES, true};
+    spec_limits_t nouser = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES, false};
+    static const struct {
+        const char *opts;
+        bool root;      /* may switch user */
+        const char *word; /* NULL: accepted */
+    } cases[] = {
+        {"\"cwd\":\"/tmp\",\"env_inherit\":false,\"env\":{\"PATH\":\"/bin\"}", false, NULL},
+        {"\"cwd\":\"tmp\"", false, "cwd: must be an absolute path"},
+        {"\"cwd\":5", false, "cwd"},
+        {"\"env_inherit\":\"no\"", false, "env_inherit: must be true or false"},
+        {"\"user\":\"nobody\"", false, "does not run as root"},
+        {"\"group\":65534", false, "does not run as root"},
+        {"\"user\":\"nobody\",\"group\":\"nogroup\"", true, NULL},
+        {"\"user\":65534,\"group\":\"65534\"", true, NULL},
+        {"\"user\":\"-rf\"", true, "user: must be a name"},
+        {"\"user\":\"a b\"", true, "user: must be a name"},
+        {"\"group\":-1", true, "group: must be a name"},
+        {"\"user\":1.5", true, "user: must be a name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char spec[400];
+        snprintf(spec, sizeof spec,
+                 "{\"name\":\"r\",\"children\":[{\"name\":\"x\",\"run\":\"exec\","
+                 "\"argv\":[\"true\"],%s}]}",
+                 cases[i].opts);
+        spec_err_t err = {0};
+        tree_t *t = spec_build_text(spec, strlen(spec), "t", 1, "s",
+                                    cases[i].root ? &user : &nouser, &err);
+        if (cases[i].word ? (t || strcmp(err.path, "r/x") || !strstr(err.message, cases[i].word))
+                          : !t)
+            fail_msg("case %zu %s: got %s / \"%s\" / \"%s\"", i, cases[i].opts,
+                     t ? "a tree" : "NULL", err.path, err.message);
+        tree_destroy(&t);
+    }
+    /* Exec options only for exec nodes. */
+    spec_err_t err = {0};
+    assert_null(s_build("{\"name\":\"r\",\"run\":\"sleep\",\"cwd\":\"/\"}", &err));
+    assert_non_null(strstr(err.message, "unknown key"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +293,10 @@ int main(void)
         cmocka_unit_test(test_defaults_and_settings),
         cmocka_unit_test(test_bad_specs_name_their_path),
         cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_crash_refuses_signals_that_do_not_end_a_process),
+        cmocka_unit_test(test_node_over_the_fork_server_limit_is_refused),
+        cmocka_unit_test(test_nul_in_any_string_is_refused),
+        cmocka_unit_test(test_exec_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

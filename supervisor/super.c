@@ -1,5 +1,6 @@
 #include "super.h"
 #include "super_int.h"
+#include "sweep.h" /* contain (issue 13) */
 
 #include <czmq.h>
 #include <errno.h>
@@ -644,6 +645,7 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     n->exited = true;
     n->exit_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     n->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    n->escaped = ev->hdr.escaped; /* contain (issue 13): what its node left, killed */
     if (n->err_fd >= 0)
         drain_now(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR));
     if (n->pidfd >= 0)
@@ -734,6 +736,7 @@ static void s_fsrv_lost(super_t *s)
                 super_after_settle(s, t, &t->nodes[i]);
             }
     }
+    sweep_descendants(s->fsrv.pid); /* contain (issue 13): kill and reap what it left */
     s_fsrv_replace(s);
 }
 
@@ -742,7 +745,7 @@ static void s_fsrv_lost(super_t *s)
 static void s_on_fsrv_ready(super_t *s, int flags)
 {
     static const int all[] = {FSRV_G_PIDFD, FSRV_G_PDEATHSIG, FSRV_G_SUBREAPER,
-                              FSRV_G_CLOSE_RANGE};
+                              FSRV_G_CLOSE_RANGE, FSRV_G_CGROUP /* contain (issue 13) */};
     char active[160] = "", missing[160] = "";
     s->guarantees = flags;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -1002,7 +1005,7 @@ static void s_handle_spawn(super_t *s, env_t *req)
 static void s_add_guarantees(super_t *s, cJSON *obj)
 {
     cJSON *list = cJSON_AddArrayToObject(obj, "guarantees");
-    for (int bit = 1; bit <= FSRV_G_CLOSE_RANGE; bit <<= 1)
+    for (int bit = 1; bit <= FSRV_G_LAST; bit <<= 1) /* contain (issue 13): was CLOSE_RANGE */
         if (s->guarantees & bit)
             cJSON_AddItemToArray(list, cJSON_CreateString(fsrv_guarantee_name(bit)));
 }

@@ -534,6 +534,7 @@ static cJSON *s_node_report(const tree_node_t *n)
     else
         cJSON_AddStringToObject(o, "phase", phase_name(n->phase));
     cJSON_AddItemToObject(o, "exit", s_exit_json(n));
+    cJSON_AddNumberToObject(o, "escaped", n->escaped); /* contain (issue 13) */
     cJSON_AddItemToObject(o, "error", n->error ? cJSON_Duplicate(n->error, 1) : cJSON_CreateNull());
     if (n->term_sent || n->kill_sent) {
         cJSON *esc = cJSON_AddObjectToObject(o, "escalation");

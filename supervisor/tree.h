@@ -70,6 +70,7 @@ struct tree_node_t {
     bool exited;             /* an exit status arrived */
     int exit_code;           /* valid when exited && !exit_signal */
     int exit_signal;         /* 0 when it exited normally */
+    int escaped;             /* contain: processes its node left behind, killed at its end */
 
     /* teardown facts */
     bool cancel_requested;   /* arbor asked it to stop (cancel, sibling failure, timeout) */

@@ -53,6 +53,12 @@ static pid_t s_worker(const char *path, int join_fd, bool linger, pid_t *daemon)
     *daemon = (pid_t) atoi(buf);
     assert_true(*daemon > 0);
     close(p[0]);
+    /* Its intermediate shell exits a moment later: then it is ours. */
+    ptree_stat_t st = {0};
+    for (int64_t deadline = clk_now_ms() + 5000;
+         ptree_stat(*daemon, &st) == 0 && st.ppid != getpid() && clk_now_ms() < deadline;)
+        usleep(1000); /* polling /proc: no event tells a reparenting */
+    assert_int_equal(st.ppid, getpid());
     return w;
 }
 

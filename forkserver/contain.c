@@ -445,7 +445,17 @@ void contain_destroy(contain_t **self)
     if (!c)
         return;
     if (c->base) {
-        contain_tick(c);
+        /* Workers never reaped (the deadline passed): their cgroups too. */
+        for (size_t b = 0; b < S_BUCKETS; b++)
+            for (s_worker_t *w = c->bucket[b]; w; w = w->next)
+                if (w->slot)
+                    s_retire(c, w->slot);
+        /* Killed processes leave their cgroup a moment after SIGKILL. */
+        for (int64_t deadline = clk_now_ms() + S_FREEZE_MS;
+             contain_tick(c) && clk_now_ms() < deadline;) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
         if (c->nbusy)
             log_warn("fork-server: %zu node cgroups still busy under %s", c->nbusy, c->base);
         if (rmdir(c->base) != 0 && c->nbusy == 0)

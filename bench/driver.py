@@ -57,6 +57,14 @@ def spec_10x10x10():
                 {"name": "leaf", "count": 10, "run": "sleep"}]}]}]}
 
 
+def spec_exec(leaves=1000):
+    """root -> 10 spawners -> leaves/10 exec'd /bin/sleep each (the exec path)."""
+    return {"name": "root", "children": [
+        {"name": "sp", "count": 10, "children": [
+            {"name": "x", "count": leaves // 10, "run": "exec",
+             "argv": ["/bin/sleep", "1000"]}]}]}
+
+
 def spec_nested_errors(levels=4, breadth=2):
     """root -> 2 -> 4 -> 8 -> 16 spawners -> 32 leaves that all fail:
     63 processes, the shape of the reference runtime's depth-3 nested-errors test."""
@@ -177,9 +185,10 @@ class Bench:
         self.serial += 1
         return "bench-%s-%d-%d" % (tag, os.getpid(), self.serial)
 
-    def spawn_until_ready(self, spec, tag, timeout_s=30):
-        """Spawn spec under a chosen id and count its ready events live.
-        Returns (tree id, wall ms from the spawn request to the last ready)."""
+    def spawn_until_ready(self, spec, tag, timeout_s=30, phase="ready"):
+        """Spawn spec under a chosen id and count its ready events live
+        (or another phase's: exec'd /bin/sleep never says ready).
+        Returns (tree id, wall ms from the spawn request to the last one)."""
         n = count_nodes(spec)
         tree = self.tree_id(tag)
         c = self.c
@@ -202,14 +211,14 @@ class Bench:
             if m is None:
                 rep = c.report(tree)
                 missing = [x["path"] + " " + json.dumps(x["phases"]) + " " + x["status"]
-                           for x in walk(rep["root"]) if "ready" not in phases(x)][:5]
+                           for x in walk(rep["root"]) if phase not in phases(x)][:5]
                 raise RuntimeError("tree %s: only %d of %d nodes ready after %d s; not ready: %s"
                                    % (tree, len(ready), n, timeout_s, missing))
             b = m.get("body", {})
             if m["type"] == "error" and m.get("re") == sid:
                 raise RuntimeError("spawn refused: %s" % b)
             if m["type"] == "event" and b.get("tree") == tree and b.get("kind") == "phase" \
-                    and b.get("phase") == "ready":
+                    and b.get("phase") == phase:
                 ready.add(b.get("path"))
             elif m["type"] == "event" and b.get("tree") == tree and b.get("kind") == "done":
                 raise RuntimeError("tree %s ended before all its nodes were ready" % tree)
@@ -231,8 +240,9 @@ class Bench:
             raise RuntimeError("arborctl cancel %s exited %d (want 4): %s" % (tree, rc, err))
         return json.loads(out), ms
 
-    def floor(self, n, reps):
-        out = subprocess.run([self.a.floor_fork, str(n), str(reps)], check=True,
+    def floor(self, n, reps, exec_=False):
+        out = subprocess.run([self.a.floor_fork, str(n), str(reps)] + (["exec"] if exec_ else []),
+                             check=True,
                              stdout=subprocess.PIPE, timeout=120).stdout.decode()
         sp, kl = [], []
         for line in out.split("\n"):
@@ -422,6 +432,34 @@ class Bench:
                 "worker_pss_kb_total": sum(pss)}
 
     # -- 2: nested errors --------------------------------------------------------------
+    # -- the exec path: 1000 exec'd programs ------------------------------------------
+    def exec_path(self):
+        """Spawn 1000 exec'd /bin/sleep (each: fork, its exec verdict over a
+        CLOEXEC pipe, its containment: a cgroup or the subreaper's), until
+        every node is "spawned" (the fork-server reports an exec node only
+        once it has exec'd); then cancel (SIGTERM, then what each left is
+        killed). Floor: floor_fork exec, the same forks and execve."""
+        reps = self.a.reps
+        spec = spec_exec(1000)
+        n = count_nodes(spec)
+        self.res["load"]["exec_start"] = loadavg()
+        fs, fk = self.floor(1000, reps, exec_=True)
+        spawn_ms, cancel_ms = [], []
+        for r in range(reps):
+            tree, ms = self.spawn_until_ready(spec, "exec", timeout_s=60, phase="spawned")
+            spawn_ms.append(ms)
+            rc, out, err, ms = self.arborctl("cancel", tree, "--wait", "--json")
+            if rc not in (1, 4):
+                raise RuntimeError("arborctl cancel %s exited %d: %s" % (tree, rc, err))
+            cancel_ms.append(ms)
+            log("exec rep %d: all spawned %.0f ms, cancel %.0f ms (floor %.0f / %.0f ms)"
+                % (r + 1, spawn_ms[-1], cancel_ms[-1], fs[r], fk[r]))
+            time.sleep(0.5)
+        self.res["exec"] = {"nodes": n, "programs": 1000, "spawn_ms": spawn_ms,
+                            "cancel_ms": cancel_ms, "floor_spawn_ms": fs, "floor_kill_ms": fk,
+                            "guarantees": self.c.report(tree).get("guarantees", [])}
+        self.res["load"]["exec_end"] = loadavg()
+
     def nested_errors(self):
         spec = spec_nested_errors()
         path = os.path.join(self.a.tmp, "nested.json")
@@ -570,6 +608,15 @@ def table(res, reps):
         rows.append(("nested errors, %d processes → report (ms)" % n["processes"], "%.0f" % a,
                      "6800–8200 (reference runtime)", "%.0fx faster" % (6800 / a), "< 300 ms",
                      ok(a < 300)))
+    e = res.get("exec")
+    if e:
+        for what, arb, flo in (("spawn", "spawn_ms", "floor_spawn_ms"),
+                               ("cancel", "cancel_ms", "floor_kill_ms")):
+            a, f = best(e[arb]), best(e[flo])
+            rows.append(("exec path: %s %d exec'd programs (ms; containment: %s)"
+                         % (what, e["programs"], "cgroup" if "cgroup" in e["guarantees"]
+                            else "subreaper"), "%.0f" % a, "%.0f" % f, "%.1fx" % (a / f),
+                         "(recorded)", "–"))
     if b:
         a, f = max(b["arbor"]), max(b["raw"])
         rows.append(("broker, 200-byte envelopes routed (msg/s)", "%.0f" % a, "%.0f" % f,
@@ -711,7 +758,7 @@ def main():
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--msgs", type=int, default=50000, help="messages per sender")
     ap.add_argument("--sizes", default="10,50,100,250,500,1000,1500,2000")
-    ap.add_argument("--parts", default="tree,nested,broker,breakdown,scaling")
+    ap.add_argument("--parts", default="tree,nested,exec,broker,breakdown,scaling")
     a = ap.parse_args()
     a.sizes = [int(x) for x in a.sizes.split(",") if x]
     parts = a.parts.split(",")
@@ -724,6 +771,8 @@ def main():
             b.tree_1111()
         if "nested" in parts:
             b.nested_errors()
+        if "exec" in parts:
+            b.exec_path()
         if "broker" in parts:
             b.broker()
         if "breakdown" in parts:

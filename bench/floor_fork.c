@@ -6,11 +6,20 @@
  * child and reaps them all (kill). No ZeroMQ, no JSON, no pidfds: the least
  * any process supervisor must pay for the same work on this machine.
  *
- * usage: floor_fork N [REPS]
+ * With "exec" as third argument each child execve()s /bin/sleep instead
+ * (the floor of exec nodes): the pipe is CLOEXEC and the spawn time ends at
+ * its EOF, when the last child has exec'd.
+ *
+ * usage: floor_fork N [REPS [exec]]
  * prints one line per repetition:  n=N spawn_ms=X kill_ms=Y fork_us=Z
  * (fork_us: the average time of the fork() call itself, in the parent)
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pipe2 */
+#endif
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +37,7 @@ static double s_now_ms(void)
 
 static pid_t *s_pids;
 static int s_n;
+static int s_exec; /* children execve /bin/sleep */
 
 /* On any early exit: no child may outlive the floor. */
 static void s_kill_all(void)
@@ -42,7 +52,7 @@ static void s_kill_all(void)
 static int s_round(int n)
 {
     int fds[2];
-    if (pipe(fds) != 0) {
+    if (pipe2(fds, s_exec ? O_CLOEXEC : 0) != 0) {
         perror("floor_fork: pipe");
         return -1;
     }
@@ -63,6 +73,11 @@ static int s_round(int n)
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             close(fds[0]);
+            if (s_exec) {
+                char *argv[] = {"sleep", "1000", NULL};
+                execv("/bin/sleep", argv);
+                _exit(127);
+            }
             char c = 'r';
             if (write(fds[1], &c, 1) != 1)
                 _exit(1);
@@ -77,6 +92,8 @@ static int s_round(int n)
     char buf[4096];
     while (got < n) {
         ssize_t r = read(fds[0], buf, sizeof buf);
+        if (r == 0 && s_exec)
+            break; /* every child has exec'd */
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
@@ -111,12 +128,13 @@ static int s_round(int n)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: floor_fork N [REPS]\n");
+    if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "exec") != 0)) {
+        fprintf(stderr, "usage: floor_fork N [REPS [exec]]\n");
         return 2;
     }
     int n = atoi(argv[1]);
-    int reps = argc == 3 ? atoi(argv[2]) : 1;
+    int reps = argc >= 3 ? atoi(argv[2]) : 1;
+    s_exec = argc == 4;
     if (n < 1 || n > 100000 || reps < 1 || reps > 100) {
         fprintf(stderr, "floor_fork: N in 1..100000, REPS in 1..100\n");
         return 2;

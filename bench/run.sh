@@ -2,7 +2,7 @@
 # arbor benchmarks against their floors, in one run (docs/BENCHMARKS.md).
 #
 # Usage: bench/run.sh [--quick] [--reps N] [--out DIR] [--build DIR]
-#                     [--parts tree,nested,broker,breakdown,scaling] [--sizes 10,50,...]
+#                     [--parts tree,nested,exec,broker,breakdown,scaling] [--sizes 10,50,...]
 #   builds arbor and the bench programs, starts a broker, a supervisor, a
 #   second broker and a raw ZeroMQ forwarder for the routing test, measures
 #   spawn, nested errors, cancel, broker throughput, memory, latencies and the
@@ -17,7 +17,7 @@ reps=3
 out=$root/bench/results
 build=$root/build
 sizes=10,50,100,250,500,1000,1500,2000
-parts=tree,nested,broker,breakdown,scaling
+parts=tree,nested,exec,broker,breakdown,scaling
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) reps=1; sizes=10,100,500,1000 ;;

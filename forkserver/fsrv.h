@@ -12,8 +12,15 @@
  *                        SPAWN_FAILED {req, errno, text}
  *                        EXITED {req, pid, wait status}
  *
- * If the supervisor goes away, the fork-server sends SIGTERM to every
- * worker, then SIGKILL after FSRV_KILL_AFTER_MS, reaps them all and exits. */
+ * An exec'd child reports a failure before its program runs (the step and
+ * its errno) over a CLOEXEC pipe: EOF means execve succeeded. So a bad
+ * program, format or rlimit is SPAWN_FAILED with the reason, not exit 127.
+ *
+ * Containment (contain.h): when a worker is reaped, whatever its node
+ * started is killed too (cgroup.kill, or the subreaper's sweep), and the
+ * count goes in EXITED as "escaped". If the supervisor goes away, the
+ * fork-server sends SIGTERM to every worker, then after FSRV_TERM_GRACE_MS
+ * freezes and kills every descendant at any depth, reaps them and exits. */
 #ifndef ARBOR_FSRV_H
 #define ARBOR_FSRV_H
 
@@ -26,6 +33,7 @@
 #define FSRV_MAX_FDS 4           /* passed with SPAWNED */
 #define FSRV_TERM_GRACE_MS 300   /* on supervisor loss: SIGTERM -> SIGKILL */
 #define FSRV_REAP_DEADLINE_MS 2000
+#define FSRV_EXEC_DEADLINE_MS 5000 /* fork -> the child's execve: its failure or EOF */
 
 enum {
     FSRV_SPAWN = 1, FSRV_ACK_EXIT = 2,
@@ -39,7 +47,8 @@ enum {
     FSRV_G_PDEATHSIG = 1 << 1,   /* it dies with the supervisor; workers die with it */
     FSRV_G_SUBREAPER = 1 << 2,   /* orphans of exec'd programs come back to it */
     FSRV_G_CLOSE_RANGE = 1 << 3, /* children close every inherited fd above 2 */
-    FSRV_G_LAST = FSRV_G_CLOSE_RANGE,  /* the highest bit, to iterate over them */
+    FSRV_G_CGROUP = 1 << 4,      /* a cgroup v2 per exec'd node, ended by cgroup.kill */
+    FSRV_G_LAST = FSRV_G_CGROUP, /* the highest bit, for loops over them all */
 };
 
 /* Names of the guarantees in flags, for logs and reports. */
@@ -52,7 +61,7 @@ typedef struct {
     int32_t pid;
     int32_t status;  /* wait status (EXITED) */
     int32_t err;     /* errno (SPAWN_FAILED) */
-    int32_t pad;
+    int32_t escaped; /* EXITED: processes its node left that had to be killed (contain.h) */
     int64_t mono_ms; /* CLOCK_MONOTONIC when it forked (SPAWNED) or was reaped (EXITED) */
 } fsrv_hdr_t;
 

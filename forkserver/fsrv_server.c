@@ -4,10 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "contain.h"
 #include "link.h"
 #include "log.h"
+#include "ptree.h"
 
 /* ---- the server ----------------------------------------------------------- */
 
@@ -44,6 +47,7 @@ typedef struct {
     int sigfd;
     pid_t supervisor;
     fsrv_builtin_fn builtin;
+    contain_t *contain;            /* what nodes start ends with them */
     s_child_t *children;
     size_t nchildren, cap;
     s_out_t *out_head, *out_tail; /* replies waiting for room in the socket */
@@ -129,8 +133,37 @@ static void s_child_reset(const s_server_t *s, pid_t parent, int out_w, int err_
         _exit(127);
 }
 
-/* In the child: the spec's "rlimits" (checked by spec.c), soft = hard. */
-static void s_child_rlimits(const cJSON *spec)
+/* What an exec'd child tells the fork-server when it cannot reach its
+ * program: the errno and the step that failed. */
+typedef struct {
+    int32_t err;
+    char what[200]; /* the step: "exec /bin/x", "setrlimit rlimits.nofile=3" */
+    char hint[200]; /* why, when the errno alone does not say it */
+} s_execfail_t;
+
+static void __attribute__((noreturn)) s_child_fail(int status_fd, int err, const char *hint,
+                                                   const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void s_child_fail(int status_fd, int err, const char *hint, const char *fmt, ...)
+{
+    s_execfail_t f = {.err = err};
+    snprintf(f.hint, sizeof f.hint, "%s", hint ? hint : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f.what, sizeof f.what, fmt, ap);
+    va_end(ap);
+    if (status_fd >= 0) {
+        ssize_t w = write(status_fd, &f, sizeof f); /* < PIPE_BUF: one piece */
+        (void) w;
+    } else {
+        dprintf(2, "arbor: %s: %s\n", f.what, strerror(err));
+    }
+    _exit(127);
+}
+
+/* In the child, once its fds are in place: the spec's "rlimits" (checked
+ * by spec.c), soft = hard. Failures go to status_fd (exec'd) or stderr. */
+static void s_child_rlimits(const cJSON *spec, int status_fd, const char *prog)
 {
     static const struct {
         const char *name;
@@ -145,22 +178,66 @@ static void s_child_rlimits(const cJSON *spec)
             if (strcmp(r->string, map[i].name) != 0)
                 continue;
             struct rlimit lim = {(rlim_t) r->valuedouble, (rlim_t) r->valuedouble};
-            if (setrlimit(map[i].resource, &lim) != 0) {
-                dprintf(2, "arbor: setrlimit %s=%.0f: %s\n", r->string, r->valuedouble,
-                        strerror(errno));
-                _exit(126);
+            if (setrlimit(map[i].resource, &lim) != 0)
+                s_child_fail(status_fd, errno, NULL, "setrlimit rlimits.%s=%.0f", r->string,
+                             r->valuedouble);
+            if (map[i].resource != RLIMIT_NOFILE || status_fd < 0)
+                continue;
+            /* A program must be able to open something (a dynamic one, its
+             * libraries): some fd below the limit must be free once exec
+             * has closed the CLOEXEC ones. Else it would die of EMFILE
+             * before main, as "exit 127" and no word why. */
+            bool free_fd = false;
+            for (rlim_t fd = 0; fd < lim.rlim_cur && !free_fd; fd++) {
+                int fl = fcntl((int) fd, F_GETFD);
+                free_fd = fl < 0 || (fl & FD_CLOEXEC);
+            }
+            if (!free_fd) {
+                char hint[200];
+                snprintf(hint, sizeof hint,
+                         "rlimits.nofile=%.0f too low: no descriptor is left beyond stdin, "
+                         "stdout and stderr, so it could not open any file, not even its "
+                         "shared libraries",
+                         r->valuedouble);
+                s_child_fail(status_fd, EMFILE, hint, "exec %s", prog);
             }
         }
     }
 }
 
-/* What a child whose exec failed writes to its status pipe (at most
- * PIPE_BUF bytes: one atomic write). what: the step that failed, "" for
- * the exec itself. */
-typedef struct {
-    int err;
-    char what[300];
-} s_exec_fail_t;
+/* execvp without its fallback of running a file that is not a valid
+ * executable as a shell script: that fallback turned ENOEXEC into
+ * "exit 127". Returns the errno that explains the failure. */
+static int s_execvp(const char *file, char *const argv[])
+{
+    extern char **environ;
+    if (strchr(file, '/')) {
+        execve(file, argv, environ);
+        return errno;
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    bool denied = false;
+    char buf[PATH_MAX];
+    for (const char *p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        int dirlen = (int) (end - p);
+        if (snprintf(buf, sizeof buf, "%.*s%s%s", dirlen, dirlen ? p : ".", "/", file) <
+            (int) sizeof buf) {
+            execve(buf, argv, environ);
+            switch (errno) {
+            case EACCES: denied = true; break;
+            case ENOENT: case ENOTDIR: case ESTALE: case ENAMETOOLONG: case ELOOP: break;
+            default: return errno; /* ENOEXEC, E2BIG, ENOMEM, ETXTBSY, ...: the answer */
+            }
+        }
+        if (!*end)
+            break;
+        p = end;
+    }
+    return denied ? EACCES : ENOENT;
+}
 
 /* "user"/"group" as an id: a JSON number or a string of digits. */
 static bool s_numeric_id(const cJSON *v, unsigned long *out)
@@ -176,7 +253,7 @@ static bool s_numeric_id(const cJSON *v, unsigned long *out)
     return true;
 }
 
-/* In an exec'd child, before the exec: the exec options of the spec
+/* In an exec'd child, before the exec: the exec options of issue 14
  * (checked by supervisor/spec.c): "env_inherit": false starts from an
  * empty environment; "group" and "user" drop privileges (setgroups or
  * initgroups, setgid, setuid: in that order, while still allowed);
@@ -264,41 +341,79 @@ static int s_exec_setup(const cJSON *spec, char *what, size_t size)
     return 0;
 }
 
-/* In the child: execvp the user's program; on failure the errno goes back
- * through status_fd (CLOEXEC, so a successful exec closes it silently). */
+/* In the child: exec the user's program with its env and ARBOR_ vars; on
+ * failure the step and errno go back through status_fd (CLOEXEC: a
+ * successful exec closes it, the fork-server reads EOF). */
 static void s_child_exec(const cJSON *payload, int status_fd)
 {
     const cJSON *spec = cJSON_GetObjectItem(payload, "spec");
     const cJSON *argv_json = cJSON_GetObjectItem(spec, "argv");
     int argc = cJSON_GetArraySize(argv_json);
     char **argv = calloc((size_t) argc + 1, sizeof *argv);
-    s_exec_fail_t fail = {ENOMEM, ""};
-    int err = argv ? s_exec_setup(spec, fail.what, sizeof fail.what) : ENOMEM;
-    if (err) {
-        fail.err = err;
-        ssize_t w = write(status_fd, &fail, sizeof fail);
-        (void) w;
-        _exit(127);
+    if (!argv || argc < 1)
+        s_child_fail(status_fd, argv ? EINVAL : ENOMEM, NULL, "exec: argv");
+    for (int i = 0; i < argc; i++)
+        argv[i] = cJSON_GetArrayItem(argv_json, i)->valuestring;
+    char what[200];
+    int err = s_exec_setup(spec, what, sizeof what);
+    if (err)
+        s_child_fail(status_fd, err, NULL, "%s", what);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(spec, "env")) setenv(e->string, e->valuestring, 1);
+    static const char *vars[][2] = {{"ARBOR_BROKER", "broker"},   {"ARBOR_TREE", "tree"},
+                                    {"ARBOR_NODE", "path"},       {"ARBOR_WORKER", "worker"},
+                                    {"ARBOR_SUPERVISOR", "supervisor"}};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(payload, vars[i][1]));
+        if (v)
+            setenv(vars[i][0], v, 1);
     }
-    if (argv) {
-        for (int i = 0; i < argc; i++)
-            argv[i] = cJSON_GetArrayItem(argv_json, i)->valuestring;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItem(spec, "env")) setenv(e->string, e->valuestring, 1);
-        static const char *vars[][2] = {{"ARBOR_BROKER", "broker"},   {"ARBOR_TREE", "tree"},
-                                        {"ARBOR_NODE", "path"},       {"ARBOR_WORKER", "worker"},
-                                        {"ARBOR_SUPERVISOR", "supervisor"}};
-        for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-            const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(payload, vars[i][1]));
-            if (v)
-                setenv(vars[i][0], v, 1);
-        }
-        execvp(argv[0], argv);
-        fail.err = errno;
+    s_child_rlimits(spec, status_fd, argv[0]);
+    err = s_execvp(argv[0], argv);
+    s_child_fail(status_fd, err,
+                 err == ENOEXEC ? "not a format this kernel runs, and no #! line" : NULL,
+                 "exec %s", argv[0]);
+}
+
+/* The text of a child's failure: "exec /x: ENOEXEC (Exec format error)". */
+static void s_reply_child_failed(s_server_t *s, uint64_t req, s_execfail_t *f)
+{
+    fsrv_hdr_t hdr = {.type = FSRV_SPAWN_FAILED, .req = req, .err = f->err};
+    char text[512];
+    const char *name = strerrorname_np(f->err);
+    f->what[sizeof f->what - 1] = f->hint[sizeof f->hint - 1] = 0;
+    snprintf(text, sizeof text, "%s: %s (%s%s%s)", f->what, name ? name : "error",
+             strerror(f->err), f->hint[0] ? "; " : "", f->hint);
+    s_queue(s, &hdr, text, NULL, 0);
+}
+
+/* Wait for the exec'd child's verdict, with a deadline: 0 it runs its
+ * program (EOF), 1 *f says why not, -1 no word within the deadline. */
+static int s_exec_verdict(int fd, s_execfail_t *f)
+{
+    int64_t deadline = clk_now_ms() + FSRV_EXEC_DEADLINE_MS;
+    size_t got = 0;
+    for (;;) {
+        int64_t left = deadline - clk_now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || (poll(&p, 1, (int) left) < 0 && errno != EINTR))
+            return -1;
+        ssize_t n = read(fd, (char *) f + got, sizeof *f - got);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return got == sizeof *f ? 1 : 0;
+        got += (size_t) n;
+        if (got == sizeof *f)
+            return 1;
     }
-    ssize_t w = write(status_fd, &fail, sizeof fail);
-    (void) w;
-    _exit(127);
+}
+
+static void s_close_all(const int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
 }
 
 static void s_spawn(s_server_t *s, uint64_t req, size_t len)
@@ -320,12 +435,6 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s_reply_failed(s, req, EINVAL, "malformed spawn payload");
         return;
     }
-    char prog[256] = "";
-    if (is_exec)
-        snprintf(prog, sizeof prog, "%s",
-                 cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(spec, "argv"), 0))
-                     ?: "");
-    int out[2] = {-1, -1}, err[2] = {-1, -1}, status[2] = {-1, -1}, link[2] = {-1, -1};
     if (s->nchildren == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
         s_child_t *grown = realloc(s->children, cap * sizeof *grown);
@@ -337,15 +446,23 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s->children = grown;
         s->cap = cap;
     }
-    if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || (is_exec && pipe2(status, O_CLOEXEC)) ||
-        (!is_exec && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link))) {
+    /* out, err, status (exec) or link (builtin), and the cgroup to join. */
+    int fd[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+    int *out = fd, *err = fd + 2, *status = fd + 4, *link = fd + 6, *join = fd + 8;
+    uint32_t slot = 0;
+    const char *step = "pipe2";
+    bool ok = !pipe2(out, O_CLOEXEC) && !pipe2(err, O_CLOEXEC) &&
+              (is_exec ? !pipe2(status, O_CLOEXEC)
+                       : !socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link));
+    if (ok && is_exec) {
+        step = "make the node's cgroup";
+        ok = contain_prepare(s->contain, join, &slot) == 0;
+    }
+    if (!ok) {
         int e = errno;
-        int all[] = {out[0], out[1], err[0], err[1], status[0], status[1], link[0], link[1]};
-        for (int i = 0; i < 8; i++)
-            if (all[i] >= 0)
-                close(all[i]);
+        s_close_all(fd, 9);
         cJSON_Delete(payload);
-        s_reply_failed(s, req, e, "pipe2");
+        s_reply_failed(s, req, e, step);
         return;
     }
     pid_t self_pid = getpid();
@@ -353,11 +470,13 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     pid_t pid = fork();
     if (pid == 0) {
         s_child_reset(s, self_pid, out[1], err[1]);
-        s_child_rlimits(spec);
         if (is_exec) {
+            /* Into its node's cgroup first: all it starts is born there. */
+            if (contain_join(*join) != 0)
+                s_child_fail(status[1], errno, NULL, "join the node's cgroup");
             /* fd 3 carries exec failures; everything above it is closed. */
             if (status[1] != 3 && dup3(status[1], 3, O_CLOEXEC) < 0)
-                _exit(127);
+                s_child_fail(status[1], errno, NULL, "dup3 of the exec status pipe");
             close_range(4, ~0U, 0);
             s_child_exec(payload, 3);
         }
@@ -365,55 +484,58 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         if (link[1] != LINK_FD && dup3(link[1], LINK_FD, O_CLOEXEC) < 0)
             _exit(127);
         close_range(LINK_FD + 1, ~0U, 0);
+        s_child_rlimits(spec, -1, "");
         s->builtin(s->payload, len);
         _exit(0);
     }
     int fork_errno = errno;
-    cJSON_Delete(payload);
-    close(out[1]);
-    close(err[1]);
-    if (link[1] >= 0)
-        close(link[1]);
+    const char *tree = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "tree"));
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "path"));
+    /* The parent keeps only the read ends. */
+    int child_ends[] = {out[1], err[1], status[1], link[1], *join};
+    s_close_all(child_ends, 5);
     if (pid < 0) {
-        close(out[0]);
-        close(err[0]);
-        if (link[0] >= 0)
-            close(link[0]);
-        if (is_exec) {
-            close(status[0]);
-            close(status[1]);
-        }
+        int mine[] = {out[0], err[0], status[0], link[0]};
+        s_close_all(mine, 4);
+        contain_abort(s->contain, slot);
+        cJSON_Delete(payload);
         s_reply_failed(s, req, fork_errno, "fork");
         return;
     }
     if (is_exec) {
-        close(status[1]);
-        s_exec_fail_t fail = {0, ""};
-        ssize_t n;
-        do
-            n = read(status[0], &fail, sizeof fail);
-        while (n < 0 && errno == EINTR);
+        s_execfail_t f = {0};
+        int verdict = s_exec_verdict(status[0], &f);
         close(status[0]);
-        if (n == (ssize_t) sizeof fail) {
-            /* exec failed: the child has _exited; reap it here, report once. */
-            waitpid(pid, NULL, 0);
+        if (verdict != 0) {
+            /* It never ran its program: it has _exited (or is killed now);
+             * s_reap reaps it as a stranger, nothing to report twice. */
+            if (verdict < 0)
+                kill(pid, SIGKILL);
             close(out[0]);
             close(err[0]);
-            char what[600];
-            if (fail.what[0])
-                snprintf(what, sizeof what, "cannot start \"%s\": %.300s", prog, fail.what);
-            else
-                snprintf(what, sizeof what, "cannot execute \"%s\"", prog);
-            s_reply_failed(s, req, fail.err, what);
+            contain_abort(s->contain, slot);
+            if (verdict > 0) {
+                s_reply_child_failed(s, req, &f);
+            } else {
+                char what[64];
+                snprintf(what, sizeof what, "exec: no word from the child within %d ms",
+                         FSRV_EXEC_DEADLINE_MS);
+                s_reply_failed(s, req, ETIMEDOUT, what);
+            }
+            cJSON_Delete(payload);
             return;
         }
     }
+    if (contain_add(s->contain, pid, is_exec ? tree : NULL, is_exec ? path : NULL, slot) != 0)
+        log_error("fork-server: out of memory: what %s starts is not contained", path ?: "?");
+    cJSON_Delete(payload);
     int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
         /* Rule 4 needs a pidfd: without one the worker is not supervisable. */
         int e = errno;
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
+        contain_reaped(s->contain, pid);
         close(out[0]);
         close(err[0]);
         if (link[0] >= 0)
@@ -428,7 +550,8 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     s_queue(s, &hdr, NULL, fds, link[0] >= 0 ? 4 : 3);
 }
 
-/* Reap every child that has exited; queue its status for the supervisor. */
+/* Reap every child that has exited; queue its status for the supervisor,
+ * with how many processes its node left behind had to be killed. */
 static void s_reap(s_server_t *s)
 {
     for (;;) {
@@ -439,62 +562,47 @@ static void s_reap(s_server_t *s)
         for (size_t i = 0; i < s->nchildren; i++) {
             if (s->children[i].pid != pid)
                 continue;
+            int escaped = contain_reaped(s->contain, pid);
             fsrv_hdr_t hdr = {.type = FSRV_EXITED, .req = s->children[i].req, .pid = pid,
-                              .status = status, .mono_ms = clk_now_ms()};
+                              .status = status, .escaped = escaped, .mono_ms = clk_now_ms()};
             s_queue(s, &hdr, NULL, NULL, 0);
             s->children[i] = s->children[--s->nchildren];
             break;
         }
         /* Unknown pids are orphans of exec'd programs, reparented to us as
-         * the subreaper: reaped here, never left as zombies. */
+         * the subreaper (or children whose exec failed): reaped here, never
+         * left as zombies. */
     }
 }
 
+/* SIGTERM or SIGKILL to every child: workers and adopted orphans. */
 static void s_signal_all(s_server_t *s, int sig)
 {
     for (size_t i = 0; i < s->nchildren; i++)
         kill(s->children[i].pid, sig); /* our own unreaped children: no pid reuse */
-    /* Descendants reparented to us (we are their subreaper) too. */
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    pid_t me = getpid();
-    while (d && (e = readdir(d))) {
-        char path[300], buf[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        buf[n] = 0;
-        char *p = strrchr(buf, ')');
-        int ppid = 0;
-        char state;
-        if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == me)
-            kill(atoi(e->d_name), sig);
-    }
-    if (d)
-        closedir(d);
+    pid_t kids[1024];
+    int n = ptree_children(getpid(), kids, sizeof kids / sizeof kids[0]);
+    for (int i = 0; i < n && i < (int) (sizeof kids / sizeof kids[0]); i++)
+        kill(kids[i], sig); /* children: not reaped, so not reused */
 }
 
-/* Wait (reaping) until no child is left or the deadline passes. */
-static void s_reap_until(s_server_t *s, int64_t deadline)
+/* Wait (reaping) until no worker is left (all: also no adopted orphan)
+ * or the deadline passes. */
+static void s_reap_until(s_server_t *s, int64_t deadline, bool all)
 {
-    while (s->nchildren > 0) {
+    for (;;) {
+        s_reap(s);
+        if (s->nchildren == 0 && (!all || waitpid(-1, NULL, WNOHANG | __WALL) < 0))
+            return;
         int64_t left = deadline - clk_now_ms();
         if (left <= 0)
             return;
         struct pollfd p = {s->sigfd, POLLIN, 0};
-        if (poll(&p, 1, (int) left) > 0) {
+        if (poll(&p, 1, (int) (left < 20 ? left : 20)) > 0) {
             struct signalfd_siginfo si;
             while (read(s->sigfd, &si, sizeof si) > 0) {
             }
         }
-        s_reap(s);
     }
 }
 
@@ -502,16 +610,22 @@ static void s_shutdown(s_server_t *s, const char *why)
 {
     size_t n = s->nchildren;
     if (n)
-        log_warn("fork-server: %s; stopping %zu workers (SIGTERM, SIGKILL after %d ms)", why, n,
-                 FSRV_TERM_GRACE_MS);
+        log_warn("fork-server: %s; stopping %zu workers (SIGTERM, then SIGKILL to everything "
+                 "they started, after %d ms)",
+                 why, n, FSRV_TERM_GRACE_MS);
     s_signal_all(s, SIGTERM);
-    s_reap_until(s, clk_now_ms() + FSRV_TERM_GRACE_MS);
-    if (s->nchildren)
-        s_signal_all(s, SIGKILL);
-    s_reap_until(s, clk_now_ms() + FSRV_REAP_DEADLINE_MS);
+    s_reap_until(s, clk_now_ms() + FSRV_TERM_GRACE_MS, false);
+    /* Rule 6, at any depth: whatever is left below us, setsid'd and
+     * double-forked ones too, is frozen and killed. */
+    int64_t deadline = clk_now_ms() + FSRV_REAP_DEADLINE_MS;
+    int killed = contain_kill_all(s->contain, deadline);
+    s_reap_until(s, deadline, true);
     s_flush(s);
+    if (killed > (int) s->nchildren && s->nchildren == 0)
+        log_info("fork-server: killed %d processes below its workers", killed);
     if (s->nchildren)
         log_error("fork-server: %zu workers did not die after SIGKILL", s->nchildren);
+    contain_destroy(&s->contain);
     _exit(s->nchildren ? 1 : 0);
 }
 
@@ -520,7 +634,9 @@ static void s_serve(s_server_t *s)
     for (;;) {
         struct pollfd p[2] = {{s->sock, POLLIN | (s->out_head ? POLLOUT : 0), 0},
                               {s->sigfd, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+        /* Ended nodes' cgroups are removed once their last process is gone. */
+        int timeout = contain_tick(s->contain) ? 50 : -1;
+        if (poll(p, 2, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             s_shutdown(s, "poll failed");
@@ -595,6 +711,11 @@ static void __attribute__((noreturn)) s_server_main(int sock, pid_t supervisor,
             close(fd);
     if (close_range((unsigned) keep_hi + 1, ~0U, 0) == 0)
         guarantees |= FSRV_G_CLOSE_RANGE;
+    s->contain = contain_new(supervisor);
+    if (!s->contain)
+        _exit(1);
+    if (contain_has_cgroup(s->contain))
+        guarantees |= FSRV_G_CGROUP;
     s->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (s->devnull < 0)
         _exit(1);

@@ -81,6 +81,7 @@ const char *fsrv_guarantee_name(int bit)
     case FSRV_G_PDEATHSIG: return "pdeathsig";
     case FSRV_G_SUBREAPER: return "subreaper";
     case FSRV_G_CLOSE_RANGE: return "close_range";
+    case FSRV_G_CGROUP: return "cgroup";
     default: return "unknown";
     }
 }

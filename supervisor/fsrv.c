@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,6 +67,10 @@ static int s_program(char *path, size_t size)
 
 int fsrv_start(fsrv_t *out)
 {
+    /* The second subreaper (sweep.h): if the fork-server dies, what its
+     * workers started comes back to us, not to init. Idempotent. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+        return -1;
     if (s_program(out->program, sizeof out->program) != 0)
         return -1;
     const char *path = out->program;

@@ -5,6 +5,7 @@
  * lifecycle in node.c, a parent's strategy in strategy.c, statuses and the
  * report in tree.c, the spawn queue in spawnq.c, placement in place.c. */
 #include "super.h"
+#include "sweep.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -779,6 +780,7 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     if (s_node_by_req(s, ev->hdr.req, &t) != n || !node_state_alive(n->inc.life.state))
         return;
     s->count.exits++;
+    n->inc.escaped = ev->hdr.escaped; /* what its node left behind, killed at its end */
     s_event(s, t, n, (node_event_t){.kind = NEV_EXITED, .wait_status = ev->hdr.status},
             ev->hdr.mono_ms, NULL);
 }
@@ -854,6 +856,7 @@ static void s_fsrv_lost(super_t *s)
     s->fsrv_gone = true;
     log_error("the fork-server died: its workers died with it (PDEATHSIG); marking them lost");
     s_abandon(s, "the fork-server died; no exit status can be known", false);
+    sweep_descendants(s->fsrv.pid); /* orphans adopted by us, the second subreaper */
     s_fsrv_replace(s);
 }
 

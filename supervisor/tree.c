@@ -580,8 +580,7 @@ static cJSON *s_node_report(const tree_node_t *n)
         cJSON_AddNullToObject(o, "escalation");
     }
     cJSON_AddItemToObject(o, "phases", s_phases_json(inc));
-    if (inc->escaped)
-        cJSON_AddNumberToObject(o, "escaped", inc->escaped);
+    cJSON_AddNumberToObject(o, "escaped", inc->escaped);
     if (n->restart != RESTART_TRANSIENT)
         cJSON_AddStringToObject(o, "restart", restart_name(n->restart));
     /* Earlier incarnations, when its parent restarted it. */

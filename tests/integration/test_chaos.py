@@ -3,7 +3,11 @@ middle node, the fork-server, the supervisor, the broker) at a random
 moment. After each run every node has exactly one terminal status (or the
 supervisor is gone and its tree with it), and no process of the run
 survives. ARBOR_CHAOS_RUNS sets the number of trees (default 200),
-ARBOR_CHAOS_SEED the seed (printed, to replay a failure)."""
+ARBOR_CHAOS_SEED the seed (printed, to replay a failure).
+
+Some leaves are real programs that start processes of their own (setsid,
+double fork, SIGTERM ignored): each carries ARBOR_TEST_MARK in its env,
+and after every run no process with it may be alive (issue 13)."""
 
 import json
 import os
@@ -19,9 +23,20 @@ RUNS = int(os.environ.get("ARBOR_CHAOS_RUNS", "200" if SLOW <= 1 else "40"))
 SEED = int(os.environ.get("ARBOR_CHAOS_SEED", str(int(time.time()))))
 
 
+MARK = "chaos-" + str(os.getpid())
+
+# Programs whose descendants try to outlive their node (issue 13).
+ESCAPERS = [
+    "setsid sleep 30 & exec sleep 30",                              # a new session
+    "sh -c 'trap \"\" TERM; exec sleep 30' & exec sleep 30",        # SIGTERM ignored
+    "sh -c 'setsid sleep 30 &'; exec sleep 30",                     # double fork
+    "setsid sh -c 'trap \"\" TERM; sleep 30' & sleep 0.$$; exit 3",  # fails, leaves one
+]
+
+
 def random_leaf(rng, name):
     kind = rng.choice(["sleep", "sleep", "sleep_ms", "fail", "exit", "crash", "hang_cleanup",
-                       "hang_running", "exec"])
+                       "hang_running", "exec", "escaper"])
     node = {"name": name, "grace_ms": 150, "kill_after_ms": 100}
     if kind == "sleep":
         node["run"] = "sleep"
@@ -37,9 +52,37 @@ def random_leaf(rng, name):
         node.update(run="hang", **{"in": "cleanup"})
     elif kind == "hang_running":
         node.update(run="hang", **{"in": "running"})
+    elif kind == "escaper":
+        node.update(run="exec", argv=["sh", "-c", rng.choice(ESCAPERS)],
+                    env={"ARBOR_TEST_MARK": MARK})
     else:
         node.update(run="exec", argv=["sleep", "30"])
     return node
+
+
+def marked_alive():
+    """Live processes whose env holds ARBOR_TEST_MARK=MARK."""
+    needle = ("ARBOR_TEST_MARK=" + MARK).encode()
+    found = []
+    for pid in marked_pids_any():
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def marked_pids_any():
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, "rb") as f:
+                    if f.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                        yield int(entry)
+            except (OSError, IndexError):
+                pass
 
 
 def random_tree(rng, depth, name="root"):
@@ -104,6 +147,7 @@ def test_chaos(run):
             # Everything of its trees dies with it, within a second.
             left = workers_left(run, {broker.pid}, 1.0)
             check(not left, "run %d (seed %d): survivors of the supervisor: %r" % (i, SEED, left))
+            check(not marked_alive(), "run %d (seed %d): escaped the supervisor" % (i, SEED))
             sup = run.supervisor("sup1")
             continue
         if victim == "broker" and pid:
@@ -123,6 +167,10 @@ def test_chaos(run):
         # No worker of this run is left: only the daemons remain.
         left = workers_left(run, {broker.pid, sup.pid, fork_server_of(sup.pid)}, 3.0)
         check(not left, "run %d (seed %d, victim %s): survivors %r" % (i, SEED, victim, left))
+        # And none of what the programs started (already covered by the
+        # run's marker; this one is set by the spec, as a user would).
+        escaped = marked_alive()
+        check(not escaped, "run %d (seed %d, victim %s): escaped %r" % (i, SEED, victim, escaped))
     print("chaos: kills by victim: %r" % kills)
     check(sum(kills.values()) >= RUNS // 2, "too few kills happened: %r" % kills)
 

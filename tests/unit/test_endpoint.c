@@ -1,5 +1,5 @@
 /* endpoint: which strings are endpoints arbor can bind or connect to, and
- * whether an ipc socket file is served (issue 13, defect 9). */
+ * whether an ipc socket file is served. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

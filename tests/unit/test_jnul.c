@@ -1,5 +1,5 @@
-/* jnul: where a JSON text holds "\u0000" inside a string (issue 13,
- * defect 5: cJSON would cut that string there without a word). */
+/* jnul: where a JSON text holds "\u0000" inside a string (cJSON would cut
+ * that string there without a word). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

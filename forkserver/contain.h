@@ -1,0 +1,62 @@
+/* contain: whatever a node started ends with the node (DESIGN.md,
+ * "Containment"), even processes that called setsid, double-forked or
+ * ignore SIGTERM. In the fork-server, which is their subreaper.
+ *
+ * Two ways, the best the kernel allows:
+ * - cgroup: a cgroup v2 per exec'd node, under one of this fork-server's
+ *   own (arbor-fsrv-SUPERVISOR-FSRV, next to the fork-server in its
+ *   cgroup). The child joins it before it execs; when the node's process
+ *   ends, one write to its cgroup.kill ends everything left in it at once.
+ *   Needs cgroup2 mounted, cgroup.kill (Linux 5.14) and the right to
+ *   create cgroups there (root, or a delegated subtree).
+ * - subreaper: otherwise. The node's descendants are orphaned to the
+ *   fork-server when its process ends; they are told apart by the
+ *   ARBOR_TREE/ARBOR_NODE they inherited, or their node's process group
+ *   or session, frozen and killed with their whole subtree (ptree.h).
+ *   A process that both leaves its session and clears its environment
+ *   cannot be told apart: it is killed when the fork-server stops.
+ * Builtins start no processes: they are only counted as workers.
+ * ARBOR_NO_CGROUP=1 in the environment forces the subreaper way. */
+#ifndef ARBOR_CONTAIN_H
+#define ARBOR_CONTAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct contain_t contain_t;
+
+/* Probes the cgroup way (and clears what dead fork-servers of the same
+ * supervisor left); never fails for want of it. NULL only without memory. */
+contain_t *contain_new(pid_t supervisor);
+/* Removes its cgroups (contain_kill_all first, or they stay busy). */
+void contain_destroy(contain_t **self);
+
+/* Whether nodes get a cgroup each. */
+bool contain_has_cgroup(const contain_t *self);
+
+/* Before forking an exec'd node: its cgroup, and *join_fd, an fd (CLOEXEC)
+ * of its cgroup.procs for the child (-1 without the cgroup way). *slot
+ * names the cgroup for contain_add/contain_abort. 0, or -1 with errno. */
+int contain_prepare(contain_t *self, int *join_fd, uint32_t *slot);
+/* In the child, before exec: join the node's cgroup. 0, or -1 with errno. */
+int contain_join(int join_fd);
+/* The fork failed: drop the prepared cgroup. */
+void contain_abort(contain_t *self, uint32_t slot);
+
+/* A worker was forked (builtin: tree and path NULL, slot 0). */
+int contain_add(contain_t *self, pid_t pid, const char *tree, const char *path, uint32_t slot);
+
+/* A worker was reaped: kill every process its node left behind. Returns
+ * how many had to be killed ("escaped"), 0 for a builtin or none. */
+int contain_reaped(contain_t *self, pid_t pid);
+
+/* Stopping: freeze and kill every descendant of the fork-server, at any
+ * depth, and everything in its cgroups. Returns how many were killed. */
+int contain_kill_all(contain_t *self, int64_t deadline_ms);
+
+/* Remove cgroups whose processes are now all gone. True while some are
+ * still busy (call again a little later). */
+bool contain_tick(contain_t *self);
+
+#endif

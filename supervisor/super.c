@@ -20,6 +20,8 @@
 #include "esc.h"
 #include "link.h"
 #include "log.h"
+#include "logs_req.h" /* logs (issue 14) */
+#include "nodelog.h"  /* logs (issue 14) */
 #include "peer.h"
 #include "place.h"
 #include "sig.h"
@@ -810,6 +812,14 @@ static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, b
     super_t *s = arg;
     tree_t *t;
     tree_node_t *n = s_node_by_req(s, key >> 2, &t);
+    /* logs (issue 14): every line is the node's, even from the pipe of an
+     * earlier incarnation that a restart has replaced. */
+    int idx = (int) ((key >> 2) & ((1u << REQ_NODE_BITS) - 1));
+    if ((key & 3) != FD_LINK && t && idx < t->nnodes)
+        nodelog_output(&s->cfg.logs, t, &t->nodes[idx],
+                       (key & 3) == FD_ERR ? LOGBUF_STDERR : LOGBUF_STDOUT, data, len, eof,
+                       clk_now_ms());
+    /* end logs */
     if (!n)
         return;
     if ((key & 3) == FD_LINK) {
@@ -1044,6 +1054,23 @@ static void s_handle_cancel(super_t *s, env_t *req)
     super_cancel_node(s, t, n, "cancel requested");
 }
 
+/* logs (issue 14): a tree's output lines; logs_req.c answers. */
+static void s_handle_logs(super_t *s, env_t *req)
+{
+    const char *id = env_str(req->body, "tree");
+    tree_t *t = s_tree_by_id(s, id);
+    const char *code = "not_found";
+    char why[300] = "";
+    cJSON *body = t ? logs_req_reply(t, req->body, &code, why, sizeof why) : NULL;
+    if (body)
+        super_send(s, req->from, "logs", body, req->id);
+    else if (!t)
+        s_reply_error(s, req, "not_found", "supervisor %s has no tree \"%s\"", s->name, id ?: "");
+    else
+        s_reply_error(s, req, code, "tree %s: %s", t->id, why);
+}
+/* end logs */
+
 static void s_handle_list(super_t *s, env_t *req)
 {
     cJSON *body = cJSON_CreateObject();
@@ -1222,6 +1249,8 @@ static int s_on_broker(zloop_t *loop, zsock_t *sock, void *arg)
             s_handle_cancel(s, msg);
         else if (!strcmp(msg->type, "list"))
             s_handle_list(s, msg);
+        else if (!strcmp(msg->type, "logs")) /* logs (issue 14) */
+            s_handle_logs(s, msg);
         else if (!strcmp(msg->type, "stats"))
             s_handle_stats(s, msg);
         else if (!strcmp(msg->type, "spawned"))

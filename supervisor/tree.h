@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "logbuf.h" /* logs (issue 14) */
+
 #define TREE_NAME_MAX 64
 #define TREE_ID_MAX 64
 #define TREE_TAIL_BYTES 4096 /* stderr kept per node for its error */
@@ -117,6 +119,9 @@ struct tree_node_t {
     char *tail;
     size_t tail_len, tail_pos;
     uint64_t out_bytes, err_bytes;
+
+    /* logs (issue 14): its output lines (nodelog.h), NULL until it writes */
+    logbuf_t *logs;
 };
 
 typedef struct {
@@ -130,6 +135,7 @@ typedef struct {
     int64_t timeout_ms;      /* 0: none */
     char reason[32];         /* why it was cancelled: "cancel", "timeout", ... */
     tree_status_t status;
+    uint64_t log_seq;        /* logs (issue 14): seq of the last output line, any node */
 } tree_t;
 
 const char *phase_name(phase_t p);

@@ -3,7 +3,7 @@
 A broker started with --capture writes every frame it receives that parses as
 JSON ("in") and every message of its own ("out") as a JSON line. A
 representative run -- nested failing tree, exec nodes, subtree cancels with
-escalation, status, list, peers, watch, invalid specs, and deliberately bad
+escalation, status, list, logs, peers, watch, invalid specs, and deliberately bad
 input from raw pyzmq DEALERs -- is driven through arborctl, then every
 captured message is validated against envelope.json and msg.TYPE.json. The
 only frames exempt are the malformed ones this test sent itself on purpose
@@ -372,6 +372,9 @@ def drive_cli(run, schemas, cap, reports):
     nodes = harness.by_path(rep)
     check(nodes["root/ghost"]["status"] == "spawn_failed", "ghost %s" % nodes["root/ghost"]["status"])
     reports.append(("exec tree", rep))
+    # logs: the request and its reply (root/shell wrote a line on stderr).
+    r = run.ctl("logs", "--json", rep["tree"] + "/root/shell", timeout=30)
+    check(r.returncode == 0 and "to-stderr" in r.stdout, "logs: exit %d\n%s\n%s" % (r.returncode, r.stdout, r.stderr))
 
     # A tree to cancel piece by piece, watched live.
     r = run.ctl("spawn", "-", input=json.dumps(CANCEL_TREE), timeout=30)

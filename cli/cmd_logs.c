@@ -49,7 +49,8 @@ static int s_parse(int argc, char **argv, logs_opts_t *o, const char **broker)
         }
     }
     if (optind != argc - 1)
-        return cmd_usage_error("logs", optind >= argc ? "missing TREE" : "expected one TREE, got more");
+        return cmd_usage_error("logs", optind >= argc ? "missing TREE"
+                                                      : "expected one TREE, got more");
     const char *arg = argv[optind];
     const char *slash = strchr(arg, '/');
     size_t len = slash ? (size_t) (slash - arg) : strlen(arg);

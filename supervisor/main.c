@@ -156,8 +156,12 @@ int main(int argc, char **argv)
         case 21: s_setenv_path("ARBOR_CURVE_SERVERKEY", optarg); break;
         case 22: allow_root = true; break;
         /* logs (issue 14) */
-        case 30: cfg.logs.limits.max_lines = (size_t) s_int_arg("--log-lines", optarg, 1, 10000000); break;
-        case 31: cfg.logs.limits.max_bytes = (size_t) s_int_arg("--log-bytes", optarg, 1, 1 << 30); break;
+        case 30:
+            cfg.logs.limits.max_lines = (size_t) s_int_arg("--log-lines", optarg, 1, 10000000);
+            break;
+        case 31:
+            cfg.logs.limits.max_bytes = (size_t) s_int_arg("--log-bytes", optarg, 1, 1 << 30);
+            break;
         case 32: cfg.logs.dir = optarg; break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;

@@ -117,7 +117,8 @@ static void test_lines_of_a_tree_in_order(void **state)
     /* The pipe closes: the partial last line is a line. */
     tree_node_t *x = tree_find_path(t, "root/a/x");
     nodelog_output(&cfg, t, x, LOGBUF_STDERR, NULL, 0, true, 1050);
-    assert_string_equal(s_ask(t, "{\"tree\":\"t1\",\"after\":4}", &r), "5 root/a/x stderr x2 partial");
+    assert_string_equal(s_ask(t, "{\"tree\":\"t1\",\"after\":4}", &r),
+                        "5 root/a/x stderr x2 partial");
     cJSON_Delete(r);
     tree_destroy(&t);
 }
@@ -200,9 +201,12 @@ static void test_bad_requests_change_nothing(void **state)
     assert_null(r);
     assert_string_equal(s_ask(t, "{\"tree\":\"t1\",\"stream\":\"both\"}", &r),
                         "error bad_request: logs: \"stream\" must be \"stdout\" or \"stderr\"");
-    assert_true(strncmp(s_ask(t, "{\"tree\":\"t1\",\"after\":-1}", &r), "error bad_request", 17) == 0);
-    assert_true(strncmp(s_ask(t, "{\"tree\":\"t1\",\"after\":1.5}", &r), "error bad_request", 17) == 0);
-    assert_true(strncmp(s_ask(t, "{\"tree\":\"t1\",\"path\":7}", &r), "error bad_request", 17) == 0);
+    const char *bad[] = {"{\"tree\":\"t1\",\"after\":-1}", "{\"tree\":\"t1\",\"after\":1.5}",
+                         "{\"tree\":\"t1\",\"after\":\"3\"}", "{\"tree\":\"t1\",\"path\":7}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_true(strncmp(s_ask(t, bad[i], &r), "error bad_request", 17) == 0);
+        assert_null(r);
+    }
     tree_destroy(&t);
 }
 

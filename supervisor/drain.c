@@ -126,7 +126,7 @@ void drain_ready(drain_t *self)
     }
 }
 
-void drain_now(drain_t *self, int fd, uint64_t key)
+bool drain_now(drain_t *self, int fd, uint64_t key)
 {
-    s_read(self, fd, key, SIZE_MAX);
+    return s_read(self, fd, key, SIZE_MAX);
 }

@@ -648,6 +648,16 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     n->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     if (n->err_fd >= 0)
         drain_now(s->drain, n->err_fd, FD_KEY(ev->hdr.req, FD_ERR));
+    /* logs (issue 14): what it wrote is in its logs when it settles, a
+     * partial last line too when its pipes ended with it (the drain's own
+     * end of the pipe, later, closes nothing twice). */
+    for (int which = FD_OUT; which <= FD_ERR; which++) {
+        int fd = which == FD_OUT ? n->out_fd : n->err_fd;
+        if (fd >= 0 && drain_now(s->drain, fd, FD_KEY(ev->hdr.req, which)))
+            nodelog_output(&s->cfg.logs, t, n, which == FD_OUT ? LOGBUF_STDOUT : LOGBUF_STDERR,
+                           NULL, 0, true, clk_now_ms());
+    }
+    /* end logs */
     if (n->pidfd >= 0)
         close(n->pidfd);
     n->pidfd = -1;

@@ -215,5 +215,17 @@ def test_follow(run):
             p.wait()
 
 
+def test_bad_flags(run):
+    """A log directory that cannot be made, or a budget of 0: exit 2 at start."""
+    blocker = os.path.join(run.dir, "a-file")
+    open(blocker, "w").close()
+    for extra, word in ((["--log-dir", os.path.join(blocker, "logs")], "--log-dir"),
+                        (["--log-lines", "0"], "--log-lines"), (["--log-bytes", "x"], "--log-bytes")):
+        r = subprocess.run([os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
+                            "--name", "bad"] + extra, capture_output=True, text=True, env=run.env,
+                           timeout=10 * SLOW)
+        check(r.returncode == 2 and word in r.stderr, "%s: exit %d\n%s" % (extra, r.returncode, r.stderr))
+
+
 if __name__ == "__main__":
-    main([test_kept_filtered_and_written, test_follow])
+    main([test_kept_filtered_and_written, test_follow, test_bad_flags])

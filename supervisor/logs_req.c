@@ -74,6 +74,46 @@ static bool s_selected(const tree_node_t *n, const char *path, size_t plen)
                                  (n->path[plen] == 0 || n->path[plen] == '/')));
 }
 
+/* The merge's heap: the next line of selected node k has seq. */
+typedef struct {
+    uint64_t seq;
+    int k;
+} s_head_t;
+
+static void s_push(s_head_t *heap, int *n, s_head_t h)
+{
+    int i = (*n)++;
+    while (i > 0 && heap[(i - 1) / 2].seq > h.seq) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    heap[i] = h;
+}
+
+static void s_pop(s_head_t *heap, int *n)
+{
+    s_head_t h = heap[--*n];
+    int i = 0;
+    while (2 * i + 1 < *n) {
+        int c = 2 * i + 1;
+        if (c + 1 < *n && heap[c + 1].seq < heap[c].seq)
+            c++;
+        if (heap[c].seq >= h.seq)
+            break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    if (*n > 0)
+        heap[i] = h;
+}
+
+static uint64_t s_seq_at(const tree_t *t, int node, size_t i)
+{
+    logbuf_line_t l;
+    logbuf_at(t->nodes[node].logs, i, &l);
+    return l.seq;
+}
+
 static cJSON *s_fail(const char **code, const char *c, char *err, size_t errlen, const char *fmt,
                      const char *arg)
 {
@@ -108,9 +148,11 @@ cJSON *logs_req_reply(tree_t *t, const cJSON *body, const char **code, char *err
     /* The selected nodes: where each one's next line is, and their state. */
     int *sel = malloc((size_t) t->nnodes * sizeof *sel);
     size_t *pos = malloc((size_t) t->nnodes * sizeof *pos);
-    if (!sel || !pos) {
+    s_head_t *heap = malloc((size_t) t->nnodes * sizeof *heap);
+    if (!sel || !pos || !heap) {
         free(sel);
         free(pos);
+        free(heap);
         return s_fail(code, "internal", err, errlen, "logs: out of memory%s", "");
     }
     int nsel = 0;
@@ -129,7 +171,12 @@ cJSON *logs_req_reply(tree_t *t, const cJSON *body, const char **code, char *err
         pos[nsel++] = logbuf_find(n->logs, after, mask);
     }
 
-    /* Merge by seq, up to a reply's worth. */
+    /* Merge by seq, up to a reply's worth: a min-heap of each node's next
+     * line, so a tree of many nodes costs log(nodes) a line. */
+    int nheap = 0;
+    for (int k = 0; k < nsel; k++)
+        if (pos[k] < logbuf_lines(t->nodes[sel[k]].logs))
+            s_push(heap, &nheap, (s_head_t){s_seq_at(t, sel[k], pos[k]), k});
     cJSON *reply = cJSON_CreateObject();
     cJSON_AddStringToObject(reply, "tree", t->id);
     cJSON *lines = cJSON_AddArrayToObject(reply, "lines");
@@ -137,26 +184,15 @@ cJSON *logs_req_reply(tree_t *t, const cJSON *body, const char **code, char *err
     char *scratch = NULL;
     uint64_t last = after;
     bool more = false;
-    while (true) {
-        int best = -1;
-        logbuf_line_t l, bl = {0};
-        for (int k = 0; k < nsel; k++) {
-            const logbuf_t *lb = t->nodes[sel[k]].logs;
-            if (pos[k] >= logbuf_lines(lb))
-                continue;
-            logbuf_at(lb, pos[k], &l);
-            if (best < 0 || l.seq < bl.seq) {
-                best = k;
-                bl = l;
-            }
-        }
-        if (best < 0)
-            break;
+    while (nheap > 0) {
+        int best = heap[0].k;
+        logbuf_line_t bl;
+        logbuf_at(t->nodes[sel[best]].logs, pos[best], &bl);
         const tree_node_t *n = &t->nodes[sel[best]];
         size_t cost = 80 + strlen(n->path);
         if (scratch_cap < 3 * bl.len + 1) {
             char *grown = realloc(scratch, 3 * bl.len + 1);
-            if (!grown) {
+            if (!grown) { /* out of memory: this line is for the next reply */
                 more = true;
                 break;
             }
@@ -181,10 +217,18 @@ cJSON *logs_req_reply(tree_t *t, const cJSON *body, const char **code, char *err
         json += cost;
         last = bl.seq;
         pos[best] = logbuf_next(n->logs, pos[best] + 1, mask);
+        s_pop(heap, &nheap);
+        if (pos[best] < logbuf_lines(n->logs))
+            s_push(heap, &nheap, (s_head_t){s_seq_at(t, sel[best], pos[best]), best});
     }
+    free(heap);
     free(scratch);
     free(sel);
     free(pos);
+    if (more && count == 0) { /* not even one line fitted in memory */
+        cJSON_Delete(reply);
+        return s_fail(code, "internal", err, errlen, "logs: out of memory%s", "");
+    }
 
     /* Every line up to the tree's last seq was looked at unless it was full. */
     uint64_t next = more ? last : (t->log_seq > after ? t->log_seq : after);

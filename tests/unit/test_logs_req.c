@@ -175,6 +175,53 @@ static void test_a_full_reply_says_more(void **state)
     tree_destroy(&t);
 }
 
+/* Many nodes, lines interleaved: read back page by page, every line once,
+ * in seq order (the merge across nodes). */
+static void test_many_nodes_merge_in_order(void **state)
+{
+    (void) state;
+    static const char spec[] = "{\"name\":\"root\",\"children\":[{\"name\":\"w\",\"count\":50}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t2", 2, "sup1", NULL, &err);
+    assert_non_null(t);
+    nodelog_cfg_t cfg = NODELOG_CFG_DEFAULT;
+    for (int i = 0; i < 2500; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "l%d\n", i);
+        tree_node_t *n = &t->nodes[1 + (i * 7) % 50];
+        nodelog_output(&cfg, t, n, i % 3 ? LOGBUF_STDOUT : LOGBUF_STDERR, text, strlen(text), false,
+                       i);
+    }
+    uint64_t after = 0;
+    int seen = 0, pages = 0;
+    bool more = true;
+    while (more) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"tree\":\"t2\",\"after\":%llu}", (unsigned long long) after);
+        cJSON *req = cJSON_Parse(body), *r;
+        const char *code;
+        char why[128];
+        r = logs_req_reply(t, req, &code, why, sizeof why);
+        cJSON_Delete(req);
+        assert_non_null(r);
+        const cJSON *l;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItem(r, "lines"))
+        {
+            char want[32];
+            snprintf(want, sizeof want, "l%d", seen);
+            assert_string_equal(cJSON_GetObjectItem(l, "text")->valuestring, want);
+            assert_int_equal(s_num(l, "seq"), ++seen);
+        }
+        more = s_true(r, "more");
+        after = (uint64_t) s_num(r, "next");
+        pages++;
+        cJSON_Delete(r);
+    }
+    assert_int_equal(seen, 2500);
+    assert_int_equal(pages, 3);
+    tree_destroy(&t);
+}
+
 static void test_text_is_utf8(void **state)
 {
     (void) state;
@@ -264,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_lines_of_a_tree_in_order),
         cmocka_unit_test(test_report_counts_and_gap),
         cmocka_unit_test(test_a_full_reply_says_more),
+        cmocka_unit_test(test_many_nodes_merge_in_order),
         cmocka_unit_test(test_text_is_utf8),
         cmocka_unit_test(test_bad_requests_change_nothing),
         cmocka_unit_test(test_log_dir_files),

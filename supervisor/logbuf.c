@@ -15,8 +15,8 @@ typedef struct {
 /* The line a stream is in the middle of: at most line_max bytes, the rest
  * only counted. */
 typedef struct {
-    char *buf;
-    size_t len;
+    char *buf; /* cap + 1 bytes, grown as the line does, up to line_max + 1 */
+    size_t len, cap;
     uint64_t cut;
     int64_t t_ms;
     bool open; /* a line has begun */
@@ -180,9 +180,20 @@ void logbuf_append(logbuf_t *self, logbuf_stream_t stream, const char *data, siz
         size_t take = nl ? (size_t) (nl - data) : len;
         size_t room = self->lim.line_max - p->len;
         size_t keep = take < room ? take : room;
-        if (keep > 0 && !p->buf)
-            p->buf = malloc(self->lim.line_max + 1);
-        if (p->buf) {
+        if (keep > 0 && p->len + keep > p->cap) {
+            /* Most lines are short: a node's pending line costs what it holds. */
+            size_t cap = p->cap ? p->cap : 120;
+            while (cap < p->len + keep)
+                cap *= 2;
+            if (cap > self->lim.line_max)
+                cap = self->lim.line_max;
+            char *grown = realloc(p->buf, cap + 1);
+            if (grown) {
+                p->buf = grown;
+                p->cap = cap;
+            }
+        }
+        if (p->buf && p->len + keep <= p->cap) {
             memcpy(p->buf + p->len, data, keep);
             p->len += keep;
         } else {
@@ -205,6 +216,7 @@ void logbuf_close(logbuf_t *self, logbuf_stream_t stream, uint64_t *seq)
         s_emit(self, stream, seq);
     free(self->part[stream].buf);
     self->part[stream].buf = NULL;
+    self->part[stream].cap = 0;
 }
 
 size_t logbuf_lines(const logbuf_t *self)

@@ -128,6 +128,30 @@ static void test_long_lines_are_cut(void **state)
     logbuf_destroy(&b);
 }
 
+/* A line that arrives a few bytes at a time, longer than a short line's
+ * first buffer, is kept whole. */
+static void test_line_in_small_chunks(void **state)
+{
+    (void) state;
+    uint64_t seq = 0;
+    logbuf_t *b = logbuf_new(NULL);
+    char want[1001];
+    for (int i = 0; i < 1000; i++)
+        want[i] = (char) ('a' + i % 26);
+    want[1000] = 0;
+    for (int i = 0; i < 1000; i += 7)
+        logbuf_append(b, LOGBUF_STDERR, want + i, i + 7 <= 1000 ? 7 : (size_t) (1000 - i), i, &seq);
+    logbuf_append(b, LOGBUF_STDERR, "\n", 1, 2000, &seq);
+    logbuf_line_t l;
+    assert_int_equal(logbuf_lines(b), 1);
+    logbuf_at(b, 0, &l);
+    assert_int_equal(l.len, 1000);
+    assert_int_equal(l.cut, 0);
+    assert_int_equal(l.t_ms, 0);
+    assert_string_equal(l.text, want);
+    logbuf_destroy(&b);
+}
+
 /* Flood: memory stays within the budget whatever the volume. */
 static void test_flood_is_bounded(void **state)
 {
@@ -205,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_partial_last_line_kept_at_close),
         cmocka_unit_test(test_oldest_lines_go_first),
         cmocka_unit_test(test_long_lines_are_cut),
+        cmocka_unit_test(test_line_in_small_chunks),
         cmocka_unit_test(test_flood_is_bounded),
         cmocka_unit_test(test_sink_sees_every_line),
         cmocka_unit_test(test_stream_names),

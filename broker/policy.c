@@ -91,6 +91,11 @@ bool policy_allows(const policy_msg_t *m, char *why, size_t size)
                                  "%s (this is a %s)", m->type, m->role);
     if (s_supervisor_only(m->type) && !supervisor)
         return s_deny(why, size, "only supervisors send %s (this is a %s)", m->type, m->role);
+    /* logs: a request to a supervisor, or a supervisor's answer (a client
+     * cannot fake another client's log lines). */
+    if (s_is(m->type, "logs") && !supervisor && !s_is(m->to_role, "supervisor"))
+        return s_deny(why, size, "logs goes to a supervisor, and only a supervisor answers it "
+                                 "(this is a %s)", m->role);
     return true;
 }
 

@@ -54,6 +54,16 @@
     "usage: arborctl [--broker EP] list [--supervisor NAME] [--json]\n"                       \
     "  List the trees known to every supervisor (or only NAME).\n"                           \
     "  --json  print {\"trees\": [{\"supervisor\",\"tree\",\"status\",\"root\"}...]}\n"
+#define USAGE_LOGS                                                                           \
+    "usage: arborctl [--broker EP] logs [--supervisor NAME] [--follow] [--stream stdout|stderr] " \
+    "[--json] TREE[/PATH]\n"                                                                  \
+    "  Print the output lines the nodes of TREE (or of the subtree at PATH) wrote, oldest\n"   \
+    "  first, as \"PATH STREAM | TEXT\". The supervisor keeps the last --log-lines lines\n"  \
+    "  (--log-bytes bytes) of each node; a line it cut ends with \"[... N bytes cut]\".\n"  \
+    "  -f, --follow       print new lines as they come, until the tree (or the node) has\n"  \
+    "                     ended and its output is drained; exit by its status\n"            \
+    "  --stream S         only stdout or only stderr\n"                                     \
+    "  --json             one JSON object per line: {seq, path, stream, t_ms, text, cut?}\n"
 
 #define USAGE_TRACE                                                                          \
     "usage: arborctl [--broker EP] trace [--supervisor NAME] [-o FILE] TREE | --report FILE\n" \
@@ -86,6 +96,7 @@ const cmd_t cmd_table[] = {
     {"watch", cmd_watch, USAGE_WATCH, "live view of trees (event lines off a terminal)"},
     {"peers", cmd_peers, USAGE_PEERS, "list the peers registered at the broker"},
     {"list", cmd_list, USAGE_LIST, "list the trees on the supervisors"},
+    {"logs", cmd_logs, USAGE_LOGS, "print (or follow) the output lines of a tree's nodes"},
     {"trace", cmd_trace, USAGE_TRACE, "write a tree's timeline as Trace Event Format JSON"},
     {"timeline", cmd_timeline, USAGE_TIMELINE, "draw a tree's timeline (PNG/SVG, gnuplot)"},
     {"stats", cmd_stats, USAGE_STATS, "print broker and supervisor counters"},

@@ -26,6 +26,7 @@ extern const cmd_t cmd_table[];
 cmd_fn cmd_spawn, cmd_status, cmd_cancel, cmd_watch, cmd_peers, cmd_list;
 cmd_fn cmd_trace, cmd_timeline, cmd_stats; /* observability: cmd_trace.c, cmd_stats.c */
 cmd_fn cmd_keygen;                         /* cmd_keygen.c */
+cmd_fn cmd_logs;                           /* cmd_logs.c */
 
 /* The global usage text (arborctl --help). */
 void cmd_print_usage(FILE *out);

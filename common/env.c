@@ -12,7 +12,7 @@ static const char *s_types[] = {
     "hello", "welcome", "heartbeat", "subscribe", "subscribed", "unsubscribe", "peers",
     "stats", "bye", "error", "event",
     /* supervisor, from clients */
-    "spawn", "spawned", "status", "report", "cancel", "cancelling", "list", "trees",
+    "spawn", "spawned", "status", "report", "cancel", "cancelling", "list", "trees", "logs",
     /* supervisor <-> workers */
     "node_phase", "node_cancel", "node_children_exited",
     NULL};

@@ -253,7 +253,7 @@ static bool s_numeric_id(const cJSON *v, unsigned long *out)
     return true;
 }
 
-/* In an exec'd child, before the exec: the exec options of issue 14
+/* In an exec'd child, before the exec: the exec options of the spec
  * (checked by supervisor/spec.c): "env_inherit": false starts from an
  * empty environment; "group" and "user" drop privileges (setgroups or
  * initgroups, setgid, setuid: in that order, while still allowed);

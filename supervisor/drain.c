@@ -156,7 +156,7 @@ void drain_forget(drain_t *self, int fd)
         close(fd);
 }
 
-void drain_now(drain_t *self, int fd, uint64_t key)
+bool drain_now(drain_t *self, int fd, uint64_t key)
 {
-    s_read(self, fd, key, SIZE_MAX);
+    return s_read(self, fd, key, SIZE_MAX);
 }

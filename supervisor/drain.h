@@ -21,7 +21,8 @@ int drain_add(drain_t *self, int fd, uint64_t key);
 void drain_forget(drain_t *self, int fd);
 /* Read every ready pipe, a bounded amount each, then return. */
 void drain_ready(drain_t *self);
-/* Read fd until it would block or ends (a final drain after an exit). */
-void drain_now(drain_t *self, int fd, uint64_t key);
+/* Read fd until it would block or ends (a final drain after an exit).
+ * True when it ended; it stays registered (drain_ready reports its end). */
+bool drain_now(drain_t *self, int fd, uint64_t key);
 
 #endif

@@ -15,6 +15,7 @@
 #include "fsrv.h"
 #include "oom.h"
 #include "log.h"
+#include "logdir.h"
 #include "sec.h"
 #include "super.h"
 #include "sdnotify.h"
@@ -41,6 +42,11 @@ static void s_usage(FILE *out)
             "      --max-processes N  worker processes at once, all trees (default 8192;\n"
             "                         at most (RLIMIT_NOFILE - 256) / 4)\n"
             "      --spawn-rate N     forks per second at most (default 20000)\n"
+            "      --log-lines N      workers' output: lines kept per node (default %d)\n"
+            "      --log-bytes N      workers' output: bytes kept per node (default %d);\n"
+            "                         past either limit the oldest lines go (arborctl logs)\n"
+            "      --log-dir DIR      also write each node's output lines to\n"
+            "                         DIR/TREE/PATH.log ('/' in PATH as '+')\n"
             LOG_FLAGS_HELP
             "      --curve-cert FILE  this supervisor's certificate (CURVE, docs/SECURITY.md;\n"
             "                         default $ARBOR_CURVE_CERT); its workers inherit it\n"
@@ -55,7 +61,8 @@ static void s_usage(FILE *out)
             "If it dies, its fork-server kills every worker within a second.\n"
             "Exit codes: 0 stopped; 1 runtime failure (fork-server); 2 bad flag, endpoint or\n"
             "certificate; 3 the broker refused to register it (CURVE key, name or role).\n",
-            SPEC_DEFAULT_MAX_NODES, SPEC_DEFAULT_MAX_DEPTH);
+            SPEC_DEFAULT_MAX_NODES, SPEC_DEFAULT_MAX_DEPTH, LOGBUF_DEFAULT_LINES,
+            LOGBUF_DEFAULT_BYTES);
 }
 
 static int s_int_arg(const char *flag, const char *v, int min, int max)
@@ -129,7 +136,8 @@ int main(int argc, char **argv)
     bool max_processes_asked = false;
     super_cfg_t cfg = {.limits = {SPEC_DEFAULT_MAX_DEPTH, SPEC_DEFAULT_MAX_NODES, geteuid() == 0},
                        .keep_finished = 256, .stop_deadline_ms = 15000,
-                       .max_trees = 64, .max_processes = 8192, .spawn_rate = 20000};
+                       .max_trees = 64, .max_processes = 8192, .spawn_rate = 20000,
+                       .logs = NODELOG_CFG_DEFAULT};
     static const struct option opts[] = {
         {"broker", required_argument, 0, 'b'}, {"name", required_argument, 0, 'n'},
         {"max-nodes", required_argument, 0, 1}, {"max-depth", required_argument, 0, 2},
@@ -139,6 +147,8 @@ int main(int argc, char **argv)
         {"log-level", required_argument, 0, 8}, {"log-format", required_argument, 0, 9},
         {"curve-cert", required_argument, 0, 20}, {"curve-server-key", required_argument, 0, 21},
         {"allow-root", no_argument, 0, 22},
+        {"log-lines", required_argument, 0, 30}, {"log-bytes", required_argument, 0, 31},
+        {"log-dir", required_argument, 0, 32},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 23}, {0, 0, 0, 0}};
     bool allow_root = false;
     int c;
@@ -166,6 +176,14 @@ int main(int argc, char **argv)
         case 20: s_setenv_path("ARBOR_CURVE_CERT", optarg); break;
         case 21: s_setenv_path("ARBOR_CURVE_SERVERKEY", optarg); break;
         case 22: allow_root = true; break;
+       
+        case 30:
+            cfg.logs.limits.max_lines = (size_t) s_int_arg("--log-lines", optarg, 1, 10000000);
+            break;
+        case 31:
+            cfg.logs.limits.max_bytes = (size_t) s_int_arg("--log-bytes", optarg, 1, 1 << 30);
+            break;
+        case 32: cfg.logs.dir = optarg; break;
         case 'h': s_usage(stdout); return 0;
         case 23: return version_print(stdout, "arbor-supervisor") == 0 ? 0 : 2;
         default: s_usage(stderr); return 2;
@@ -184,6 +202,11 @@ int main(int argc, char **argv)
     char why[300];
     if (endpoint_check(broker, false, why, sizeof why) != 0) {
         fprintf(stderr, "arbor-supervisor: --broker %s\n", why);
+        return 2;
+    }
+    /* a log directory we cannot write is an error now */
+    if (cfg.logs.dir && logdir_check(cfg.logs.dir) != 0) {
+        fprintf(stderr, "arbor-supervisor: --log-dir \"%s\": %s\n", cfg.logs.dir, strerror(errno));
         return 2;
     }
     if (sec_check_root("arbor-supervisor", allow_root) != 0)

@@ -25,8 +25,10 @@
 #include "drain.h"
 #include "link.h"
 #include "log.h"
+#include "logs_req.h"
 #include "node.h"
 #include "oom.h"
+#include "nodelog.h"
 #include "peer.h"
 #include "place.h"
 #include "sdnotify.h"
@@ -721,9 +723,16 @@ static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, b
     super_t *s = arg;
     tree_t *t;
     tree_node_t *n = s_node_by_req(s, WFD_KEY_REQ(key), &t);
+    int which = WFD_KEY_WHICH(key);
+    /* Every line is the node's, even from the pipe of an earlier
+     * incarnation that a restart has replaced. */
+    int idx = (int) (WFD_KEY_REQ(key) & ((1u << REQ_NODE_BITS) - 1));
+    if (which != WFD_NOTIFY && t && idx < t->nnodes)
+        nodelog_output(&s->cfg.logs, t, &t->nodes[idx],
+                       which == WFD_ERR ? LOGBUF_STDERR : LOGBUF_STDOUT, data, len, eof,
+                       clk_now_ms());
     if (!n)
         return;
-    int which = WFD_KEY_WHICH(key);
     if (eof)
         wfd_closed(&n->fds, which);
     else if (which == WFD_NOTIFY)
@@ -775,8 +784,13 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     tree_node_t *n = s_node_by_req(s, ev->hdr.req, &t);
     if (!n || n->inc.pid != ev->hdr.pid || !node_state_alive(n->inc.life.state))
         return;
-    /* What it said before it ended is handled before its end. */
-    wfd_drain_final(&n->fds, s->drain, ev->hdr.req);
+    /* What it said before it ended is handled before its end, and what it
+     * wrote is in its logs when it settles (a partial last line too). */
+    unsigned ended = wfd_drain_final(&n->fds, s->drain, ev->hdr.req);
+    for (int which = WFD_OUT; which <= WFD_ERR; which++)
+        if (ended & (1u << which))
+            nodelog_output(&s->cfg.logs, t, n, which == WFD_OUT ? LOGBUF_STDOUT : LOGBUF_STDERR,
+                           NULL, 0, true, clk_now_ms());
     if (s_node_by_req(s, ev->hdr.req, &t) != n || !node_state_alive(n->inc.life.state))
         return;
     s->count.exits++;
@@ -1076,6 +1090,22 @@ static void s_handle_cancel(super_t *s, env_t *req)
     s_stop(s, t, n, "cancel requested");
 }
 
+/* A tree's output lines; logs_req.c answers. */
+static void s_handle_logs(super_t *s, env_t *req)
+{
+    const char *id = env_str(req->body, "tree");
+    tree_t *t = s_tree_by_id(s, id);
+    const char *code = "not_found";
+    char why[300] = "";
+    cJSON *body = t ? logs_req_reply(t, req->body, &code, why, sizeof why) : NULL;
+    if (body)
+        peer_send(s->peer, req->from, "logs", body, req->id);
+    else if (!t)
+        s_reply_error(s, req, "not_found", "supervisor %s has no tree \"%s\"", s->name, id ?: "");
+    else
+        s_reply_error(s, req, code, "tree %s: %s", t->id, why);
+}
+
 static void s_handle_list(super_t *s, env_t *req)
 {
     cJSON *body = cJSON_CreateObject();
@@ -1163,6 +1193,7 @@ static const struct {
     {"list", s_handle_list},       {"stats", s_handle_stats},   {"node_phase", s_handle_phase},
     {"spawned", s_handle_spawned}, {"report", s_handle_report}, {"event", s_handle_event},
     {"error", s_handle_error},     {"cancelling", s_handle_ack}, {"subscribed", s_handle_ack},
+    {"logs", s_handle_logs},
 };
 
 static void s_dispatch(super_t *s, env_t *msg)

@@ -6,6 +6,7 @@
 #define ARBOR_SUPER_H
 
 #include "fsrv.h"
+#include "nodelog.h"
 #include "spec.h"
 
 /* fds the supervisor keeps for itself (ZeroMQ, logs, timers) besides its
@@ -21,6 +22,7 @@ typedef struct {
     int max_trees;       /* trees running at once */
     int max_processes;   /* worker processes at once, over all trees */
     int spawn_rate;      /* forks per second (a fork bomb's brake) */
+    nodelog_cfg_t logs;  /* --log-lines, --log-bytes, --log-dir */
 } super_cfg_t;
 
 typedef struct super_t super_t;

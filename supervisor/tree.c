@@ -101,6 +101,7 @@ void tree_destroy(tree_t **self)
         strategy_window_clear(&n->window);
         cJSON_Delete(n->history);
         cJSON_Delete(n->subtree_spec);
+        logbuf_destroy(&n->logs);
     }
     free(t->nodes);
     free(t);
@@ -586,6 +587,10 @@ static cJSON *s_node_report(const tree_node_t *n)
     /* Earlier incarnations, when its parent restarted it. */
     cJSON_AddItemToObject(o, "restarts",
                           n->history ? cJSON_Duplicate(n->history, 1) : cJSON_CreateArray());
+    /* output lines kept here, and how many went (oldest first) */
+    cJSON *logs = cJSON_AddObjectToObject(o, "logs");
+    cJSON_AddNumberToObject(logs, "lines", n->logs ? (double) logbuf_lines(n->logs) : 0);
+    cJSON_AddNumberToObject(logs, "dropped", n->logs ? (double) logbuf_dropped(n->logs) : 0);
     cJSON *kids = cJSON_AddArrayToObject(o, "children");
     for (int i = 0; i < n->nchildren; i++)
         cJSON_AddItemToArray(kids, s_node_report(n->children[i]));

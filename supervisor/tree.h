@@ -13,6 +13,7 @@
 #include "node.h"
 #include "strategy.h"
 #include "wfd.h"
+#include "logbuf.h"
 
 #define TREE_NAME_MAX 64
 #define TREE_ID_MAX 64
@@ -102,6 +103,9 @@ struct tree_node_t {
     bool restart_wanted;     /* restart once its whole subtree has ended */
     bool restart_limit_hit;  /* as a parent: failed because restarts ran out */
     cJSON *history;          /* outcomes of its earlier incarnations, oldest first */
+
+    /* its output lines (nodelog.h), across incarnations; NULL until it writes */
+    logbuf_t *logs;
 };
 
 typedef struct {
@@ -115,6 +119,7 @@ typedef struct {
     int64_t timeout_ms;      /* 0: none */
     char reason[32];         /* why it was cancelled: "cancel", "timeout", ... */
     tree_status_t status;
+    uint64_t log_seq;        /* seq of the last output line, any node */
 } tree_t;
 
 const char *phase_name(phase_t p);

@@ -28,13 +28,15 @@ void wfd_closed(wfd_t *w, int which)
         w->pipe[which] = -1;
 }
 
-void wfd_drain_final(wfd_t *w, drain_t *d, uint64_t req)
+unsigned wfd_drain_final(wfd_t *w, drain_t *d, uint64_t req)
 {
+    unsigned ended = 0;
     /* The notify fd first: what it said comes before what its end means. */
     static const int order[] = {WFD_NOTIFY, WFD_ERR, WFD_OUT};
     for (int i = 0; i < 3; i++)
-        if (w->pipe[order[i]] >= 0)
-            drain_now(d, w->pipe[order[i]], WFD_KEY(req, order[i]));
+        if (w->pipe[order[i]] >= 0 && drain_now(d, w->pipe[order[i]], WFD_KEY(req, order[i])))
+            ended |= 1u << order[i];
+    return ended;
 }
 
 int wfd_signal(const wfd_t *w, int sig)

@@ -3,7 +3,7 @@
 A broker started with --capture writes every frame it receives that parses as
 JSON ("in") and every message of its own ("out") as a JSON line. A
 representative run -- nested failing tree, exec nodes, subtree cancels with
-escalation, status, list, peers, watch, invalid specs, and deliberately bad
+escalation, status, list, logs, peers, watch, invalid specs, and deliberately bad
 input from raw pyzmq DEALERs -- is driven through arborctl, then every
 captured message is validated against envelope.json and msg.TYPE.json. The
 only frames exempt are the malformed ones this test sent itself on purpose
@@ -127,6 +127,8 @@ CANCEL_TREE = {"name": "root", "children": [
     {"name": "cleanup", "run": "hang", "in": "cleanup", "grace_ms": 50, "kill_after_ms": 100}]}
 
 SHORT_TREE = {"name": "quick", "run": "sleep", "ms": 100}
+
+SAY_TREE = {"name": "say", "run": "exec", "argv": ["sh", "-c", "echo to-stdout; echo to-stderr >&2"]}
 
 INVALID_FOR_CLI = {"name": "root", "children": [{"name": "x", "run": "bogus"}]}
 
@@ -380,6 +382,14 @@ def drive_cli(run, schemas, cap, reports):
     nodes = harness.by_path(rep)
     check(nodes["root/ghost"]["status"] == "spawn_failed", "ghost %s" % nodes["root/ghost"]["status"])
     reports.append(("exec tree", rep))
+    # logs: the request and its reply, with lines (a tree of its own: in
+    # EXEC_TREE a sibling's failure may stop the shell before it writes).
+    code, rep = run.spawn_wait(SAY_TREE, timeout=30)
+    check(code == 0, "say tree: exit %d" % code)
+    reports.append(("say tree", rep))
+    r = run.ctl("logs", "--json", rep["tree"] + "/say", timeout=30)
+    check(r.returncode == 0 and "to-stderr" in r.stdout and "to-stdout" in r.stdout,
+          "logs: exit %d\n%s\n%s" % (r.returncode, r.stdout, r.stderr))
 
     # A tree to cancel piece by piece, watched live.
     r = run.ctl("spawn", "-", input=json.dumps(CANCEL_TREE), timeout=30)
@@ -569,7 +579,7 @@ def test_schemas_are_complete(run):
 def test_tree_spec_schema(run):
     """Spec files and known specs validate; known-bad specs are rejected."""
     schemas = Schemas()
-    good = [NESTED_FAILING, EXEC_TREE, CANCEL_TREE, SHORT_TREE, ALL_KINDS]
+    good = [NESTED_FAILING, EXEC_TREE, CANCEL_TREE, SHORT_TREE, SAY_TREE, ALL_KINDS]
     try:
         import test_trees
         good += [test_trees.fanout(d) for d in range(4)]

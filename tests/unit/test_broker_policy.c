@@ -96,6 +96,16 @@ static void test_supervisor_answers_and_events(void **state)
     assert_true(s_allows("supervisor", "sup1", "stats", "ctl-1", "client"));
 }
 
+/* logs is a request (to a supervisor) and an answer (from one). */
+static void test_logs_request_and_answer(void **state)
+{
+    (void) state;
+    assert_true(s_allows("client", "ctl-1", "logs", "sup1", "supervisor"));
+    assert_true(s_allows("supervisor", "sup1", "logs", "ctl-1", "client"));
+    assert_false(s_allows("client", "ctl-2", "logs", "ctl-1", "client"));
+    assert_false(s_allows("worker", "sup1.t.1", "logs", "sup1", "supervisor"));
+}
+
 static void test_topics(void **state)
 {
     (void) state;
@@ -206,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_node_phase_only_from_workers),
         cmocka_unit_test(test_only_its_supervisor_talks_to_a_worker),
         cmocka_unit_test(test_supervisor_answers_and_events),
+        cmocka_unit_test(test_logs_request_and_answer),
         cmocka_unit_test(test_topics),
         cmocka_unit_test(test_broker_messages),
         cmocka_unit_test(test_other_traffic_between_clients_and_supervisors),

@@ -174,6 +174,7 @@ static void s_child_exec(const cJSON *payload, int status_fd)
             if (v)
                 setenv(vars[i][0], v, 1);
         }
+        setenv(LINK_ENV, "3", 1); /* the notify fd (link.h) */
         execvp(argv[0], argv);
         err = errno;
     }
@@ -219,7 +220,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s->cap = cap;
     }
     if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || (is_exec && pipe2(status, O_CLOEXEC)) ||
-        (!is_exec && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link))) {
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link)) {
         int e = errno;
         int all[] = {out[0], out[1], err[0], err[1], status[0], status[1], link[0], link[1]};
         for (int i = 0; i < 8; i++)
@@ -236,11 +237,14 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s_child_reset(s, self_pid, out[1], err[1]);
         s_child_rlimits(spec);
         if (is_exec) {
-            /* fd 3 carries exec failures; everything above it is closed. */
-            if (status[1] != 3 && dup3(status[1], 3, O_CLOEXEC) < 0)
+            /* fd 3 is the notify fd, kept across the exec (ARBOR_NOTIFY_FD);
+             * fd 4 carries exec failures; everything above it is closed.
+             * Both are first moved above 4 so neither dup overwrites the other. */
+            int nfd = fcntl(link[1], F_DUPFD_CLOEXEC, 5), sfd = fcntl(status[1], F_DUPFD_CLOEXEC, 5);
+            if (nfd < 0 || sfd < 0 || dup3(nfd, LINK_FD, 0) < 0 || dup3(sfd, 4, O_CLOEXEC) < 0)
                 _exit(127);
-            close_range(4, ~0U, 0);
-            s_child_exec(payload, 3);
+            close_range(5, ~0U, 0);
+            s_child_exec(payload, 4);
         }
         /* A builtin reports over its link, as fd 3 (LINK_FD). */
         if (link[1] != LINK_FD && dup3(link[1], LINK_FD, O_CLOEXEC) < 0)
@@ -280,6 +284,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
             waitpid(pid, NULL, 0);
             close(out[0]);
             close(err[0]);
+            close(link[0]);
             char what[300];
             snprintf(what, sizeof what, "cannot execute \"%s\"", prog);
             s_reply_failed(s, req, child_errno, what);

@@ -21,7 +21,7 @@ struct drain_t {
     drain_fn *fn;
     void *arg;
     s_reg_t *regs;
-    char buf[DRAIN_CHUNK];
+    char buf[DRAIN_CHUNK + 1]; /* +1: a notify datagram longer than 64 KiB shows as such */
 };
 
 static void s_unlink(drain_t *self, s_reg_t *reg)

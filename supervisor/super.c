@@ -19,6 +19,7 @@
 #include "drain.h"
 #include "esc.h"
 #include "link.h"
+#include "notify.h"
 #include "log.h"
 #include "peer.h"
 #include "place.h"
@@ -184,7 +185,7 @@ static void s_to_worker(super_t *s, tree_t *t, tree_node_t *n, const char *type,
          * the next tick, like a bounce from the broker). */
         int ev = strcmp(type, "node_cancel") == 0 ? LINK_EV_CANCEL : LINK_EV_CHILDREN_EXITED;
         cJSON_Delete(body);
-        if (n->link_fd < 0 || link_tell(n->link_fd, ev) == 0)
+        if (n->link_fd < 0 || notify_tell(n->link_fd, ev) == 0)
             return; /* closed: it has exited, its exit status settles it */
         n->redeliver = true;
         if (ev == LINK_EV_CANCEL)
@@ -792,17 +793,46 @@ static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *body,
                          const char *from);
 
-/* One message from a builtin's link: a node_phase body. */
+/* One datagram from a worker's notify fd (notify.h), as the node_phase
+ * body s_node_phase reads: {"phase","t_mono_ms"?,"error"?}. An error is
+ * reported in the last phase the node reported; one sent before any counts
+ * as "ready" (else s_node_phase would drop it) with error.phase "spawned".
+ * Bad messages are counted and logged for the node (the 1st, 2nd, 4th,
+ * ...: a flood cannot flood the log), never fatal. */
 static void s_on_link(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len)
 {
-    cJSON *body = cJSON_ParseWithLength(data, len);
-    log_debug("link %s: %.*s", n->path, (int) len, data);
-    if (cJSON_IsObject(body))
+    notify_msg_t m;
+    notify_kind_t kind = notify_parse(data, len, &m);
+    log_debug("notify %s: %.*s", n->path, (int) (len < 512 ? len : 512), data);
+    cJSON *body = cJSON_CreateObject();
+    if (m.t_mono_ms >= 0)
+        cJSON_AddNumberToObject(body, "t_mono_ms", (double) m.t_mono_ms);
+    if (kind == NOTIFY_PHASE) {
+        cJSON_AddStringToObject(body, "phase", m.phase);
         s_node_phase(s, t, n, body, n->path);
-    else
-        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: unreadable message on its link (%zu bytes)",
-                 t->id, n->path, len);
+    } else if (kind == NOTIFY_ERROR) {
+        phase_t ph = m.phase[0] ? phase_parse(m.phase) : PH_NONE;
+        for (int i = n->nphases - 1; ph == PH_NONE && i >= 0; i--)
+            if (n->phases[i].phase >= PH_READY && n->phases[i].phase <= PH_EXITING)
+                ph = n->phases[i].phase; /* the last one it reported itself */
+        if (ph < PH_READY) {
+            cJSON_AddStringToObject(m.error, "phase", "spawned");
+            ph = PH_READY;
+        }
+        cJSON_AddStringToObject(body, "phase", phase_name(ph));
+        cJSON_AddItemToObject(body, "error", m.error);
+        m.error = NULL;
+        s_node_phase(s, t, n, body, n->path);
+    } else if (kind == NOTIFY_SPAWN || kind == NOTIFY_CANCEL_REQ) {
+        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: asked for %s over its notify fd: not supported yet",
+                 t->id, n->path, notify_kind_name(kind));
+    } else if (++n->notify_bad, (n->notify_bad & (n->notify_bad - 1)) == 0) {
+        /* the 1st, 2nd, 4th, ...: a flood cannot flood the log */
+        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: %s message on its notify fd (%zu bytes: %s); %u so far",
+                 t->id, n->path, notify_kind_name(kind), len, m.why, n->notify_bad);
+    }
     cJSON_Delete(body);
+    notify_msg_clear(&m);
 }
 
 static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, bool eof)

@@ -65,8 +65,9 @@ struct tree_node_t {
     proc_state_t proc;
     pid_t pid;
     int pidfd, out_fd, err_fd;
-    int link_fd;             /* a builtin's link (link.h); -1 for exec nodes or once closed */
+    int link_fd;             /* its notify fd (link.h); -1 once closed */
     bool linked;             /* this incarnation reports over a link, not the broker */
+    uint32_t notify_bad;     /* malformed, unknown or oversized notify messages (notify.h) */
     bool exited;             /* an exit status arrived */
     int exit_code;           /* valid when exited && !exit_signal */
     int exit_signal;         /* 0 when it exited normally */

@@ -794,27 +794,35 @@ static void s_node_phase(super_t *s, tree_t *t, tree_node_t *n, const cJSON *bod
                          const char *from);
 
 /* One datagram from a worker's notify fd (notify.h), as the node_phase
- * body s_node_phase reads: {"phase","t_mono_ms"?,"error"?}. An error is
- * reported in the last phase the node reported; one sent before any counts
- * as "ready" (else s_node_phase would drop it) with error.phase "spawned".
- * Bad messages are counted and logged for the node (the 1st, 2nd, 4th,
- * ...: a flood cannot flood the log), never fatal. */
+ * body s_node_phase reads: {"phase","t_mono_ms"?,"error"?}. Phases only go
+ * forward: a repeated or earlier one is dropped (a flood of valid phases
+ * cannot grow the history). An error is reported in the last phase the
+ * node reported; one sent before any counts as "ready" (else s_node_phase
+ * would drop it) with error.phase "spawned". Bad messages are counted and
+ * logged for the node (the 1st, 2nd, 4th, ...: a flood cannot flood the
+ * log), never fatal. */
 static void s_on_link(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len)
 {
     notify_msg_t m;
     notify_kind_t kind = notify_parse(data, len, &m);
     log_debug("notify %s: %.*s", n->path, (int) (len < 512 ? len : 512), data);
+    phase_t last = PH_NONE; /* the last phase this incarnation reported itself */
+    for (int i = n->nphases - 1; last == PH_NONE && i >= 0 && n->phases[i].phase != PH_SPAWNED; i--)
+        if (n->phases[i].phase >= PH_READY && n->phases[i].phase <= PH_EXITING)
+            last = n->phases[i].phase;
     cJSON *body = cJSON_CreateObject();
     if (m.t_mono_ms >= 0)
         cJSON_AddNumberToObject(body, "t_mono_ms", (double) m.t_mono_ms);
+    if (kind == NOTIFY_PHASE && phase_parse(m.phase) <= last) {
+        kind = NOTIFY_UNKNOWN;
+        snprintf(m.why, sizeof m.why, "\"%s\" after \"%s\": phases only go forward", m.phase,
+                 phase_name(last));
+    }
     if (kind == NOTIFY_PHASE) {
         cJSON_AddStringToObject(body, "phase", m.phase);
         s_node_phase(s, t, n, body, n->path);
     } else if (kind == NOTIFY_ERROR) {
-        phase_t ph = m.phase[0] ? phase_parse(m.phase) : PH_NONE;
-        for (int i = n->nphases - 1; ph == PH_NONE && i >= 0; i--)
-            if (n->phases[i].phase >= PH_READY && n->phases[i].phase <= PH_EXITING)
-                ph = n->phases[i].phase; /* the last one it reported itself */
+        phase_t ph = m.phase[0] ? phase_parse(m.phase) : last;
         if (ph < PH_READY) {
             cJSON_AddStringToObject(m.error, "phase", "spawned");
             ph = PH_READY;
@@ -827,7 +835,6 @@ static void s_on_link(super_t *s, tree_t *t, tree_node_t *n, const char *data, s
         log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: asked for %s over its notify fd: not supported yet",
                  t->id, n->path, notify_kind_name(kind));
     } else if (++n->notify_bad, (n->notify_bad & (n->notify_bad - 1)) == 0) {
-        /* the 1st, 2nd, 4th, ...: a flood cannot flood the log */
         log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: %s message on its notify fd (%zu bytes: %s); %u so far",
                  t->id, n->path, notify_kind_name(kind), len, m.why, n->notify_bad);
     }

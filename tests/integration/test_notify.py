@@ -223,7 +223,79 @@ def test_bad_workers_change_nothing_for_others(run):
               n["error"]["type"] == "NonZeroExit", "%s: %r" % (name, n))
 
 
+def schema_validator(name):
+    import jsonschema
+    store = {}
+    for f in os.listdir(os.path.join(SRC, "schema")):
+        if f.endswith(".json"):
+            with open(os.path.join(SRC, "schema", f)) as fh:
+                doc = json.load(fh)
+            store[doc["$id"]] = doc
+    root = store["https://arbor.invalid/schema/" + name]
+    return jsonschema.Draft202012Validator(
+        root, resolver=jsonschema.RefResolver.from_schema(root, store=store))
+
+
+def captured(argv, env=None):
+    """Run argv with a notify fd of our own; returns the datagrams it sent."""
+    import socket
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    env = dict(os.environ, **(env or {}))
+    env["ARBOR_NOTIFY_FD"] = str(theirs.fileno())
+    subprocess.run(argv, env=env, pass_fds=[theirs.fileno()], capture_output=True, timeout=30)
+    theirs.close()
+    got = []
+    while True:
+        d = ours.recv(1 << 17)
+        if not d:
+            return got
+        got.append(d)
+
+
+SUPERVISOR_EVENTS = """
+import os, socket
+s = socket.socket(fileno=int(os.environ["ARBOR_NOTIFY_FD"]))
+s.send(b'{"phase":"ready"}')
+s.send(b'{"phase":"running"}')
+with open(os.environ["OUT"], "wb") as f:
+    f.write(s.recv(65536))  # its child is gone: {"event":"children_exited"}
+s.send(b'{"phase":"cleanup"}')
+s.send(b'{"phase":"exiting"}')
+"""
+
+
+def test_messages_match_the_schemas(run):
+    """What the C, Python and shell examples send matches schema/notify.json;
+    what the supervisor sends an exec'd worker, schema/notify-event.json."""
+    worker_schema = schema_validator("notify.json")
+    sent = (captured([os.path.join(BIN, "arbor-example-worker"), "10", "fail"]) +
+            captured([PY, PY_EXAMPLE, "--rows", "3", "--bad-row", "1"], PY_ENV) +
+            captured(["sh", SH_EXAMPLE, "/nonexistent"]) + captured(["bash", SH_EXAMPLE, SH_EXAMPLE]))
+    check(len(sent) >= 16, "too few messages captured: %r" % sent)
+    kinds = set()
+    for d in sent:
+        msg = json.loads(d)
+        errs = list(worker_schema.iter_errors(msg))
+        check(not errs, "%r: %s" % (d, errs and errs[0].message))
+        kinds.update(msg)
+    check({"phase", "error", "t_mono_ms"} <= kinds, "kinds %s" % kinds)
+    for bad in ({"phase": "exited"}, {"error": {"message": "no type"}}, {"phase": "ready", "x": 1}):
+        check(list(worker_schema.iter_errors(bad)), "%r passes notify.json" % bad)
+
+    started(run)
+    out = os.path.join(run.dir, "events")
+    code, report = run.spawn_wait({"name": "root", "children": [
+        exec_node("parent", [PY, "-c", SUPERVISOR_EVENTS], env={"OUT": out},
+                  children=[{"name": "kid", "run": "sleep", "ms": 10}])]})
+    n = by_path(report)["root/parent"]
+    check(n["status"] == "ok" and phases(n)[-3:] == ["cleanup", "exiting", "exited"], "parent %r" % n)
+    with open(out, "rb") as f:
+        event = json.loads(f.read())
+    check(event == {"event": "children_exited"}, "event %r" % event)
+    check(not list(schema_validator("notify-event.json").iter_errors(event)), "event schema")
+
+
 if __name__ == "__main__":
     main([test_shell_one_liners, test_shell_example, test_python_error_with_traceback,
           test_python_cancelled, test_python_outside_arbor, test_long_errors_whole_or_marked,
-          test_bad_workers_change_nothing_for_others])
+          test_bad_workers_change_nothing_for_others, test_messages_match_the_schemas])

@@ -114,7 +114,11 @@ void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms)
         node->phases_cap = cap;
     }
     /* Phases are dated where they happened (a worker's report can trail the
-     * fork-server's exit status): keep the history in time order. */
+     * fork-server's exit status): keep the history in time order. But
+     * "exited" is last: reports read before it were sent before it, even
+     * undated ones (a shell's printf) that were dated when read. */
+    if (phase == PH_EXITED && node->nphases > 0 && node->phases[node->nphases - 1].t_ms > t_ms)
+        t_ms = node->phases[node->nphases - 1].t_ms;
     int pos = node->nphases++;
     /* Same millisecond: "exited" still comes last. */
     while (pos > 0 && (node->phases[pos - 1].t_ms > t_ms ||

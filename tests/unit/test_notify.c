@@ -182,6 +182,36 @@ static void test_worker_reports_supervisor_tells(void **state)
     unsetenv(ARBOR_WORKER_ENV);
 }
 
+/* Reproducer (kept from test_link.c): a worker that exits with a message of
+ * ours unread makes the kernel report ECONNRESET on our end once, ahead of
+ * the reports it sent before exiting. Every one of them must still be read. */
+static void test_reports_survive_an_unread_cancel(void **state)
+{
+    (void) state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    s_seen_t seen = {0};
+    drain_t *d = drain_new(s_collect, &seen);
+    assert_int_equal(drain_add(d, sv[0], 42), 0);
+    arbor_worker_t *w = arbor_worker_open_fd(sv[1]);
+
+    assert_int_equal(arbor_worker_phase(w, "cleanup"), 0);
+    assert_int_equal(notify_tell(sv[0], LINK_EV_CANCEL), 0); /* never read */
+    assert_int_equal(arbor_worker_phase(w, "exiting"), 0);
+    arbor_worker_close(&w); /* the worker exits */
+
+    drain_now(d, sv[0], 42);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.msgs[0].phase, "cleanup");
+    assert_string_equal(seen.msgs[1].phase, "exiting");
+    drain_ready(d); /* the end is noticed, once, and the fd closed */
+    assert_int_equal(seen.eofs, 1);
+    assert_int_equal(seen.n, 2);
+    drain_destroy(&d);
+    for (int i = 0; i < seen.n; i++)
+        notify_msg_clear(&seen.msgs[i]);
+}
+
 static void test_outside_arbor_every_call_is_a_no_op(void **state)
 {
     (void) state;
@@ -273,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_spawn_and_cancel_are_recognised),
         cmocka_unit_test(test_bad_input_is_a_kind_not_a_crash),
         cmocka_unit_test(test_worker_reports_supervisor_tells),
+        cmocka_unit_test(test_reports_survive_an_unread_cancel),
         cmocka_unit_test(test_outside_arbor_every_call_is_a_no_op),
         cmocka_unit_test(test_long_errors_arrive_whole_or_marked),
     };

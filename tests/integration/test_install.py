@@ -2,7 +2,8 @@
 and static libraries, the header, arbor-worker.pc and the ArborWorker CMake
 package in a prefix; examples/c/example_worker.c, built out of tree with
 `cc ... $(pkg-config --cflags --libs arbor-worker)` against that prefix,
-runs as an exec node and its phases and error reach the report."""
+runs as an exec node and its phases and error reach the report. And the
+Python module installs with `pip install ./python`."""
 
 import os
 import shutil
@@ -94,5 +95,28 @@ def test_cmake_package(run):
     check(r.returncode == 0, "outside arbor it runs as is: %d %s" % (r.returncode, r.stderr))
 
 
+def test_pip_install(run):
+    """`pip install ./python` (offline: the system's setuptools), then the
+    Python example runs in a tree with nothing but that install."""
+    src = os.path.join(run.dir, "python")
+    shutil.copytree(os.path.join(SRC, "python"), src)  # pip writes build files next to it
+    venv = os.path.join(run.dir, "venv")
+    for argv in (["/usr/bin/python3", "-m", "venv", "--system-site-packages", venv],
+                 [os.path.join(venv, "bin", "pip"), "install", "-q", "--no-build-isolation",
+                  "--no-index", src]):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "%s: %s%s" % (" ".join(argv), r.stdout[-2000:], r.stderr[-2000:]))
+    run.broker()
+    run.supervisor("sup1")
+    example = os.path.join(SRC, "examples", "python", "worker.py")
+    spec = {"name": "root", "children": [
+        {"name": "py", "run": "exec", "argv": [os.path.join(venv, "bin", "python"), example,
+                                              "--rows", "5", "--bad-row", "2"]}]}
+    code, report = run.spawn_wait(spec)
+    n = by_path(report)["root/py"]
+    check(n["status"] == "failed" and n["error"]["type"] == "ValueError" and
+          "Traceback" in n["error"].get("traceback", ""), "py: %r" % n)
+
+
 if __name__ == "__main__":
-    main([test_pkg_config_build_runs_in_a_tree, test_cmake_package])
+    main([test_pkg_config_build_runs_in_a_tree, test_cmake_package, test_pip_install])

@@ -239,9 +239,15 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         if (is_exec) {
             /* fd 3 is the notify fd, kept across the exec (ARBOR_NOTIFY_FD);
              * fd 4 carries exec failures; everything above it is closed.
-             * Both are first moved above 4 so neither dup overwrites the other. */
-            int nfd = fcntl(link[1], F_DUPFD_CLOEXEC, 5), sfd = fcntl(status[1], F_DUPFD_CLOEXEC, 5);
-            if (nfd < 0 || sfd < 0 || dup3(nfd, LINK_FD, 0) < 0 || dup3(sfd, 4, O_CLOEXEC) < 0)
+             * No dup may overwrite the other fd before it has moved (and
+             * none needs a free fd above 4: "rlimits" may allow only 5). */
+            int nfd = link[1], sfd = status[1];
+            if (sfd == LINK_FD && nfd == 4)
+                sfd = fcntl(sfd, F_DUPFD_CLOEXEC, 5); /* crossed: one goes aside */
+            if (sfd == LINK_FD)
+                sfd = dup3(sfd, 4, O_CLOEXEC);
+            if (sfd < 0 || (nfd == LINK_FD ? fcntl(nfd, F_SETFD, 0) : dup3(nfd, LINK_FD, 0)) < 0 ||
+                (sfd != 4 && dup3(sfd, 4, O_CLOEXEC) < 0))
                 _exit(127);
             close_range(5, ~0U, 0);
             s_child_exec(payload, 4);

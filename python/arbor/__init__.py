@@ -309,16 +309,19 @@ class worker:
                 raise Cancelled()
 
     def __enter__(self):
-        main = threading.current_thread() is threading.main_thread()
-        if main and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-            self._old_term = signal.signal(signal.SIGTERM, self._on_term)
-        if main and self.interrupt and hasattr(signal, "pthread_kill"):
-            # A cancel message read by the watcher thread reaches the main
-            # thread as SIGTERM would: through the handler above.
-            self.n.on_cancel(self._interrupt_main)
         self.n.phase("ready")
         self.n.phase("running")
+        main = threading.current_thread() is threading.main_thread()
+        if main and self.interrupt:
+            # A cancel message read by the watcher thread reaches the main
+            # thread as SIGTERM would: through the handler below.
+            self.n.on_cancel(self._interrupt_main)
         self.n.watch()
+        # Last: a SIGTERM before this ends the process as it would have
+        # without arbor (the node is cancelled); one after it lands in the
+        # with-block as Cancelled.
+        if main and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            self._old_term = signal.signal(signal.SIGTERM, self._on_term)
         return self
 
     def _interrupt_main(self):

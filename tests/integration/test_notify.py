@@ -226,6 +226,53 @@ def test_bad_workers_change_nothing_for_others(run):
               n["error"]["type"] == "NonZeroExit", "%s: %r" % (name, n))
 
 
+def test_python_module_api(run):
+    """The module on its own, over a socketpair: asyncio integration through
+    fileno(), the callback and the flag, unknown messages skipped, long
+    errors cut, a supervisor gone. No daemons."""
+    import asyncio
+    import socket
+    sys.path.insert(0, os.path.join(SRC, "python"))
+    import arbor
+    sup, mine = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    n = arbor.Notifier(mine.detach())
+    check(n.enabled and n.fileno() is not None, "not enabled")
+    seen = []
+    n.on_cancel(lambda: seen.append("callback"))
+    try:
+        n.phase("exited")
+        check(False, "a phase a worker does not report was accepted")
+    except ValueError:
+        pass
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        got = loop.create_future()
+
+        def readable():
+            ev = n.poll()
+            if ev == "cancel" and not got.done():
+                got.set_result(ev)
+        loop.add_reader(n.fileno(), readable)
+        for d in (b'{"event":"child_exited","path":"r/a","status":"ok","error":null}',
+                  b'{"re":1,"path":"r/b"}', b"junk", b'{"event":"cancel"}'):
+            sup.send(d)
+        ev = await asyncio.wait_for(got, 10)
+        loop.remove_reader(n.fileno())
+        return ev
+    check(asyncio.run(main()) == "cancel", "no cancel through asyncio")
+    check(n.cancelled and n.wait_cancelled(0) and seen == ["callback"], "flag %s callbacks %s" % (
+        n.cancelled, seen))
+    n.error("Big", "m" * 200000, "t" * 200000)
+    msg = json.loads(sup.recv(1 << 17))
+    data_len = len(json.dumps(msg, ensure_ascii=False).encode())
+    check(data_len <= 65536 and msg["error"]["message"].endswith(" bytes]") and
+          msg["error"]["traceback"].startswith("\u2026[truncated "), "cut: %d bytes" % data_len)
+    sup.close()
+    check(n.poll(5) == "gone" and n.gone, "the supervisor's end closed: not noticed")
+    n.close()
+
+
 def test_docs_show_the_examples(run):
     """docs/WRITING-WORKERS.md shows the very files the tests run."""
     with open(os.path.join(SRC, "docs", "WRITING-WORKERS.md")) as f:
@@ -311,4 +358,4 @@ if __name__ == "__main__":
     main([test_shell_one_liners, test_shell_example, test_python_error_with_traceback,
           test_python_cancelled, test_python_outside_arbor, test_long_errors_whole_or_marked,
           test_bad_workers_change_nothing_for_others, test_messages_match_the_schemas,
-          test_docs_show_the_examples])
+          test_docs_show_the_examples, test_python_module_api])

@@ -702,9 +702,9 @@ def table(res, reps):
                   "|---|---:|---:|---:|"]
         labels = {"bare": "_exit at once", "ctx": "zmq_ctx_new + zmq_ctx_term",
                   "zsys": "zsys_init + zsys_shutdown (CZMQ)",
-                  "link": "a builtin's life: 5 phases over its link, exit",
-                  "worker": "an exec'd program's library life: arbor_worker_open, 5 phases "
-                            "through the broker, close, exit"}
+                  "link": "a builtin's life: 5 phases over its notify fd, exit",
+                  "worker": "an exec'd program's library life: arbor_worker_from_env, 5 phases "
+                            "over the notify fd, close, exit"}
         for v in ("bare", "link", "ctx", "zsys", "worker"):
             if v in w:
                 lines.append("| %s | %.0f µs | %.0f µs | %.0f µs |"

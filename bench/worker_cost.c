@@ -12,12 +12,12 @@
  *          and pgm_init in Debian's OpenPGM-enabled build)
  *   zsys   zsys_init + zsys_shutdown (what CZMQ's first zsock_new does)
  *   link   what a builtin does over its life: the phases ready, running,
- *          cancel_requested, cleanup, exiting over its link (a socketpair
- *          made before the fork, read by the parent), exit
+ *          cancel_requested, cleanup, exiting over its notify fd (a
+ *          socketpair made before the fork, read by the parent), exit
  *   worker what an exec'd program linked with libarbor_worker does after
- *          its exec: arbor_worker_open (DEALER, connect, hello), the same
- *          five phases through the broker to SUPERVISOR,
- *          arbor_worker_close, exit (atexit handlers)
+ *          its exec: arbor_worker_from_env (ARBOR_NOTIFY_FD), the same
+ *          five phases over the notify fd, arbor_worker_close, exit
+ *          (atexit handlers)
  *
  * usage: worker_cost --broker EP --supervisor NAME [--only VARIANT] [N]
  * prints: variant=V n=N cpu_us=C wall_us=W fork_us=F   (averages per child)
@@ -51,9 +51,10 @@ static int s_link[2] = {-1, -1};
 static void s_child(const char *variant, int i)
 {
     if (!strcmp(variant, "link")) {
-        link_worker_init(s_link[1]);
+        arbor_worker_t *w = arbor_worker_open_fd(s_link[1]);
         for (size_t p = 0; p < sizeof s_phases / sizeof *s_phases; p++)
-            link_phase(s_link[1], s_phases[p], NULL, NULL);
+            arbor_worker_phase(w, s_phases[p]);
+        arbor_worker_close(&w);
         exit(0);
     }
     if (!strcmp(variant, "bare"))
@@ -69,9 +70,11 @@ static void s_child(const char *variant, int i)
         zsys_shutdown();
         _exit(0);
     }
-    char name[64];
-    snprintf(name, sizeof name, "%s.cost-%d.%d", s_sup, (int) getpid(), i);
-    arbor_worker_t *w = arbor_worker_open(s_ep, s_sup, name);
+    (void) i;
+    char fd[16];
+    snprintf(fd, sizeof fd, "%d", s_link[1]);
+    setenv("ARBOR_NOTIFY_FD", fd, 1);
+    arbor_worker_t *w = arbor_worker_from_env();
     if (!w)
         _exit(3);
     for (size_t p = 0; p < sizeof s_phases / sizeof *s_phases; p++)
@@ -84,7 +87,7 @@ static int s_variant(const char *variant, int n)
 {
     double cpu = 0, wall = 0, forking = 0;
     for (int i = 0; i < n; i++) {
-        if (!strcmp(variant, "link") &&
+        if ((!strcmp(variant, "link") || !strcmp(variant, "worker")) &&
             socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, s_link) != 0) {
             perror("worker_cost: socketpair");
             return -1;
@@ -105,7 +108,7 @@ static int s_variant(const char *variant, int n)
                 return -1;
         double t2 = s_now_us();
         if (s_link[0] >= 0) { /* what the supervisor reads */
-            char buf[LINK_MSG_MAX];
+            char buf[NOTIFY_MSG_MAX];
             while (recv(s_link[0], buf, sizeof buf, MSG_DONTWAIT) > 0) {
             }
             close(s_link[0]);

@@ -12,9 +12,11 @@
 #include "query.h"
 
 #define USAGE_SPAWN                                                                          \
-    "usage: arborctl [--broker EP] spawn [--supervisor NAME] [--wait] [--timeout S] [--json] " \
-    "FILE|-\n"                                                                               \
+    "usage: arborctl [--broker EP] spawn [--supervisor NAME] [--under TREE/PATH] [--wait]\n" \
+    "       [--timeout S] [--json] FILE|-\n"                                                   \
     "  Start the tree described by the JSON spec FILE (\"-\": stdin) and print its id.\n"     \
+    "  --under TREE/PATH  add FILE's node as a child of that running node instead, and\n"   \
+    "                     print its path (with --wait: wait for that node's end)\n"          \
     "  --supervisor NAME  supervisor to run it (default: $ARBOR_SUPERVISOR, else the only one)\n" \
     "  --wait             wait for the tree to end and print its report\n"                  \
     "  --timeout S        with --wait: give up after S seconds (exit 3; the tree keeps running)\n" \

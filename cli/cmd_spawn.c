@@ -18,6 +18,7 @@ typedef struct {
     bool json;
     int64_t timeout_ms; /* 0: none */
     const char *file;
+    const char *under;  /* TREE/PATH: a child of a running node */
 } spawn_opts_t;
 
 static int s_parse(int argc, char **argv, spawn_opts_t *o, const char **broker)
@@ -26,7 +27,7 @@ static int s_parse(int argc, char **argv, spawn_opts_t *o, const char **broker)
         {"supervisor", required_argument, NULL, 's'}, {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'},    {"json", no_argument, NULL, 'j'},
         {"broker", required_argument, NULL, 'b'},     {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"under", required_argument, NULL, 'u'},      {NULL, 0, NULL, 0},
     };
     int c;
     optind = 0;
@@ -35,6 +36,7 @@ static int s_parse(int argc, char **argv, spawn_opts_t *o, const char **broker)
         switch (c) {
         case 's': o->supervisor = optarg; break;
         case 'w': o->wait = true; break;
+        case 'u': o->under = optarg; break;
         case 'j': o->json = true; break;
         case 'b': *broker = optarg; break;
         case 'h': return -1;
@@ -52,6 +54,9 @@ static int s_parse(int argc, char **argv, spawn_opts_t *o, const char **broker)
     o->file = argv[optind];
     if (o->timeout_ms && !o->wait)
         return cmd_usage_error("spawn", "--timeout only makes sense with --wait");
+    if (o->under && (!strchr(o->under, '/') || strchr(o->under, '/') == o->under ||
+                     !strchr(o->under, '/')[1]))
+        return cmd_usage_error("spawn", "--under wants TREE/PATH, not \"%s\"", o->under);
     if (o->supervisor && !env_name_valid(o->supervisor, ENV_NAME_MAX))
         return cmd_usage_error("spawn", "invalid supervisor name \"%s\"", o->supervisor);
     return 0;
@@ -81,6 +86,10 @@ static int s_spawn_reply(env_t *reply, const char *sup, const char *tree)
                 message ? message : "(no message)");
         return EXIT_USAGE;
     }
+    if (code && strcmp(code, "not_found") == 0) { /* --under: no such tree or node */
+        fprintf(stderr, "arborctl: %s\n", message ? message : "not found");
+        return EXIT_USAGE;
+    }
     if (code && strcmp(code, "unknown_destination") == 0) {
         fprintf(stderr, "arborctl: supervisor %s is not registered at the broker\n", sup);
         return EXIT_UNREACHABLE;
@@ -90,6 +99,62 @@ static int s_spawn_reply(env_t *reply, const char *sup, const char *tree)
     return code && (strcmp(code, "bad_request") == 0 || strcmp(code, "limit_exceeded") == 0)
                ? EXIT_USAGE
                : EXIT_UNREACHABLE;
+}
+
+/* spawn --under TREE/PATH: a child of a running node; prints its path, or
+ * with --wait the report once that node has ended. */
+static int s_spawn_under(ctl_t *ctl, const spawn_opts_t *o, cJSON *spec, int64_t deadline)
+{
+    char tree[65];
+    const char *slash = strchr(o->under, '/');
+    if ((size_t) (slash - o->under) >= sizeof tree) {
+        cJSON_Delete(spec);
+        return cmd_usage_error("spawn", "--under: \"%.*s\" is not a tree id",
+                               (int) (slash - o->under), o->under);
+    }
+    snprintf(tree, sizeof tree, "%.*s", (int) (slash - o->under), o->under);
+    char sup[ENV_NAME_MAX + 1];
+    cJSON *report = NULL;
+    int rc = query_find_tree(ctl, tree, o->supervisor, sup, sizeof sup, &report);
+    cJSON_Delete(report);
+    report = NULL;
+    if (rc) {
+        cJSON_Delete(spec);
+        return rc;
+    }
+    if (o->wait) {
+        char topic[sizeof tree + 8];
+        snprintf(topic, sizeof topic, "tree/%s", tree);
+        if (ctl_subscribe(ctl, topic, CTL_REPLY_MS) != 0) {
+            cJSON_Delete(spec);
+            if (!ctl_signalled())
+                fprintf(stderr, "arborctl: the broker did not confirm the subscription\n");
+            return ctl_signalled() ? EXIT_INTERRUPTED : EXIT_UNREACHABLE;
+        }
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddItemToObject(body, "spec", spec);
+    cJSON_AddStringToObject(body, "tree", tree);
+    cJSON_AddStringToObject(body, "under", slash + 1);
+    env_t *reply = ctl_request(ctl, sup, "spawn", body, CTL_REPLY_MS);
+    rc = s_spawn_reply(reply, sup, tree);
+    char path[1024];
+    snprintf(path, sizeof path, "%s", rc == 0 ? env_str(reply->body, "path") ?: "" : "");
+    env_destroy(&reply);
+    if (rc)
+        return rc;
+    if (!o->wait) {
+        printf("%s/%s\n", tree, path);
+        return fflush(stdout) == 0 ? EXIT_TREE_OK : EXIT_UNREACHABLE;
+    }
+    rc = query_wait_end(ctl, sup, tree, path, deadline, &report);
+    if (rc)
+        return rc;
+    const cJSON *node = query_node(report, path);
+    rc = query_print_report(report, o->json) == 0 ? exitcode_node(env_str(node, "status"))
+                                                   : EXIT_UNREACHABLE;
+    cJSON_Delete(report);
+    return rc;
 }
 
 int cmd_spawn(const char *broker, int argc, char **argv)
@@ -111,6 +176,11 @@ int cmd_spawn(const char *broker, int argc, char **argv)
     ctl_t *ctl = cmd_connect(broker, &rc);
     if (!ctl) {
         cJSON_Delete(spec);
+        return rc;
+    }
+    if (o.under) {
+        rc = s_spawn_under(ctl, &o, spec, deadline);
+        ctl_destroy(&ctl);
         return rc;
     }
     char sup[ENV_NAME_MAX + 1];

@@ -8,12 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arbor_worker.h"
 #include "clock.h"
 #include "link.h"
 
 typedef struct {
     cJSON *payload; /* owns spec, run, path */
-    int fd; /* the link to the supervisor (link.h) */
+    arbor_worker_t *w; /* the notify fd (link.h), as any worker uses it */
     const cJSON *spec;
     const char *run;
     bool has_children;
@@ -45,15 +46,15 @@ static int s_signal_of(const cJSON *spec)
 }
 
 /* Wait for messages until deadline (-1: none). Returns the event that ended
- * the wait, or LINK_EV_NONE at the deadline. children_exited is noted. */
+ * the wait, or ARBOR_EV_NONE at the deadline. children_exited is noted. */
 static int s_wait(s_node_t *n, int64_t deadline, bool stop_on_cancel)
 {
     for (;;) {
         int64_t now = clk_now_ms();
         if (deadline >= 0 && now >= deadline)
-            return LINK_EV_NONE;
-        int ev = link_wait(n->fd, deadline < 0 ? -1 : (int) (deadline - now));
-        if (ev == LINK_EV_GONE) {
+            return ARBOR_EV_NONE;
+        int ev = arbor_worker_poll(n->w, deadline < 0 ? -1 : (int) (deadline - now));
+        if (ev == ARBOR_EV_GONE || ev == ARBOR_EV_ERROR) {
             /* The supervisor is gone and its fork-server is stopping every
              * worker: nobody is left to report to. */
             if (strcmp(n->run, "hang") == 0)
@@ -61,11 +62,11 @@ static int s_wait(s_node_t *n, int64_t deadline, bool stop_on_cancel)
                     pause(); /* still the misbehaviour under test */
             _exit(0);
         }
-        if (ev == LINK_EV_CHILDREN_EXITED) {
+        if (ev == ARBOR_EV_CHILDREN_EXITED) {
             n->children_exited = true;
             return ev;
         }
-        if (ev == LINK_EV_CANCEL && stop_on_cancel)
+        if (ev == ARBOR_EV_CANCEL && stop_on_cancel)
             return ev;
     }
 }
@@ -73,7 +74,7 @@ static int s_wait(s_node_t *n, int64_t deadline, bool stop_on_cancel)
 static void s_phase(s_node_t *n, const char *phase)
 {
     n->phase = phase;
-    link_phase(n->fd, phase, NULL, NULL);
+    arbor_worker_phase(n->w, phase);
 }
 
 static void s_write_all(int fd, size_t bytes)
@@ -100,8 +101,7 @@ static void s_report_error(s_node_t *n, const char *default_type)
     snprintf(fallback, sizeof fallback, "%s failed as its spec says (run: %s)", n->path, n->run);
     type = type ? type : default_type;
     msg = msg ? msg : fallback;
-    link_error_line(2, type, msg, n->phase); /* in the kept stderr tail too */
-    link_phase(n->fd, n->phase, type, msg);
+    arbor_worker_error(n->w, type, msg, NULL);
 }
 
 /* The node's teardown, in the contract's phase order. Parents exit only
@@ -124,6 +124,7 @@ static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, in
         for (;;)
             pause(); /* stuck in cleanup: only SIGKILL ends it */
     s_phase(n, "exiting");
+    arbor_worker_close(&n->w);
     cJSON_Delete(n->payload);
     exit(code);
 }
@@ -139,10 +140,9 @@ void builtin_run(const char *payload_text, size_t len)
         n.run = "supervise";
     n.path = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "path"));
     n.has_children = cJSON_IsTrue(cJSON_GetObjectItem(payload, "has_children"));
-    n.fd = LINK_FD;
+    n.w = arbor_worker_open_fd(LINK_FD);
     n.phase = "spawned";
-    link_worker_init(n.fd);
-    if (!n.spec || !n.path) {
+    if (!n.spec || !n.path || !n.w) {
         fprintf(stderr, "arbor worker: unusable spawn payload\n");
         _exit(126);
     }
@@ -158,16 +158,16 @@ void builtin_run(const char *payload_text, size_t len)
     if (strcmp(n.run, "sleep") == 0) {
         int64_t ms = s_num(n.spec, "ms", -1);
         int ev = s_wait(&n, ms < 0 ? -1 : start + ms, true);
-        while (ev == LINK_EV_CHILDREN_EXITED)
+        while (ev == ARBOR_EV_CHILDREN_EXITED)
             ev = s_wait(&n, ms < 0 ? -1 : start + ms, true);
-        s_teardown(&n, ev == LINK_EV_CANCEL, 0);
+        s_teardown(&n, ev == ARBOR_EV_CANCEL, 0);
     }
     if (strcmp(n.run, "fail") == 0 || strcmp(n.run, "exit") == 0 ||
         strcmp(n.run, "crash") == 0 || strcmp(n.run, "flood") == 0) {
-        int ev = after > 0 ? s_wait(&n, start + after, true) : LINK_EV_NONE;
-        while (ev == LINK_EV_CHILDREN_EXITED)
+        int ev = after > 0 ? s_wait(&n, start + after, true) : ARBOR_EV_NONE;
+        while (ev == ARBOR_EV_CHILDREN_EXITED)
             ev = s_wait(&n, start + after, true);
-        if (ev == LINK_EV_CANCEL)
+        if (ev == ARBOR_EV_CANCEL)
             s_teardown(&n, true, 0);
         if (strcmp(n.run, "crash") == 0) {
             int sig = s_signal_of(n.spec);
@@ -195,9 +195,9 @@ void builtin_run(const char *payload_text, size_t len)
         s_teardown(&n, false, 0);
     for (;;) {
         int ev = s_wait(&n, -1, true);
-        if (ev == LINK_EV_CANCEL)
+        if (ev == ARBOR_EV_CANCEL)
             s_teardown(&n, true, 0);
-        if (ev == LINK_EV_CHILDREN_EXITED && strcmp(n.run, "supervise") == 0)
+        if (ev == ARBOR_EV_CHILDREN_EXITED && strcmp(n.run, "supervise") == 0)
             s_teardown(&n, false, 0);
     }
 }

@@ -1,7 +1,7 @@
 /* builtin: the behaviours of the tree spec that arbor runs itself (supervise,
  * sleep, fail, exit, crash, hang, flood), each reporting its phases. Runs in
- * a child just forked by the fork-server, reporting over its link (link.h):
- * no ZeroMQ in a builtin. */
+ * a child just forked by the fork-server, reporting over its notify fd (link.h)
+ * with libarbor_worker, like any worker: no ZeroMQ in a builtin. */
 #ifndef ARBOR_BUILTIN_H
 #define ARBOR_BUILTIN_H
 #include <stddef.h>

@@ -368,6 +368,7 @@ static void s_child_exec(const cJSON *payload, int status_fd)
         if (v)
             setenv(vars[i][0], v, 1);
     }
+    setenv(LINK_ENV, "3", 1); /* the notify fd (link.h) */
     s_child_rlimits(spec, status_fd, argv[0]);
     err = s_execvp(argv[0], argv);
     s_child_fail(status_fd, err,
@@ -446,14 +447,15 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s->children = grown;
         s->cap = cap;
     }
-    /* out, err, status (exec) or link (builtin), and the cgroup to join. */
+    /* out, err, status (exec), the notify socket (every worker), and the
+     * cgroup to join (exec). */
     int fd[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
     int *out = fd, *err = fd + 2, *status = fd + 4, *link = fd + 6, *join = fd + 8;
     uint32_t slot = 0;
     const char *step = "pipe2";
     bool ok = !pipe2(out, O_CLOEXEC) && !pipe2(err, O_CLOEXEC) &&
-              (is_exec ? !pipe2(status, O_CLOEXEC)
-                       : !socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link));
+              (!is_exec || !pipe2(status, O_CLOEXEC)) &&
+              !socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link);
     if (ok && is_exec) {
         step = "make the node's cgroup";
         ok = contain_prepare(s->contain, join, &slot) == 0;
@@ -474,11 +476,20 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
             /* Into its node's cgroup first: all it starts is born there. */
             if (contain_join(*join) != 0)
                 s_child_fail(status[1], errno, NULL, "join the node's cgroup");
-            /* fd 3 carries exec failures; everything above it is closed. */
-            if (status[1] != 3 && dup3(status[1], 3, O_CLOEXEC) < 0)
-                s_child_fail(status[1], errno, NULL, "dup3 of the exec status pipe");
-            close_range(4, ~0U, 0);
-            s_child_exec(payload, 3);
+            /* fd 3 is the notify fd, kept across the exec (ARBOR_NOTIFY_FD);
+             * fd 4 carries exec failures; everything above it is closed.
+             * No dup may overwrite the other fd before it has moved (and
+             * none needs a free fd above 4: "rlimits" may allow only 5). */
+            int nfd = link[1], sfd = status[1];
+            if (sfd == LINK_FD && nfd == 4)
+                sfd = fcntl(sfd, F_DUPFD_CLOEXEC, 5); /* crossed: one goes aside */
+            if (sfd == LINK_FD)
+                sfd = dup3(sfd, 4, O_CLOEXEC);
+            if (sfd < 0 || (nfd == LINK_FD ? fcntl(nfd, F_SETFD, 0) : dup3(nfd, LINK_FD, 0)) < 0 ||
+                (sfd != 4 && dup3(sfd, 4, O_CLOEXEC) < 0))
+                s_child_fail(status[1], errno, NULL, "move the notify fd and exec status pipe");
+            close_range(5, ~0U, 0);
+            s_child_exec(payload, 4);
         }
         /* A builtin reports over its link, as fd 3 (LINK_FD). */
         if (link[1] != LINK_FD && dup3(link[1], LINK_FD, O_CLOEXEC) < 0)
@@ -513,6 +524,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
                 kill(pid, SIGKILL);
             close(out[0]);
             close(err[0]);
+            close(link[0]);
             contain_abort(s->contain, slot);
             if (verdict > 0) {
                 s_reply_child_failed(s, req, &f);

@@ -24,7 +24,7 @@ struct drain_t {
     s_reg_t *regs;
     s_reg_t **byfd;   /* registrations by fd number, for drain_forget */
     int cap;
-    char buf[DRAIN_CHUNK];
+    char buf[DRAIN_CHUNK + 1]; /* +1: a notify datagram longer than 64 KiB shows as such */
 };
 
 static void s_unlink(drain_t *self, s_reg_t *reg)

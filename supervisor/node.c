@@ -183,6 +183,12 @@ unsigned node_step(node_life_t *life, const node_conf_t *conf, node_event_t ev, 
         out->actions |= NA_STOP_CHILDREN;
         s_settle(life, out);
         break;
+    case NEV_CHILD_ADDED:
+        /* Its children have not all ended any more: it will be told again
+         * when they have. */
+        life->children_ended = false;
+        life->told_children_exited = false;
+        break;
     case NEV_PLACED:
         if (st != NODE_REQUESTED)
             break;

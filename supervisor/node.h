@@ -55,6 +55,7 @@ typedef enum {
     NEV_DEADLINE,       /* its current deadline passed */
     NEV_EXITED,         /* the fork-server reaped it (ev.wait_status) */
     NEV_LOST,           /* the fork-server died: no exit status will come */
+    NEV_CHILD_ADDED,    /* a child was added at run time (a dynamic spawn) */
     NEV_PLACED,         /* its subtree was sent to another supervisor */
     NEV_REMOTE_ENDED    /* that supervisor's report settled it (ev.status) */
 } node_event_kind_t;

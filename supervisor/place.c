@@ -12,7 +12,7 @@
 
 typedef struct s_placement_t {
     tree_t *tree;
-    tree_node_t *node;
+    int idx;             /* its node (an index: a tree's node array may grow) */
     bool spawned;        /* it answered "spawned" */
     int64_t deadline_ms; /* monotonic; 0: none */
     struct s_placement_t *next;
@@ -49,6 +49,8 @@ void place_destroy(place_t **self)
 
 int place_count(const place_t *self) { return self->count; }
 
+static tree_node_t *s_node(const s_placement_t *p) { return &p->tree->nodes[p->idx]; }
+
 static void s_topic(const tree_node_t *n, char *out, size_t size)
 {
     snprintf(out, size, "tree/%s", n->remote_tree);
@@ -66,10 +68,10 @@ static int64_t s_bound_ms(const tree_node_t *n)
     return n->grace_ms + n->kill_after_ms + ESC_REAP_MS + deepest;
 }
 
-static s_placement_t *s_find_node(place_t *self, const tree_node_t *n)
+static s_placement_t *s_find_node(place_t *self, const tree_t *t, const tree_node_t *n)
 {
     for (s_placement_t *p = self->list; p; p = p->next)
-        if (p->node == n)
+        if (p->tree == t && p->idx == n->idx)
             return p;
     return NULL;
 }
@@ -79,10 +81,10 @@ static s_placement_t *s_find_node(place_t *self, const tree_node_t *n)
 static void s_end(place_t *self, s_placement_t *p, node_event_t ev, const char *why)
 {
     char topic[TREE_ID_MAX + 8];
-    s_topic(p->node, topic, sizeof topic);
+    s_topic(s_node(p), topic, sizeof topic);
     peer_unsubscribe(self->peer, topic);
     tree_t *t = p->tree;
-    tree_node_t *n = p->node;
+    tree_node_t *n = &t->nodes[p->idx];
     for (s_placement_t **at = &self->list; *at; at = &(*at)->next)
         if (*at == p) {
             *at = p->next;
@@ -95,7 +97,7 @@ static void s_end(place_t *self, s_placement_t *p, node_event_t ev, const char *
 
 static void s_lost(place_t *self, s_placement_t *p, const char *why)
 {
-    tree_node_t *n = p->node;
+    tree_node_t *n = s_node(p);
     log_node(ALOG_WARN, p->tree->id, n->path, "tree %s: %s on %s: %s", p->tree->id, n->path,
              n->remote_sup, why);
     cJSON *e = cJSON_CreateObject();
@@ -139,7 +141,7 @@ int place_spawn(place_t *self, tree_t *t, tree_node_t *n)
     }
     log_node(ALOG_INFO, t->id, n->path, "tree %s: %s runs on supervisor %s as tree %s", t->id,
              n->path, n->remote_sup, n->remote_tree);
-    *p = (s_placement_t){t, n, false, clk_now_ms() + PLACE_ANSWER_MS, self->list};
+    *p = (s_placement_t){t, n->idx, false, clk_now_ms() + PLACE_ANSWER_MS, self->list};
     self->list = p;
     self->count++;
     return 0;
@@ -147,8 +149,7 @@ int place_spawn(place_t *self, tree_t *t, tree_node_t *n)
 
 void place_cancel(place_t *self, tree_t *t, tree_node_t *n)
 {
-    (void) t;
-    s_placement_t *p = s_find_node(self, n);
+    s_placement_t *p = s_find_node(self, t, n);
     if (!p || !p->spawned)
         return; /* not answered yet: cancelled when it is (NEV_PLACED) */
     cJSON *body = cJSON_CreateObject();
@@ -170,7 +171,7 @@ void place_tick(place_t *self, int64_t now_ms)
 static s_placement_t *s_by_req(place_t *self, const env_t *msg)
 {
     for (s_placement_t *p = self->list; p; p = p->next)
-        if (!p->spawned && p->node->remote_req == msg->re)
+        if (!p->spawned && s_node(p)->remote_req == msg->re)
             return p;
     return NULL;
 }
@@ -178,7 +179,8 @@ static s_placement_t *s_by_req(place_t *self, const env_t *msg)
 static s_placement_t *s_by_tree(place_t *self, const char *sup, const char *rtree)
 {
     for (s_placement_t *p = self->list; p && rtree; p = p->next)
-        if (p->spawned && !strcmp(p->node->remote_sup, sup) && !strcmp(p->node->remote_tree, rtree))
+        if (p->spawned && !strcmp(s_node(p)->remote_sup, sup) &&
+            !strcmp(s_node(p)->remote_tree, rtree))
             return p;
     return NULL;
 }
@@ -186,12 +188,12 @@ static s_placement_t *s_by_tree(place_t *self, const char *sup, const char *rtre
 void place_on_spawned(place_t *self, env_t *msg)
 {
     s_placement_t *p = s_by_req(self, msg);
-    if (!p || strcmp(msg->from, p->node->remote_sup) != 0)
+    if (!p || strcmp(msg->from, s_node(p)->remote_sup) != 0)
         return;
     p->spawned = true;
     p->deadline_ms = 0; /* answered; its phases come as events */
-    p->node->status = ST_RUNNING;
-    self->core.event(self->core.arg, p->tree, p->node, (node_event_t){.kind = NEV_PLACED}, NULL);
+    s_node(p)->status = ST_RUNNING;
+    self->core.event(self->core.arg, p->tree, s_node(p), (node_event_t){.kind = NEV_PLACED}, NULL);
 }
 
 bool place_on_error(place_t *self, env_t *msg)
@@ -200,9 +202,9 @@ bool place_on_error(place_t *self, env_t *msg)
     if (!p)
         return false;
     char why[600];
-    snprintf(why, sizeof why, "supervisor %s refused the subtree: %s: %s", p->node->remote_sup,
+    snprintf(why, sizeof why, "supervisor %s refused the subtree: %s: %s", s_node(p)->remote_sup,
              env_str(msg->body, "code") ?: "error", env_str(msg->body, "message") ?: "");
-    tree_settle_remote_part(p->tree, p->node, ST_CANCELLED, NULL);
+    tree_settle_remote_part(p->tree, s_node(p), ST_CANCELLED, NULL);
     s_end(self, p, (node_event_t){.kind = NEV_SPAWN_FAILED}, why);
     return true;
 }
@@ -213,7 +215,7 @@ void place_on_event(place_t *self, env_t *msg)
     const char *kind = env_str(msg->body, "kind");
     if (!p || !kind)
         return;
-    tree_node_t *n = p->node;
+    tree_node_t *n = s_node(p);
     if (!strcmp(kind, "done")) {
         const cJSON *report = cJSON_GetObjectItem(msg->body, "report");
         if (cJSON_IsObject(report)) { /* pushed with the event: no round trip */
@@ -254,9 +256,10 @@ void place_on_report(place_t *self, env_t *msg)
     s_placement_t *p = s_by_tree(self, msg->from, env_str(report, "tree"));
     if (!p || !status || !strcmp(status, "running"))
         return;
-    status_t st = tree_graft(p->tree, p->node, cJSON_GetObjectItem(report, "root"));
-    log_node(ALOG_INFO, p->tree->id, p->node->path, "tree %s: %s ended on supervisor %s: %s",
-             p->tree->id, p->node->path, p->node->remote_sup, status_name(st));
+    tree_node_t *n = s_node(p);
+    status_t st = tree_graft(p->tree, n, cJSON_GetObjectItem(report, "root"));
+    log_node(ALOG_INFO, p->tree->id, n->path, "tree %s: %s ended on supervisor %s: %s",
+             p->tree->id, n->path, n->remote_sup, status_name(st));
     s_end(self, p, (node_event_t){.kind = NEV_REMOTE_ENDED, .status = (int) st}, NULL);
 }
 
@@ -270,7 +273,7 @@ void place_on_peer_lost(place_t *self, env_t *msg)
              env_str(msg->body, "reason") ?: "gone");
     for (s_placement_t *p = self->list, *next; p; p = next) {
         next = p->next;
-        if (!strcmp(p->node->remote_sup, name))
+        if (!strcmp(s_node(p)->remote_sup, name))
             s_lost(self, p, why);
     }
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -24,6 +25,8 @@
 #include "dl.h"
 #include "drain.h"
 #include "link.h"
+#include "notify.h"
+#include "notify.h"
 #include "log.h"
 #include "logs_req.h"
 #include "node.h"
@@ -73,7 +76,6 @@ struct super_t {
     int64_t stop_deadline;
     int exit_code;
     log_budget_t reject_log;   /* a flood of bad specs is not a flood of lines */
-    log_budget_t notify_log;   /* nor a flood of bad notify messages */
     struct {
         uint64_t trees, spawns, spawn_failures, exits, sigterms, sigkills, lost, rejected,
             restarts, bad_notify;
@@ -126,28 +128,6 @@ static tree_node_t *s_node_by_req(super_t *s, uint64_t req, tree_t **tree)
 static void s_worker_name(super_t *s, const tree_t *t, const tree_node_t *n, char *out, size_t size)
 {
     snprintf(out, size, "%s.%s.%d", s->name, t->id, n->idx);
-}
-
-static tree_node_t *s_node_by_worker(super_t *s, const char *worker, tree_t **tree)
-{
-    size_t len = strlen(s->name);
-    *tree = NULL;
-    if (strncmp(worker, s->name, len) != 0 || worker[len] != '.')
-        return NULL;
-    const char *id = worker + len + 1;
-    const char *dot = strrchr(id, '.');
-    if (!dot || dot == id || (size_t) (dot - id) > TREE_ID_MAX)
-        return NULL;
-    char tid[TREE_ID_MAX + 1];
-    memcpy(tid, id, (size_t) (dot - id));
-    tid[dot - id] = 0;
-    char *end;
-    long idx = strtol(dot + 1, &end, 10);
-    tree_t *t = s_tree_by_id(s, tid);
-    if (!t || *end || idx < 0 || idx >= t->nnodes)
-        return NULL;
-    *tree = t;
-    return &t->nodes[idx];
 }
 
 /* ---- messages out --------------------------------------------------------- */
@@ -274,7 +254,7 @@ static void s_tell(super_t *s, tree_t *t, tree_node_t *n, unsigned tells)
     static const struct { unsigned bit; int ev; } order[] = {
         {NA_TELL_CANCEL, LINK_EV_CANCEL}, {NA_TELL_CHILDREN_EXITED, LINK_EV_CHILDREN_EXITED}};
     for (size_t i = 0; i < sizeof order / sizeof order[0] && fd >= 0; i++)
-        if ((tells & order[i].bit) && link_tell(fd, order[i].ev) != 0 &&
+        if ((tells & order[i].bit) && notify_tell(fd, order[i].ev) != 0 &&
             (errno == EAGAIN || errno == EWOULDBLOCK))
             n->inc.pending_tells |= order[i].bit;
     /* Any other failure: it has exited or closed it; its exit settles it. */
@@ -480,6 +460,46 @@ static void s_tree_done(super_t *s, tree_t *t)
     }
 }
 
+/* Send one JSON message to a worker over its notify fd, without blocking.
+ * One that does not fit (its socket is full, or it is too long) is
+ * dropped and logged: a worker that does not read cannot stall anyone. */
+static void s_notify_send(tree_t *t, tree_node_t *n, cJSON *msg)
+{
+    char *text = cJSON_PrintUnformatted(msg);
+    int fd = n->fds.pipe[WFD_NOTIFY];
+    if (fd >= 0 && text && strlen(text) <= NOTIFY_MSG_MAX &&
+        send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EPIPE &&
+        errno != ECONNRESET)
+        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: a message to it was dropped: %s", t->id,
+                 n->path, strerror(errno));
+    free(text);
+    cJSON_Delete(msg);
+}
+
+/* A program that has spoken learns of each child's end (a builtin needs
+ * only "children_exited"): {"event":"child_exited","path","status","error"}. */
+static void s_tell_child_exited(super_t *s, tree_t *t, tree_node_t *p, const tree_node_t *c)
+{
+    (void) s;
+    if (p->run != RUN_EXEC || !p->inc.life.heard || !node_state_alive(p->inc.life.state))
+        return;
+    cJSON *msg = cJSON_CreateObject();
+    cJSON_AddStringToObject(msg, "event", "child_exited");
+    cJSON_AddStringToObject(msg, "path", c->path);
+    cJSON_AddStringToObject(msg, "status", status_name(c->status));
+    cJSON_AddItemToObject(msg, "error", c->inc.error ? cJSON_Duplicate(c->inc.error, 1)
+                                                     : cJSON_CreateNull());
+    char *text = cJSON_PrintUnformatted(msg);
+    if (text && strlen(text) > NOTIFY_MSG_MAX) { /* a huge error: its type and message only */
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "type", env_str(c->inc.error, "type") ?: "Error");
+        cJSON_AddStringToObject(e, "message", "(too long for one message: see the report)");
+        cJSON_ReplaceItemInObject(msg, "error", e);
+    }
+    free(text);
+    s_notify_send(t, p, msg);
+}
+
 /* Node n has its terminal status: tell its watchers, its parent, the tree. */
 static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n)
 {
@@ -494,6 +514,7 @@ static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n)
         log_node(ALOG_INFO, t->id, n->path, "tree %s: %s %s", t->id, n->path, status_name(n->status));
     tree_node_t *p = n->parent;
     if (p && !status_is_terminal(p->status)) {
+        s_tell_child_exited(s, t, p, n);
         s_on_child_end(s, t, p, n);
         s_restart_ready(s, t, p);
         if (!status_is_terminal(p->status) && tree_children_settled(p) && !s_restart_pending(p)) {
@@ -652,70 +673,108 @@ static bool s_worker_phase(phase_t ph)
            ph == PH_EXITING;
 }
 
-static void s_bad_report(super_t *s, tree_t *t, tree_node_t *n, const char *what, size_t len)
+static void s_on_dynamic(super_t *s, tree_t *t, tree_node_t *n, notify_msg_t *m);
+
+static void s_notify_send(tree_t *t, tree_node_t *n, cJSON *msg);
+
+/* A malformed spawn request that still has its "id": answer it with the
+ * error, so the worker waiting for it is not left waiting. */
+static bool s_refuse_bad_spawn(tree_t *t, tree_node_t *n, const char *data, size_t len,
+                               const char *why)
 {
-    n->inc.bad_messages++;
-    s->count.bad_notify++;
-    if (log_budget_take(&s->notify_log, 5, clk_now_ms(), "bad notify messages"))
-        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: %s (%zu bytes) on its notify fd: ignored",
-                 t->id, n->path, what, len);
+    cJSON *msg = cJSON_ParseWithLength(data, len);
+    const cJSON *id = cJSON_GetObjectItem(msg, "id");
+    bool spawn = cJSON_HasObjectItem(msg, "spawn") && cJSON_IsNumber(id);
+    if (spawn) {
+        cJSON *reply = cJSON_CreateObject();
+        cJSON_AddNumberToObject(reply, "re", id->valuedouble);
+        cJSON *e = cJSON_AddObjectToObject(reply, "error");
+        cJSON_AddStringToObject(e, "type", "SpawnRefused");
+        cJSON_AddStringToObject(e, "message", why && *why ? why : "a malformed spawn request");
+        s_notify_send(t, n, reply);
+    }
+    cJSON_Delete(msg);
+    return spawn;
 }
 
-/* A worker's report: {"phase"?, "error"?, "t_mono_ms"?} over its notify
- * fd (notify: it can now be told things) or, from an older
- * libarbor_worker, through the broker. */
-static void s_on_report(super_t *s, tree_t *t, tree_node_t *n, const cJSON *body, bool notify)
+/* The last phase this incarnation reported itself (PH_NONE: none yet). */
+static phase_t s_last_reported(const tree_node_t *n)
 {
-    const cJSON *phv = cJSON_GetObjectItem(body, "phase");
-    const cJSON *error = cJSON_GetObjectItem(body, "error");
-    phase_t ph = phase_parse(cJSON_GetStringValue(phv));
-    if ((phv && !s_worker_phase(ph)) || (!phv && !cJSON_IsObject(error)) ||
-        (error && !cJSON_IsObject(error))) {
-        s_bad_report(s, t, n, "a message that is neither a phase nor an error", 0);
-        return;
-    }
-    int64_t at = env_int(body, "t_mono_ms", clk_now_ms());
-    /* Through the broker, a report can overtake the fork-server's
-     * "spawned": a requested node is heard too. */
-    node_state_t st = n->inc.life.state;
-    if ((!node_state_alive(st) && st != NODE_REQUESTED) || at < n->inc.asked_mono_ms) {
-        log_debug("tree %s: %s: ignoring a report in state %s (an earlier incarnation's?)", t->id,
-                  n->path, node_state_name(n->inc.life.state));
-        return;
-    }
-    if (notify)
-        s_event(s, t, n, (node_event_t){.kind = NEV_HEARD}, 0, NULL);
-    /* The worker's own clock dates the phase: reports that trail an exit
-     * status still land in order. An error report may repeat its phase. */
-    if (phv && (!error || ph != n->phase))
-        s_phase_at(s, t, n, ph, at);
-    if (cJSON_IsObject(error) && !n->inc.error) {
-        n->inc.error = cJSON_Duplicate(error, 1);
-        if (!cJSON_HasObjectItem(n->inc.error, "phase"))
-            cJSON_AddStringToObject(n->inc.error, "phase", phase_name(phv ? ph : n->phase));
-        log_node(ALOG_INFO, t->id, n->path, "tree %s: %s reported %s: %s", t->id, n->path,
-                 env_str(error, "type") ?: "an error", env_str(error, "message") ?: "");
-        /* Act on a failure as soon as it is known, not at exit. */
-        tree_node_t *p = n->parent;
-        if (p && !status_is_terminal(p->status)) {
-            strat_parent_t sp = s_strat_parent(p);
-            if (strategy_fails_parent_early(&sp, n->restart))
-                s_child_failed(s, t, p);
-        }
-    }
-    if (ph == PH_CANCELLING_CHILDREN && !n->inc.life.stop)
-        for (int i = 0; i < n->nchildren; i++) /* its own work ended: it stops its children */
-            s_stop(s, t, n->children[i], "parent finished");
+    for (int i = n->inc.nphases - 1; i >= 0; i--)
+        if (s_worker_phase(n->inc.phases[i].phase))
+            return n->inc.phases[i].phase;
+    return PH_NONE;
 }
 
+/* A worker's error: recorded once, in the phase it names or the last one
+ * it reported ("spawned" before any), and acted on at once. */
+static void s_on_error(super_t *s, tree_t *t, tree_node_t *n, cJSON *error, phase_t ph)
+{
+    if (n->inc.error) {
+        cJSON_Delete(error); /* its first error is the one that counts */
+        return;
+    }
+    n->inc.error = error;
+    cJSON_DeleteItemFromObject(error, "phase");
+    cJSON_AddStringToObject(error, "phase", ph == PH_NONE ? "spawned" : phase_name(ph));
+    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s reported %s: %s", t->id, n->path,
+             env_str(error, "type") ?: "an error", env_str(error, "message") ?: "");
+    /* Act on a failure as soon as it is known, not at exit. */
+    tree_node_t *p = n->parent;
+    if (p && !status_is_terminal(p->status)) {
+        strat_parent_t sp = s_strat_parent(p);
+        if (strategy_fails_parent_early(&sp, n->restart))
+            s_child_failed(s, t, p);
+    }
+}
+
+/* One datagram from a worker's notify fd (notify.h). Whatever it is, the
+ * worker has spoken: it can be told things now (NEV_HEARD). Phases only go
+ * forward: a repeated or earlier one is dropped (a flood of valid phases
+ * cannot grow the history). Bad messages are counted and logged for the
+ * node (the 1st, 2nd, 4th, ...: a flood cannot flood the log), never fatal. */
 static void s_on_notify(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len)
 {
-    cJSON *body = cJSON_ParseWithLength(data, len);
-    if (cJSON_IsObject(body))
-        s_on_report(s, t, n, body, true);
-    else
-        s_bad_report(s, t, n, "an unreadable message", len);
-    cJSON_Delete(body);
+    notify_msg_t m;
+    notify_kind_t kind = notify_parse(data, len, &m);
+    log_debug("notify %s: %.*s", n->path, (int) (len < 512 ? len : 512), data);
+    if (!node_state_alive(n->inc.life.state)) {
+        notify_msg_clear(&m);
+        return;
+    }
+    phase_t last = s_last_reported(n);
+    if (kind == NOTIFY_PHASE && phase_parse(m.phase) <= last) {
+        kind = NOTIFY_UNKNOWN;
+        snprintf(m.why, sizeof m.why, "\"%s\" after \"%s\": phases only go forward", m.phase,
+                 phase_name(last));
+    }
+    s_event(s, t, n, (node_event_t){.kind = NEV_HEARD}, 0, NULL);
+    /* The worker's own clock dates what it says (our libraries send it):
+     * reports read at its exit still land in order. */
+    int64_t at = m.t_mono_ms >= 0 ? m.t_mono_ms : clk_now_ms();
+    if (kind == NOTIFY_PHASE) {
+        phase_t ph = phase_parse(m.phase);
+        s_phase_at(s, t, n, ph, at);
+        if (ph == PH_CANCELLING_CHILDREN && !n->inc.life.stop)
+            for (int i = 0; i < n->nchildren; i++) /* its own work ended: it stops its children */
+                s_stop(s, t, n->children[i], "parent finished");
+    } else if (kind == NOTIFY_ERROR) {
+        s_on_error(s, t, n, m.error, m.phase[0] ? phase_parse(m.phase) : last);
+        m.error = NULL;
+    } else if (kind == NOTIFY_SPAWN || kind == NOTIFY_CANCEL_REQ) {
+        s_on_dynamic(s, t, n, &m);
+    } else if (kind == NOTIFY_MALFORMED && s_refuse_bad_spawn(t, n, data, len, m.why)) {
+        ; /* a spawn request it can match to its answer */
+    } else {
+        n->inc.bad_messages++;
+        s->count.bad_notify++;
+        if ((n->inc.bad_messages & (n->inc.bad_messages - 1)) == 0)
+            log_node(ALOG_WARN, t->id, n->path,
+                     "tree %s: %s: %s message on its notify fd (%zu bytes: %s); %llu so far", t->id,
+                     n->path, notify_kind_name(kind), len, m.why,
+                     (unsigned long long) n->inc.bad_messages);
+    }
+    notify_msg_clear(&m);
 }
 
 static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, bool eof)
@@ -955,12 +1014,169 @@ static int s_on_timer(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
+/* ---- dynamic children ----------------------------------------------------- */
+
+static int s_processes(super_t *s)
+{
+    int processes = 0;
+    for (tree_t *x = zlistx_first(s->trees); x; x = zlistx_next(s->trees))
+        if (!x->ended_ms)
+            processes += x->nnodes - x->nterminal;
+    return processes;
+}
+
+/* Add the subtree `node` (a tree-spec node) under t's node idx while it
+ * runs: validated like any spec, with the limits counted on the whole
+ * tree; refused under a node that is not running or is being stopped.
+ * Returns the index of the first new node (its top nodes are queued), or
+ * -1 with why (code: the error code for a client). */
+static int s_add_children(super_t *s, tree_t *t, int idx, const cJSON *node, const char **code,
+                          char *why, size_t size)
+{
+    tree_node_t *n = &t->nodes[idx];
+    *code = "bad_request";
+    if (t->ended_ms || status_is_terminal(n->status) || n->inc.life.state != NODE_RUNNING ||
+        n->inc.life.stop) {
+        snprintf(why, size, "%s is not running, or is stopping: no new children", n->path);
+        return -1;
+    }
+    if (!cJSON_IsObject(node)) {
+        *code = "invalid_spec";
+        snprintf(why, size, "the child must be a tree-spec node (a JSON object)");
+        return -1;
+    }
+    /* Validate it as the only child of a stand-in for n, with what the
+     * tree has left of the limits. */
+    spec_limits_t lim = s->cfg.limits;
+    lim.max_depth -= tree_node_depth(n) - 1;
+    lim.max_nodes -= t->nnodes - 1;
+    cJSON *wrap = cJSON_CreateObject();
+    cJSON_AddStringToObject(wrap, "name", n->name);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(wrap, "children"), cJSON_Duplicate(node, 1));
+    spec_err_t err = {0};
+    tree_t *w = lim.max_depth > 1 && lim.max_nodes > 1
+                    ? spec_build(wrap, t->id, t->serial, s->name, &lim, &err)
+                    : NULL;
+    cJSON_Delete(wrap);
+    if (!w) {
+        *code = "invalid_spec";
+        if (lim.max_depth <= 1 || lim.max_nodes <= 1)
+            snprintf(why, size, "%s: the tree is at its limit (%d levels, %d nodes)", n->path,
+                     s->cfg.limits.max_depth, s->cfg.limits.max_nodes);
+        else
+            snprintf(why, size, "invalid spec at %s%s%s: %s", n->parent ? n->parent->path : "",
+                     n->parent ? "/" : "", err.path, err.message);
+        return -1;
+    }
+    for (int i = 0; i < w->nodes[0].nchildren; i++)
+        for (int k = 0; k < n->nchildren; k++)
+            if (!strcmp(w->nodes[0].children[i]->name, n->children[k]->name)) {
+                *code = "invalid_spec";
+                snprintf(why, size, "%s already has a child named \"%s\"", n->path,
+                         n->children[k]->name);
+                tree_destroy(&w);
+                return -1;
+            }
+    if (s_processes(s) + w->nnodes - 1 > s->cfg.max_processes) {
+        *code = "limit_exceeded";
+        snprintf(why, size, "%d more processes would take supervisor %s over --max-processes %d",
+                 w->nnodes - 1, s->name, s->cfg.max_processes);
+        tree_destroy(&w);
+        return -1;
+    }
+    int ntop = w->nodes[0].nchildren;
+    int first = tree_adopt(t, idx, &w);
+    if (first < 0)
+        oom_die(sizeof(tree_node_t));
+    n = &t->nodes[idx]; /* the array moved */
+    s_event(s, t, n, (node_event_t){.kind = NEV_CHILD_ADDED}, 0, NULL);
+    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s: %d node(s) added under it, first %s", t->id,
+             n->path, t->nnodes - first, t->nodes[first].path);
+    for (int i = n->nchildren - ntop; i < n->nchildren; i++)
+        s_enqueue(s, t, n->children[i]);
+    s_pump(s);
+    return first;
+}
+
+/* {"spawn": NODE, "id": N} -> {"re": N, "path"} or {"re": N, "error"};
+ * {"cancel": PATH}: one of its own descendants. */
+static void s_on_dynamic(super_t *s, tree_t *t, tree_node_t *n, notify_msg_t *m)
+{
+    int idx = n->idx;
+    cJSON *reply = cJSON_CreateObject();
+    char why[600];
+    if (m->kind == NOTIFY_CANCEL_REQ) {
+        tree_node_t *x = m->path ? tree_find_path(t, m->path) : NULL;
+        if (x && tree_node_below(x, n)) {
+            log_node(ALOG_INFO, t->id, x->path, "tree %s: %s: cancel asked by %s", t->id, x->path,
+                     n->path);
+            s_stop(s, t, x, "cancel asked by an ancestor");
+            cJSON_Delete(reply);
+            return;
+        }
+        snprintf(why, sizeof why, "\"%s\" is not a node below %s", m->path ? m->path : "",
+                 n->path);
+        cJSON_AddStringToObject(reply, "cancel", m->path ? m->path : "");
+    } else {
+        cJSON_AddNumberToObject(reply, "re", (double) m->id);
+        const char *code;
+        int first = s_add_children(s, t, idx, m->node, &code, why, sizeof why);
+        n = &t->nodes[idx];
+        if (first >= 0) {
+            cJSON_AddStringToObject(reply, "path", t->nodes[first].path);
+            cJSON *paths = cJSON_AddArrayToObject(reply, "paths");
+            for (int i = 0; i < n->nchildren; i++)
+                if (n->children[i]->idx >= first)
+                    cJSON_AddItemToArray(paths, cJSON_CreateString(n->children[i]->path));
+            s_notify_send(t, n, reply);
+            return;
+        }
+    }
+    log_node(ALOG_INFO, t->id, n->path, "tree %s: %s: refused: %s", t->id, n->path, why);
+    cJSON *e = cJSON_AddObjectToObject(reply, "error");
+    cJSON_AddStringToObject(e, "type", "SpawnRefused");
+    cJSON_AddStringToObject(e, "message", why);
+    s_notify_send(t, n, reply);
+}
+
 /* ---- requests from clients, one handler each ------------------------------ */
+
+/* spawn {"under": "PATH", "tree": ID, "spec": NODE}: a subtree under a
+ * running node of an existing tree (arborctl spawn --under). */
+static void s_handle_spawn_under(super_t *s, env_t *req, const char *under)
+{
+    const char *id = env_str(req->body, "tree");
+    tree_t *t = s_tree_by_id(s, id);
+    tree_node_t *n = t ? tree_find_path(t, under) : NULL;
+    if (!n) {
+        s_reply_error(s, req, "not_found", "supervisor %s has no %s \"%s%s%s\"", s->name,
+                      t ? "node" : "tree", id ?: "", t ? "/" : "", t ? under : "");
+        return;
+    }
+    const char *code;
+    char why[600];
+    int first = s_add_children(s, t, n->idx, cJSON_GetObjectItem(req->body, "spec"), &code, why,
+                               sizeof why);
+    if (first < 0) {
+        s_reply_error(s, req, code, "%s", why);
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "tree", t->id);
+    cJSON_AddStringToObject(body, "path", t->nodes[first].path);
+    peer_send(s->peer, req->from, "spawned", body, req->id);
+}
+
 
 static void s_handle_spawn(super_t *s, env_t *req)
 {
     if (s->stopping) {
         s_reply_error(s, req, "unavailable", "supervisor %s is stopping", s->name);
+        return;
+    }
+    const char *under = env_str(req->body, "under");
+    if (under && !req->nul_pointer[0]) {
+        s_handle_spawn_under(s, req, under);
         return;
     }
     const cJSON *spec = cJSON_GetObjectItem(req->body, "spec");
@@ -1153,18 +1369,6 @@ static void s_handle_stats(super_t *s, env_t *req)
     peer_send(s->peer, req->from, "stats", body, req->id);
 }
 
-/* A report through the broker, from a program linked with an older
- * libarbor_worker: recorded, but it cannot be told anything that way. */
-static void s_handle_phase(super_t *s, env_t *msg)
-{
-    tree_t *t;
-    tree_node_t *n = s_node_by_worker(s, msg->from, &t);
-    if (n && n->fds.pipe[WFD_NOTIFY] >= 0 && n->inc.life.heard)
-        return; /* it reports over its notify fd */
-    if (n)
-        s_on_report(s, t, n, msg->body, false);
-}
-
 static void s_handle_event(super_t *s, env_t *msg)
 {
     if (!strcmp(msg->from, "broker"))
@@ -1190,7 +1394,7 @@ static const struct {
     s_handler_fn *fn;
 } s_handlers[] = {
     {"spawn", s_handle_spawn},     {"status", s_handle_status}, {"cancel", s_handle_cancel},
-    {"list", s_handle_list},       {"stats", s_handle_stats},   {"node_phase", s_handle_phase},
+    {"list", s_handle_list},       {"stats", s_handle_stats},
     {"spawned", s_handle_spawned}, {"report", s_handle_report}, {"event", s_handle_event},
     {"error", s_handle_error},     {"cancelling", s_handle_ack}, {"subscribed", s_handle_ack},
     {"logs", s_handle_logs},

@@ -128,7 +128,11 @@ void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms)
         inc->phases_cap = cap;
     }
     /* Phases are dated where they happened (a worker's report can trail the
-     * fork-server's exit status): keep the history in time order. */
+     * fork-server's exit status): keep the history in time order. But
+     * "exited" is last: reports read before it were sent before it, even
+     * undated ones (a shell's printf) that were dated when read. */
+    if (phase == PH_EXITED && inc->nphases > 0 && inc->phases[inc->nphases - 1].t_ms > t_ms)
+        t_ms = inc->phases[inc->nphases - 1].t_ms;
     int pos = inc->nphases++;
     /* Same millisecond: "exited" still comes last. */
     while (pos > 0 && (inc->phases[pos - 1].t_ms > t_ms ||
@@ -376,6 +380,88 @@ bool tree_subtree_settled(const tree_node_t *node)
 }
 
 static cJSON *s_exit_json(const tree_node_t *n);
+
+int tree_node_depth(const tree_node_t *node)
+{
+    int d = 1;
+    for (const tree_node_t *p = node->parent; p; p = p->parent)
+        d++;
+    return d;
+}
+
+bool tree_node_below(const tree_node_t *node, const tree_node_t *ancestor)
+{
+    for (const tree_node_t *p = node->parent; p; p = p->parent)
+        if (p == ancestor)
+            return true;
+    return false;
+}
+
+int tree_adopt(tree_t *tree, int parent_idx, tree_t **wp)
+{
+    tree_t *w = *wp;
+    int add = w->nnodes - 1, base = tree->nnodes;
+    tree_node_t *wroot = &w->nodes[0];
+    if (add <= 0)
+        return -1;
+    /* Links become indices while the array moves, then pointers again. */
+    tree_node_t *old = tree->nodes;
+    for (int i = 0; i < base; i++) {
+        tree_node_t *n = &old[i];
+        n->parent = n->parent ? (tree_node_t *) (uintptr_t) (n->parent - old + 1) : NULL;
+        for (int c = 0; c < n->nchildren; c++)
+            n->children[c] = (tree_node_t *) (uintptr_t) (n->children[c] - old + 1);
+    }
+    tree_node_t *grown = realloc(old, (size_t) (base + add) * sizeof *grown);
+    tree_node_t *now = grown ? grown : old; /* on failure the old array stays */
+    for (int i = 0; i < base; i++) {
+        tree_node_t *n = &now[i];
+        if (n->parent)
+            n->parent = now + ((uintptr_t) n->parent - 1);
+        for (int c = 0; c < n->nchildren; c++)
+            n->children[c] = now + ((uintptr_t) n->children[c] - 1);
+    }
+    if (!grown)
+        return -1;
+    tree->nodes = grown;
+    tree_node_t *p = &grown[parent_idx];
+    tree_node_t **kids = realloc(p->children, (size_t) (p->nchildren + wroot->nchildren) * sizeof *kids);
+    if (!kids)
+        return -1; /* the array grew, harmlessly: nothing else changed */
+    p->children = kids;
+    /* w's node j (j >= 1) becomes tree's node base + j - 1; w's root is p. */
+#define S_MAP(x) ((x) == wroot ? p : grown + base + ((x) - w->nodes) - 1)
+    for (int j = 1; j < w->nnodes; j++) {
+        tree_node_t *n = &grown[base + j - 1];
+        *n = w->nodes[j];
+        n->idx = base + j - 1;
+        n->parent = S_MAP(w->nodes[j].parent);
+        for (int c = 0; c < n->nchildren; c++)
+            n->children[c] = S_MAP(w->nodes[j].children[c]);
+        /* "ROOTNAME/rest" -> "PARENT_PATH/rest" */
+        const char *rest = n->path + strlen(wroot->name);
+        size_t len = strlen(p->path) + strlen(rest) + 1;
+        char *path = malloc(len);
+        if (path) {
+            snprintf(path, len, "%s%s", p->path, rest);
+            free(n->path);
+            n->path = path;
+        }
+    }
+    for (int c = 0; c < wroot->nchildren; c++)
+        p->children[p->nchildren++] = S_MAP(wroot->children[c]);
+#undef S_MAP
+    tree->nnodes = base + add;
+    /* The moved nodes' members are tree's now: free only w's shell. */
+    free(wroot->path);
+    free(wroot->children);
+    cJSON_Delete(wroot->params);
+    cJSON_Delete(wroot->subtree_spec);
+    free(w->nodes);
+    free(w);
+    *wp = NULL;
+    return base;
+}
 
 static cJSON *s_phases_json(const tree_inc_t *inc);
 

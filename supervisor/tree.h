@@ -160,6 +160,18 @@ bool tree_children_settled(const tree_node_t *node);
 /* True when node and all its descendants have terminal statuses. */
 bool tree_subtree_settled(const tree_node_t *node);
 
+/* Dynamic children: move the nodes of w below its root into tree, as new
+ * children of tree->nodes[parent_idx] (w's root stands for that node and
+ * has its name; w is consumed). The node array grows: every pointer into
+ * it changes (parents and children are fixed here; callers re-fetch by
+ * index). Returns the index of the first new node, or -1 when out of
+ * memory (then nothing changed and w is left to the caller). */
+int tree_adopt(tree_t *tree, int parent_idx, tree_t **w);
+/* Depth of node (the root is 1). */
+int tree_node_depth(const tree_node_t *node);
+/* True when node is below (not at) ancestor. */
+bool tree_node_below(const tree_node_t *node, const tree_node_t *ancestor);
+
 /* Start node's next incarnation: the current one (phases, exit, error,
  * stderr tail) becomes an entry of its history (reported as "restarts"),
  * and the new one starts clean, pending. */

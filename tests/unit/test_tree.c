@@ -180,6 +180,18 @@ static void test_phases_keep_time_order(void **state)
     assert_int_equal(n.inc.phases[3].phase, PH_CLEANUP);
     assert_int_equal(n.inc.phases[4].phase, PH_EXITED);
     free(n.inc.phases);
+
+    /* Undated reports (a shell's printf on its notify fd), read after the
+     * fork-server dated the exit but handled before it: "exited" stays
+     * last, dated no earlier than them. */
+    n = s_node(RUN_EXEC);
+    tree_node_phase(&n, PH_SPAWNED, 1);
+    tree_node_phase(&n, PH_READY, 12);
+    tree_node_phase(&n, PH_EXITING, 12);
+    tree_node_phase(&n, PH_EXITED, 10);
+    assert_int_equal(n.inc.phases[3].phase, PH_EXITED);
+    assert_int_equal(n.inc.phases[3].t_ms, 12);
+    free(n.inc.phases);
 }
 
 static void test_error_from_stderr_tail(void **state)

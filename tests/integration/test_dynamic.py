@@ -1,0 +1,191 @@
+"""Dynamic trees: a running worker starts children under itself over its
+notify fd ({"spawn": NODE, "id": N} -> {"re": N, "path"} | {"re": N,
+"error"}), learns of their ends ({"event": "child_exited", ...}), cancels
+its own descendants ({"cancel": PATH}); and arborctl spawn --under adds a
+subtree under a running node. The workers here speak the raw protocol with
+the standard library only, so the supervisor's side is what is tested."""
+
+import json
+import os
+import sys
+import textwrap
+
+import time
+
+from harness import SLOW, by_path, check, children_of, main, marked_pids
+
+HANG_GUARD = 30
+
+# A worker that runs the script it is given with a tiny client: send(obj),
+# recv() -> obj or None on timeout.
+PRELUDE = textwrap.dedent("""
+    import json, os, socket, sys
+    fd = int(os.environ["ARBOR_NOTIFY_FD"])
+    sock = socket.socket(fileno=fd)
+    def send(obj):
+        sock.send(json.dumps(obj).encode())
+    backlog = []  # messages read while waiting for an answer
+    def recv(timeout=20):
+        if backlog:
+            return backlog.pop(0)
+        sock.settimeout(timeout)
+        try:
+            return json.loads(sock.recv(70000))
+        except socket.timeout:
+            return None
+    def answer(id):
+        sock.settimeout(20)
+        while True:
+            try:
+                m = json.loads(sock.recv(70000))
+            except socket.timeout:
+                return None
+            if m.get("re") == id:
+                return m
+            backlog.append(m)
+    send({"phase": "ready"}); send({"phase": "running"})
+""")
+
+
+def program(run, name, script, **extra):
+    node = {"name": name, "run": "exec", "argv": [sys.executable, "-c", PRELUDE + textwrap.dedent(script)],
+            "env": {"ARBOR_TEST_RUN": run.marker}}
+    node.update(extra)
+    return node
+
+
+def started(run):
+    run.broker()
+    run.supervisor("sup1")
+
+
+def test_worker_spawns_children_and_collects_their_errors(run):
+    """Every child is started by the worker at run time, temporary: each
+    failure comes back as child_exited, and all of them are in the report."""
+    started(run)
+    spec = program(run, "root", """
+        paths = []
+        for i in range(4):
+            send({"spawn": {"name": "leaf-%d" % i, "run": "fail", "after_ms": 10 * i,
+                            "restart": "temporary",
+                            "error": {"type": "ValueError", "message": "leaf %d" % i}}, "id": i})
+            r = answer(i)
+            assert r and "path" in r, r
+            paths.append(r["path"])
+        ended = {}
+        while len(ended) < 4:
+            m = recv()
+            assert m is not None, "no child_exited in time: %r" % ended
+            if m.get("event") == "child_exited":
+                ended[m["path"]] = m
+        assert sorted(ended) == sorted(paths), (ended, paths)
+        assert all(m["status"] == "failed" and m["error"]["type"] == "ValueError" for m in ended.values())
+        send({"phase": "exiting"})
+    """)
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    root = nodes["root"]
+    check(root["exit"]["code"] == 0, "the worker's own checks failed: %r %r" % (root["exit"], root["error"]))
+    for i in range(4):
+        leaf = nodes.get("root/leaf-%d" % i)
+        check(leaf and leaf["status"] == "failed" and leaf["error"]["message"] == "leaf %d" % i,
+              "leaf-%d: %r" % (i, leaf))
+    check(root["status"] == "failed" and root["error"]["type"] == "ChildrenFailed" and
+          root["error"]["failed_children"] == 4, "root %s %r" % (root["status"], root["error"]))
+    check(code == 1, "exit %d" % code)
+
+
+def test_bad_spawn_requests_change_nothing(run):
+    started(run)
+    spec = program(run, "root", """
+        send({"spawn": {"name": "ok", "run": "sleep"}, "id": 1})
+        assert "path" in answer(1)
+        bad = [{"name": "x", "run": "boom"}, {"name": "ok", "run": "sleep"}, "not a node",
+               {"name": "t", "run": "sleep", "timeout_ms": 5}]
+        for i, node in enumerate(bad):
+            send({"spawn": node, "id": 10 + i})
+            r = answer(10 + i)
+            assert r and r.get("error", {}).get("type") == "SpawnRefused", (node, r)
+        send({"cancel": "elsewhere/x"})
+        r = recv()
+        assert r and "error" in r, r
+        send({"cancel": "root/ok"})
+        while True:
+            m = recv()
+            assert m is not None
+            if m.get("event") == "child_exited":
+                assert m["path"] == "root/ok" and m["status"] == "cancelled", m
+                break
+        send({"phase": "exiting"})
+    """)
+    code, report = run.spawn_wait(spec, "--supervisor", "sup1", timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(nodes["root"]["exit"]["code"] == 0, "the worker's checks: %r" % nodes["root"]["error"])
+    check(set(nodes) == {"root", "root/ok"}, "refused spawns added nodes: %r" % sorted(nodes))
+    check(nodes["root/ok"]["status"] == "cancelled", "ok %s" % nodes["root/ok"]["status"])
+    check(code == 0 and report["status"] == "ok", "tree %s exit %d" % (report["status"], code))
+
+
+def test_dynamic_children_are_cancelled_with_their_parent(run):
+    """A dynamic child is a node like any other: cancelling the tree stops it
+    (its own grace, then SIGTERM), and nothing it started survives."""
+    started(run)
+    spec = program(run, "root", """
+        send({"spawn": {"name": "kid", "run": "exec", "argv": ["sh", "-c", "sleep 1000 & wait"],
+                        "env": {"ARBOR_TEST_RUN": os.environ["ARBOR_TEST_RUN"]}}, "id": 1})
+        assert "path" in answer(1)
+        print("spawned", flush=True)
+        while recv(1000) is not None or True:
+            pass
+    """, grace_ms=300)
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: "root/kid" in by_path(rep) and
+                    by_path(rep)["root/kid"]["status"] == "running", "the dynamic child running")
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    check(r.returncode == 4, "cancel --wait: %d %s" % (r.returncode, r.stderr))
+    nodes = by_path(json.loads(r.stdout))
+    check(nodes["root/kid"]["status"] == "cancelled", "kid %s" % nodes["root/kid"]["status"])
+    daemons = {p.pid for p in run.procs} | set(children_of(run.procs[-1].pid))  # + fork-server
+    deadline = time.monotonic() + 3 * SLOW
+    while True:
+        left = [p for p in marked_pids(run.marker) if p not in daemons]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)  # polling /proc: no event says "none left"
+    check(not left, "processes of the tree survived: %r" % left)
+
+
+def test_spawn_under_from_the_cli(run):
+    started(run)
+    spec = {"name": "root", "children": [{"name": "base", "run": "sleep"}]}
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: by_path(rep)["root/base"]["status"] == "running", "base running")
+    child = {"name": "extra", "run": "fail", "after_ms": 20, "restart": "temporary"}
+    r = run.ctl("spawn", "--under", tree + "/root", "--wait", "--json", "-", input=json.dumps(child),
+                timeout=HANG_GUARD)
+    check(r.returncode == 1, "spawn --under --wait: exit %d %s" % (r.returncode, r.stderr))
+    nodes = by_path(json.loads(r.stdout))
+    check(nodes["root/extra"]["status"] == "failed", "extra %r" % nodes["root/extra"])
+    check(nodes["root/base"]["status"] == "running", "a temporary child's failure stopped base")
+    # Refusals: a name taken, a node that does not exist, a bad spec.
+    r = run.ctl("spawn", "--under", tree + "/root", "-", input=json.dumps({"name": "base"}))
+    check(r.returncode == 2 and "already has a child" in r.stderr, "duplicate: %d %s" % (r.returncode, r.stderr))
+    r = run.ctl("spawn", "--under", tree + "/root/nope", "-", input=json.dumps({"name": "z"}))
+    check(r.returncode == 2, "unknown node: %d %s" % (r.returncode, r.stderr))
+    r = run.ctl("spawn", "--under", tree + "/root", "-", input=json.dumps({"name": "z", "run": "boom"}))
+    check(r.returncode == 2 and "invalid spec" in r.stderr, "bad spec: %d %s" % (r.returncode, r.stderr))
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    nodes = by_path(json.loads(r.stdout))
+    check(set(nodes) == {"root", "root/base", "root/extra"}, "nodes %r" % sorted(nodes))
+    # Under a tree that has ended: refused.
+    r = run.ctl("spawn", "--under", tree + "/root", "-", input=json.dumps({"name": "late"}))
+    check(r.returncode == 2 and "not running" in r.stderr, "ended tree: %d %s" % (r.returncode, r.stderr))
+
+
+if __name__ == "__main__":
+    main([test_worker_spawns_children_and_collects_their_errors, test_bad_spawn_requests_change_nothing,
+          test_dynamic_children_are_cancelled_with_their_parent, test_spawn_under_from_the_cli])

@@ -69,9 +69,15 @@ static void s_group_placed(cJSON *rows)
     int n = cJSON_GetArraySize(rows);
     for (int i = 0; i < n; i++) {
         cJSON *row = cJSON_GetArrayItem(rows, i);
+        /* PARENT.NODE.INCARNATION: the last two parts are numbers (PARENT
+         * itself has dots: SUPERVISOR.RANDOM). */
         const char *id = env_str(row, "tree");
-        const char *dot = id ? strchr(id, '.') : NULL;
-        if (!dot || strspn(dot + 1, "0123456789.") != strlen(dot + 1) || !strchr(dot + 1, '.'))
+        const char *last = id ? strrchr(id, '.') : NULL;
+        const char *dot = last;
+        while (dot && dot > id && dot[-1] != '.')
+            dot--;
+        dot = dot && dot > id ? dot - 1 : NULL; /* the dot before NODE */
+        if (!last || !dot || dot == last || strspn(dot + 1, "0123456789.") != strlen(dot + 1))
             continue;
         size_t plen = (size_t) (dot - id);
         for (int j = 0; j < n; j++) {

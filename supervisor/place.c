@@ -9,12 +9,18 @@
 
 #define PLACE_ANSWER_MS 10000 /* the other supervisor answers a spawn within this */
 #define PLACE_SLACK_MS 10000  /* network and scheduling slack on a cancel's bound */
+/* A placed subtree's end is learnt from its "done" event; an event the
+ * broker dropped (it restarted, and the other supervisor had not yet
+ * registered again) would leave it running here forever: ask its status
+ * this often too. */
+#define PLACE_POLL_MS 2000
 
 typedef struct s_placement_t {
     tree_t *tree;
     int idx;             /* its node (an index: a tree's node array may grow) */
     bool spawned;        /* it answered "spawned" */
     int64_t deadline_ms; /* monotonic; 0: none */
+    int64_t poll_ms;     /* next status request (spawned): monotonic */
     struct s_placement_t *next;
 } s_placement_t;
 
@@ -103,7 +109,7 @@ static void s_lost(place_t *self, s_placement_t *p, const char *why)
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "type", "Lost");
     cJSON_AddStringToObject(e, "message", why);
-    cJSON_AddStringToObject(e, "phase", phase_name(n->phase));
+    cJSON_AddStringToObject(e, "phase", phase_name(n->phase == PH_NONE ? PH_SPAWNED : n->phase));
     tree_settle_remote_part(p->tree, n, ST_LOST, e);
     cJSON_Delete(n->inc.error);
     n->inc.error = e;
@@ -141,7 +147,7 @@ int place_spawn(place_t *self, tree_t *t, tree_node_t *n)
     }
     log_node(ALOG_INFO, t->id, n->path, "tree %s: %s runs on supervisor %s as tree %s", t->id,
              n->path, n->remote_sup, n->remote_tree);
-    *p = (s_placement_t){t, n->idx, false, clk_now_ms() + PLACE_ANSWER_MS, self->list};
+    *p = (s_placement_t){t, n->idx, false, clk_now_ms() + PLACE_ANSWER_MS, 0, self->list};
     self->list = p;
     self->count++;
     return 0;
@@ -162,6 +168,12 @@ void place_tick(place_t *self, int64_t now_ms)
 {
     for (s_placement_t *p = self->list, *next; p; p = next) {
         next = p->next;
+        if (p->spawned && now_ms >= p->poll_ms) {
+            cJSON *body = cJSON_CreateObject();
+            cJSON_AddStringToObject(body, "tree", s_node(p)->remote_tree);
+            peer_send(self->peer, s_node(p)->remote_sup, "status", body, -1);
+            p->poll_ms = now_ms + PLACE_POLL_MS;
+        }
         if (p->deadline_ms && now_ms >= p->deadline_ms)
             s_lost(self, p, p->spawned ? "the other supervisor did not end the subtree in time"
                                        : "the other supervisor did not answer the spawn in 10 s");
@@ -192,6 +204,7 @@ void place_on_spawned(place_t *self, env_t *msg)
         return;
     p->spawned = true;
     p->deadline_ms = 0; /* answered; its phases come as events */
+    p->poll_ms = clk_now_ms() + PLACE_POLL_MS;
     s_node(p)->status = ST_RUNNING;
     self->core.event(self->core.arg, p->tree, s_node(p), (node_event_t){.kind = NEV_PLACED}, NULL);
 }

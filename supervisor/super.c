@@ -543,9 +543,8 @@ static void s_settle(super_t *s, tree_t *t, tree_node_t *n, status_t status, con
         n->inc.error = cJSON_CreateObject();
         cJSON_AddStringToObject(n->inc.error, "type", "Lost");
         cJSON_AddStringToObject(n->inc.error, "message", why ? why : "did not die after SIGKILL");
-        cJSON_AddStringToObject(n->inc.error, "phase", phase_name(n->inc.stuck_phase != PH_NONE
-                                                                      ? n->inc.stuck_phase
-                                                                      : n->phase));
+        phase_t at = n->inc.stuck_phase != PH_NONE ? n->inc.stuck_phase : n->phase;
+        cJSON_AddStringToObject(n->inc.error, "phase", phase_name(at == PH_NONE ? PH_SPAWNED : at));
         s->count.lost++;
         status = ST_LOST;
     }

@@ -271,6 +271,10 @@ static void s_stop(super_t *s, tree_t *t, tree_node_t *n, const char *reason)
     if (!n->inc.life.stop)
         log_node(ALOG_DEBUG, t->id, n->path, "tree %s: %s: stop (%s)", t->id, n->path, reason);
     s_event(s, t, n, (node_event_t){.kind = NEV_STOP}, 0, reason);
+    /* Its children may all have ended already, with nobody told: a restart
+     * that was waiting for them, and that the stop has just called off. */
+    if (!status_is_terminal(n->status) && tree_children_settled(n))
+        s_event(s, t, n, (node_event_t){.kind = NEV_CHILDREN_ENDED}, 0, NULL);
 }
 
 /* The phase it was stuck in when SIGTERM was needed: the last it reported. */

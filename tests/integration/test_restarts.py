@@ -176,7 +176,33 @@ def test_permanent_child_restarts_when_it_ends_ok(run):
     check(code == 1, "exit %d" % code)
 
 
+def test_cancel_while_a_restart_waits(run):
+    """A middle node dies by a signal (its children are still ending, so its
+    restart waits for them); the tree is cancelled meanwhile: the restart is
+    called off and the root still ends, within its deadlines."""
+    import signal
+    import time
+    started(run)
+    spec = {"name": "root", "strategy": "one_for_one", "max_restarts": 3, "within_ms": 60000,
+            "grace_ms": 500, "children": [{"name": "mid", "children": [
+                {"name": "slow", "run": "hang", "in": "cleanup", "grace_ms": 1000, "kill_after_ms": 200}]}]}
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    rep = run.wait_report(tree, lambda rep: all(n["status"] == "running" for n in walk(rep["root"])),
+                          "every node running")
+    os.kill(by_path(rep)["root/mid"]["pid"], signal.SIGKILL)
+    run.wait_report(tree, lambda rep: by_path(rep)["root/mid"]["status"] == "failed", "mid failed")
+    t0 = time.monotonic()
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    check(r.returncode == 4, "cancel --wait: %d %s" % (r.returncode, r.stderr))
+    rep = json.loads(r.stdout)
+    check(rep["root"]["status"] == "cancelled", "root %s %r" % (rep["root"]["status"], rep["root"]["error"]))
+    check(time.monotonic() - t0 < 10, "the cancel took %.1f s" % (time.monotonic() - t0))
+
+
 if __name__ == "__main__":
     main([test_one_for_one_restarts_only_the_failed_child, test_rest_for_one_restarts_the_later_siblings,
           test_one_for_all_with_restarts, test_restart_then_recover, test_restart_subtree, test_restart_then_cancel_is_cancelled,
-          test_temporary_children_collect_every_error, test_permanent_child_restarts_when_it_ends_ok])
+          test_temporary_children_collect_every_error, test_permanent_child_restarts_when_it_ends_ok,
+          test_cancel_while_a_restart_waits])

@@ -339,7 +339,7 @@ def test_swarm_stack(run):
         # span ends after the broker is back (10 s: the replacement takes
         # ~2 s and registrations ~2-3 s more); late's placed subtree fails
         # while the broker is away. Both must end with their full reports.
-        # Known to fail intermittently (about 2 runs in 5 here): the placing
+        # Known to fail intermittently (about half the runs here): the placing
         # supervisor learns that a placed subtree ended only from its
         # "done" event (supervisor/place.c), and an event published while
         # it is not registered with the (new) broker reaches nobody; it

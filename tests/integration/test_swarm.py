@@ -370,19 +370,24 @@ def test_swarm_stack(run):
         if t_reg - t_spawned > span_ms / 1000.0 - 1:
             print("  NOTE: the supervisors came back only %.1fs after the spawn: the spanning tree "
                   "may end while the placing supervisor cannot hear it (see above)" % (t_reg - t_spawned))
-        rep = st.wait_tree(span, ended, "the spanning tree finished")
-        nodes = by_path(rep)
-        check(rep["status"] == "ok" and all(n["status"] == "ok" for n in nodes.values()),
-              "spanning tree after the broker restart: %s %r" %
-              (rep["status"], {p: n["status"] for p, n in nodes.items()}))
-        check(set(nodes) == {"root", "root/local", "root/far", "root/far/w-0", "root/far/w-1"},
-              "nodes %r" % sorted(nodes))
-        for path, pid in before.items():  # remote nodes' pids come with the final report
-            check(pid is None or nodes[path]["pid"] == pid, "%s: pid %s, was %s" % (path, nodes[path]["pid"], pid))
-        print("  the spanning tree finished; its report fetched after the restart")
-        # The late tree: its failure is checked now, but a failure here is
+        # Both trees are checked now, but a failure of these checks is
         # reported at the end, so that the rest of the scenario still runs.
-        late_failure = None
+        failures = []
+        try:
+            rep = st.wait_tree(span, ended, "the spanning tree finished")
+            nodes = by_path(rep)
+            check(rep["status"] == "ok" and all(n["status"] == "ok" for n in nodes.values()),
+                  "spanning tree after the broker restart: %s %r" %
+                  (rep["status"], {p: n["status"] for p, n in nodes.items()}))
+            check(set(nodes) == {"root", "root/local", "root/far", "root/far/w-0", "root/far/w-1"},
+                  "nodes %r" % sorted(nodes))
+            for path, pid in before.items():  # remote nodes' pids come with the final report
+                check(pid is None or nodes[path]["pid"] == pid,
+                      "%s: pid %s, was %s" % (path, nodes[path]["pid"], pid))
+            print("  the spanning tree finished; its report fetched after the restart")
+        except TestFailure as e:
+            failures.append(e)
+            print("  FAILED (reported at the end): %s" % str(e)[:300], flush=True)
         try:
             rep = st.wait_tree(late, ended, "the late tree (its subtree failed during the outage) ended")
             nodes = by_path(rep)
@@ -393,9 +398,9 @@ def test_swarm_stack(run):
                   rep["root"]["error"]["type"] == "ChildrenFailed", "late tree's error tree %r" % rep["root"])
             print("  the late tree's report (the error included) fetched after the restart")
         except TestFailure as e:
-            late_failure = e
+            failures.append(e)
             print("  FAILED (reported at the end): %s" % str(e)[:300], flush=True)
-        print("  (the late failure came ~%.1fs after the kill; the supervisors were back %.1fs after it)" %
+        print("  (the late failure came ~%.1fs after the kill, the supervisors were back %.1fs after it)" %
               (t_spawned + 3 - t_kill, t_reg - t_kill))
 
         # 3. the extra supervisor's task vanishes: its placed subtree is lost
@@ -452,8 +457,10 @@ def test_swarm_stack(run):
         # 5. removed
         dt = st.remove()
         print("  stack removed; containers and network gone %.1fs after stack rm" % dt)
-        if late_failure:
-            raise late_failure
+        if failures:
+            if len(failures) > 1:
+                print("  %d checks failed; the first: " % len(failures))
+            raise failures[0]
     print("  whole scenario (swarm init to leave) %.1fs" % (time.monotonic() - t_start))
 
 

@@ -339,7 +339,7 @@ def test_swarm_stack(run):
         # span ends after the broker is back (10 s: the replacement takes
         # ~2 s and registrations ~2-3 s more); late's placed subtree fails
         # while the broker is away. Both must end with their full reports.
-        # Known to fail intermittently (about 2 runs in 5 here): the placing
+        # Known to fail intermittently (about half the runs here): the placing
         # supervisor learns that a placed subtree ended only from its
         # "done" event (supervisor/place.c), and an event published while
         # it is not registered with the (new) broker reaches nobody; it
@@ -370,25 +370,38 @@ def test_swarm_stack(run):
         if t_reg - t_spawned > span_ms / 1000.0 - 1:
             print("  NOTE: the supervisors came back only %.1fs after the spawn: the spanning tree "
                   "may end while the placing supervisor cannot hear it (see above)" % (t_reg - t_spawned))
-        rep = st.wait_tree(span, ended, "the spanning tree finished")
-        nodes = by_path(rep)
-        check(rep["status"] == "ok" and all(n["status"] == "ok" for n in nodes.values()),
-              "spanning tree after the broker restart: %s %r" %
-              (rep["status"], {p: n["status"] for p, n in nodes.items()}))
-        check(set(nodes) == {"root", "root/local", "root/far", "root/far/w-0", "root/far/w-1"},
-              "nodes %r" % sorted(nodes))
-        for path, pid in before.items():  # remote nodes' pids come with the final report
-            check(pid is None or nodes[path]["pid"] == pid, "%s: pid %s, was %s" % (path, nodes[path]["pid"], pid))
-        rep = st.wait_tree(late, ended, "the late tree finished")
-        nodes = by_path(rep)
-        e = nodes["root/far/bad"]["error"] or {}
-        check(rep["status"] == "failed" and e.get("type") == "SwarmError" and
-              e.get("message") == "failed while the broker was away", "late tree: %s %r" % (rep["status"], e))
-        check(nodes["root/far"]["error"]["type"] == "ChildrenFailed" and
-              rep["root"]["error"]["type"] == "ChildrenFailed", "late tree's error tree %r" % rep["root"])
-        print("  both trees finished; their reports (errors included) fetched after the restart "
-              "(the late failure came %.1fs after the kill, %s the supervisors were back)" %
-              (t_spawned + 3 - t_kill, "before" if t_spawned + 3 < t_reg else "after"))
+        # Both trees are checked now, but a failure of these checks is
+        # reported at the end, so that the rest of the scenario still runs.
+        failures = []
+        try:
+            rep = st.wait_tree(span, ended, "the spanning tree finished")
+            nodes = by_path(rep)
+            check(rep["status"] == "ok" and all(n["status"] == "ok" for n in nodes.values()),
+                  "spanning tree after the broker restart: %s %r" %
+                  (rep["status"], {p: n["status"] for p, n in nodes.items()}))
+            check(set(nodes) == {"root", "root/local", "root/far", "root/far/w-0", "root/far/w-1"},
+                  "nodes %r" % sorted(nodes))
+            for path, pid in before.items():  # remote nodes' pids come with the final report
+                check(pid is None or nodes[path]["pid"] == pid,
+                      "%s: pid %s, was %s" % (path, nodes[path]["pid"], pid))
+            print("  the spanning tree finished; its report fetched after the restart")
+        except TestFailure as e:
+            failures.append(e)
+            print("  FAILED (reported at the end): %s" % str(e)[:300], flush=True)
+        try:
+            rep = st.wait_tree(late, ended, "the late tree (its subtree failed during the outage) ended")
+            nodes = by_path(rep)
+            e = nodes["root/far/bad"]["error"] or {}
+            check(rep["status"] == "failed" and e.get("type") == "SwarmError" and
+                  e.get("message") == "failed while the broker was away", "late tree: %s %r" % (rep["status"], e))
+            check(nodes["root/far"]["error"]["type"] == "ChildrenFailed" and
+                  rep["root"]["error"]["type"] == "ChildrenFailed", "late tree's error tree %r" % rep["root"])
+            print("  the late tree's report (the error included) fetched after the restart")
+        except TestFailure as e:
+            failures.append(e)
+            print("  FAILED (reported at the end): %s" % str(e)[:300], flush=True)
+        print("  (the late failure came ~%.1fs after the kill, the supervisors were back %.1fs after it)" %
+              (t_spawned + 3 - t_kill, t_reg - t_kill))
 
         # 3. the extra supervisor's task vanishes: its placed subtree is lost
         tree = st.spawn(sup, {"name": "root", "children": [
@@ -444,6 +457,10 @@ def test_swarm_stack(run):
         # 5. removed
         dt = st.remove()
         print("  stack removed; containers and network gone %.1fs after stack rm" % dt)
+        if failures:
+            if len(failures) > 1:
+                print("  %d checks failed; the first: " % len(failures))
+            raise failures[0]
     print("  whole scenario (swarm init to leave) %.1fs" % (time.monotonic() - t_start))
 
 

@@ -18,6 +18,7 @@ def complete(*words, env=None):
     """COMPREPLY for the command line words (the last one is completed)."""
     prog = 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); ' \
            '_arborctl; printf "%s\\n" "${COMPREPLY[@]}"'
+    env = dict(env or os.environ, ARBOR_COMPLETION_TIMEOUT="%g" % (2 * SLOW))  # loaded CI
     r = subprocess.run(["bash", "-c", prog, "bash", SCRIPT, ARBORCTL] + list(words),
                        capture_output=True, text=True, timeout=20 * SLOW, env=env)
     check(r.returncode == 0, "completion of %r: exit %d: %s" % (words, r.returncode, r.stderr))

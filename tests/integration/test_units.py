@@ -62,14 +62,15 @@ def test_declarations(run):
               "arbor.sysusers does not create user arbor")
 
 
-def run_units(run, bin_dir, fallback_user="nobody", unit_dir=None):
+def run_units(run, bin_dir, stand_in="nobody", unit_dir=None):
     """Start the broker and supervisor "sup1" from their units' ExecStart
-    (units from unit_dir, default systemd/; programs from bin_dir). Returns
-    (broker, supervisor, env for arborctl, credentials, cleanup function)."""
+    (units from unit_dir, default systemd/; programs from bin_dir), as the
+    user stand_in (None: the units' own User=) when root. Returns (broker,
+    supervisor, env for arborctl, credentials, cleanup function)."""
     unit_dir = unit_dir or os.path.dirname(BROKER_UNIT)
     b = units.parse(os.path.join(unit_dir, os.path.basename(BROKER_UNIT)))
     s = units.parse(os.path.join(unit_dir, os.path.basename(SUPER_UNIT)))
-    creds = units.credentials(b, fallback_user)
+    creds = units.credentials(b, stand_in)
     top = tempfile.mkdtemp(prefix="arbor-units-")
     os.chmod(top, 0o711)  # the unit's user must reach its runtime directory
     if creds:

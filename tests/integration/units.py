@@ -122,12 +122,14 @@ class Notify:
         self.sock.close()
 
 
-def credentials(unit, fallback=None):
-    """(uid, gid, name) the unit's User=/Group= name, or fallback's when that
-    user does not exist; None when not root (nothing to drop)."""
+def credentials(unit, stand_in=None):
+    """(uid, gid, name) of the unit's User=/Group=, or of the user stand_in
+    when given (e.g. "nobody" for a build tree, before the package has
+    created the unit's user); None when not root (nothing to drop) or the
+    user does not exist."""
     if os.geteuid() != 0:
         return None
-    for name in (get(unit, "User"), fallback):
+    for name in ((stand_in,) if stand_in else (get(unit, "User"),)):
         if not name:
             continue
         try:

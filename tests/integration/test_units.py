@@ -101,7 +101,8 @@ def run_units(run, bin_dir, stand_in="nobody", unit_dir=None):
         env["NOTIFY_SOCKET"] = nb.path
         umask = units.get(b, "UMask")
         broker = units.start(run, "broker", units.exec_argv(b, "", env, paths), env, creds,
-                             int(umask, 8) if umask else None)
+                             int(umask, 8) if umask else None,
+                             no_new_privs=units.get(b, "NoNewPrivileges") == "yes")
         nb.wait("READY=1", 10)
         sock = os.path.join(runtime, "broker.sock")
         check(os.path.exists(sock) and stat.S_ISSOCK(os.stat(sock).st_mode),
@@ -118,7 +119,8 @@ def run_units(run, bin_dir, stand_in="nobody", unit_dir=None):
         wd = units.get(s, "WorkingDirectory")
         sup = units.start(run, "sup1", units.exec_argv(s, "sup1", env, paths), env, creds, None,
                           cwd=units.subst_env({"d": wd.replace("%i", "sup1")}, paths)["d"]
-                          if wd else None)
+                          if wd else None,
+                          no_new_privs=units.get(s, "NoNewPrivileges") == "yes")
         msg = ns.wait("READY=1", 15)
         check("READY=1" in msg.split("\n"), msg)
         ctl_env = dict(env)
@@ -146,6 +148,8 @@ def test_exec_start(run):
         spec = {"name": "root", "children": [
             {"name": "no-notify", "run": "exec",
              "argv": ["/bin/sh", "-c", 'test -z "$NOTIFY_SOCKET"']},
+            {"name": "no-new-privs", "run": "exec",
+             "argv": ["/bin/sh", "-c", "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status"]},
             {"name": "s", "run": "sleep", "ms": 50, "count": 3}]}
         r = ctl(env, creds, "spawn", "--wait", "--json", "-", input=json.dumps(spec))
         check(r.returncode == 0, "tree through the units: exit %d\n%s%s" %

@@ -16,8 +16,15 @@ ARBORCTL = os.path.join(BIN, "arborctl")
 
 def complete(*words, env=None):
     """COMPREPLY for the command line words (the last one is completed)."""
-    prog = 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); ' \
+    # As bash sets them: the line up to the cursor, and COMP_WORDS split also
+    # at COMP_WORDBREAKS (":" cuts "ipc:///x" in three), which the
+    # completion must not trust.
+    prog = 'source "$1"; shift; COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; ' \
+           'COMP_WORDS=(${COMP_LINE//:/ : }); ' \
+           '[[ $COMP_LINE == *" " ]] && COMP_WORDS+=(""); ' \
+           'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); ' \
            '_arborctl; printf "%s\\n" "${COMPREPLY[@]}"'
+    env = dict(env or os.environ, ARBOR_COMPLETION_TIMEOUT="%g" % (2 * SLOW))  # loaded CI
     r = subprocess.run(["bash", "-c", prog, "bash", SCRIPT, ARBORCTL] + list(words),
                        capture_output=True, text=True, timeout=20 * SLOW, env=env)
     check(r.returncode == 0, "completion of %r: exit %d: %s" % (words, r.returncode, r.stderr))
@@ -46,6 +53,9 @@ def test_commands_and_flags(run):
     # a flag's value is not taken for the command
     check(complete("--broker", "") == ["ipc:///run/arbor/broker.sock", "tcp://"],
           "--broker values: %r" % complete("--broker", ""))
+    # the word after the last ':' is what bash replaces
+    check(complete("--broker", "ipc:///run/ar") == ["///run/arbor/broker.sock"],
+          "--broker ipc:... : %r" % complete("--broker", "ipc:///run/ar"))
 
 
 def test_trees_and_paths(run):

@@ -147,7 +147,7 @@ def test_package(run):
         step("units: ExecStart, READY=1, a tree")
         # The installed units' ExecStart lines, as user arbor.
         broker, sup, env, creds, cleanup = test_units.run_units(
-            run, "/usr/bin", fallback_user=None, unit_dir="/usr/lib/systemd/system")
+            run, "/usr/bin", stand_in=None, unit_dir="/usr/lib/systemd/system")
         try:
             check(creds is not None and creds[2] == "arbor", "not run as arbor: %r" % (creds,))
             spec = {"name": "root", "children": [{"name": "s", "run": "sleep", "ms": 20,

@@ -62,14 +62,15 @@ def test_declarations(run):
               "arbor.sysusers does not create user arbor")
 
 
-def run_units(run, bin_dir, fallback_user="nobody", unit_dir=None):
+def run_units(run, bin_dir, stand_in="nobody", unit_dir=None):
     """Start the broker and supervisor "sup1" from their units' ExecStart
-    (units from unit_dir, default systemd/; programs from bin_dir). Returns
-    (broker, supervisor, env for arborctl, credentials, cleanup function)."""
+    (units from unit_dir, default systemd/; programs from bin_dir), as the
+    user stand_in (None: the units' own User=) when root. Returns (broker,
+    supervisor, env for arborctl, credentials, cleanup function)."""
     unit_dir = unit_dir or os.path.dirname(BROKER_UNIT)
     b = units.parse(os.path.join(unit_dir, os.path.basename(BROKER_UNIT)))
     s = units.parse(os.path.join(unit_dir, os.path.basename(SUPER_UNIT)))
-    creds = units.credentials(b, fallback_user)
+    creds = units.credentials(b, stand_in)
     top = tempfile.mkdtemp(prefix="arbor-units-")
     os.chmod(top, 0o711)  # the unit's user must reach its runtime directory
     if creds:
@@ -100,7 +101,8 @@ def run_units(run, bin_dir, fallback_user="nobody", unit_dir=None):
         env["NOTIFY_SOCKET"] = nb.path
         umask = units.get(b, "UMask")
         broker = units.start(run, "broker", units.exec_argv(b, "", env, paths), env, creds,
-                             int(umask, 8) if umask else None)
+                             int(umask, 8) if umask else None,
+                             no_new_privs=units.get(b, "NoNewPrivileges") == "yes")
         nb.wait("READY=1", 10)
         sock = os.path.join(runtime, "broker.sock")
         check(os.path.exists(sock) and stat.S_ISSOCK(os.stat(sock).st_mode),
@@ -117,7 +119,8 @@ def run_units(run, bin_dir, fallback_user="nobody", unit_dir=None):
         wd = units.get(s, "WorkingDirectory")
         sup = units.start(run, "sup1", units.exec_argv(s, "sup1", env, paths), env, creds, None,
                           cwd=units.subst_env({"d": wd.replace("%i", "sup1")}, paths)["d"]
-                          if wd else None)
+                          if wd else None,
+                          no_new_privs=units.get(s, "NoNewPrivileges") == "yes")
         msg = ns.wait("READY=1", 15)
         check("READY=1" in msg.split("\n"), msg)
         ctl_env = dict(env)
@@ -145,6 +148,8 @@ def test_exec_start(run):
         spec = {"name": "root", "children": [
             {"name": "no-notify", "run": "exec",
              "argv": ["/bin/sh", "-c", 'test -z "$NOTIFY_SOCKET"']},
+            {"name": "no-new-privs", "run": "exec",
+             "argv": ["/bin/sh", "-c", "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status"]},
             {"name": "s", "run": "sleep", "ms": 50, "count": 3}]}
         r = ctl(env, creds, "spawn", "--wait", "--json", "-", input=json.dumps(spec))
         check(r.returncode == 0, "tree through the units: exit %d\n%s%s" %

@@ -122,12 +122,14 @@ class Notify:
         self.sock.close()
 
 
-def credentials(unit, fallback=None):
-    """(uid, gid, name) the unit's User=/Group= name, or fallback's when that
-    user does not exist; None when not root (nothing to drop)."""
+def credentials(unit, stand_in=None):
+    """(uid, gid, name) of the unit's User=/Group=, or of the user stand_in
+    when given (e.g. "nobody" for a build tree, before the package has
+    created the unit's user); None when not root (nothing to drop) or the
+    user does not exist."""
     if os.geteuid() != 0:
         return None
-    for name in (get(unit, "User"), fallback):
+    for name in ((stand_in,) if stand_in else (get(unit, "User"),)):
         if not name:
             continue
         try:
@@ -140,10 +142,16 @@ def credentials(unit, fallback=None):
     return None
 
 
-def preexec(creds, umask):
+def preexec(creds, umask, no_new_privs=False):
     """For subprocess: drop to creds (as systemd's User=/Group=, with the
-    user's supplementary groups) and set the unit's UMask."""
+    user's supplementary groups), set the unit's UMask, and NoNewPrivileges
+    (prctl PR_SET_NO_NEW_PRIVS, inherited by every worker)."""
     def fn():
+        if no_new_privs:
+            import ctypes
+            PR_SET_NO_NEW_PRIVS = 38
+            if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         if creds:
             uid, gid, name = creds
             os.setgid(gid)
@@ -154,12 +162,13 @@ def preexec(creds, umask):
     return fn
 
 
-def start(run, name, argv, env, creds, umask, cwd=None):
+def start(run, name, argv, env, creds, umask, cwd=None, no_new_privs=False):
     """Start argv like Run.start (log file, tracked and cleaned up by the
     harness), as the unit's user."""
     log = open(os.path.join(run.dir, name + ".log"), "wb")
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         env=env, close_fds=True, cwd=cwd, preexec_fn=preexec(creds, umask))
+                         env=env, close_fds=True, cwd=cwd,
+                         preexec_fn=preexec(creds, umask, no_new_privs))
     p.log_path = log.name
     p.arbor_name = name
     log.close()

@@ -102,10 +102,16 @@ static int s_print_line(const cJSON *line, bool json)
     return putchar('\n') == EOF ? -1 : 0;
 }
 
-/* One request at cursor *after; prints the lines. 0 (reply in *out, caller
- * deletes) or an exit code. */
+/* What a reply says besides its lines. */
+typedef struct {
+    bool more, ended, eof;
+    char status[24], node_status[24];
+} logs_state_t;
+
+/* One request at cursor *after; prints the lines, advances *after and fills
+ * *st. 0 or an exit code. */
 static int s_ask(ctl_t *ctl, const char *sup, const logs_opts_t *o, uint64_t *after,
-                 cJSON **out)
+                 logs_state_t *st)
 {
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "tree", o->tree);
@@ -156,24 +162,23 @@ static int s_ask(ctl_t *ctl, const char *sup, const logs_opts_t *o, uint64_t *af
         fprintf(stderr, "arborctl: some lines were dropped before they could be read (%lld "
                 "dropped in all: the supervisor keeps --log-lines/--log-bytes per node)\n",
                 (long long) env_int(reply->body, "dropped", 0));
-    *out = cJSON_Duplicate(reply->body, 1);
+    st->more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply->body, "more"));
+    st->ended = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply->body, "ended"));
+    st->eof = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply->body, "eof"));
+    snprintf(st->status, sizeof st->status, "%s", env_str(reply->body, "status") ?: "");
+    snprintf(st->node_status, sizeof st->node_status, "%s",
+             env_str(reply->body, "node_status") ?: "");
     env_destroy(&reply);
     return 0;
 }
 
-static bool s_flag(const cJSON *body, const char *key)
-{
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, key));
-}
-
 /* The exit code once followed to the end: the node's status while the tree
  * goes on (like cancel --wait of a subtree), else the tree's. */
-static int s_exit_code(const cJSON *body, const logs_opts_t *o)
+static int s_exit_code(const logs_state_t *st, const logs_opts_t *o)
 {
-    const char *tree = env_str(body, "status");
-    if (o->path && !exitcode_tree_ended(tree))
-        return exitcode_node(env_str(body, "node_status"));
-    return exitcode_tree(tree);
+    if (o->path && !exitcode_tree_ended(st->status))
+        return exitcode_node(st->node_status);
+    return exitcode_tree(st->status);
 }
 
 int cmd_logs(const char *broker, int argc, char **argv)
@@ -194,29 +199,25 @@ int cmd_logs(const char *broker, int argc, char **argv)
     uint64_t after = 0;
     int64_t ended_at = 0;
     while (rc == 0) {
-        cJSON *body = NULL;
-        rc = s_ask(ctl, sup, &o, &after, &body);
+        logs_state_t st;
+        rc = s_ask(ctl, sup, &o, &after, &st);
         if (rc)
             break;
-        bool more = s_flag(body, "more");
-        if (!more && (!o.follow || s_flag(body, "eof"))) {
-            rc = o.follow ? s_exit_code(body, &o) : EXIT_TREE_OK;
-            cJSON_Delete(body);
+        if (!st.more && (!o.follow || st.eof)) {
+            rc = o.follow ? s_exit_code(&st, &o) : EXIT_TREE_OK;
             break;
         }
-        if (!ended_at && s_flag(body, "ended"))
+        if (!ended_at && st.ended)
             ended_at = clk_now_ms();
-        if (!more && ended_at && clk_now_ms() - ended_at > LOGS_DRAIN_MS) {
+        if (!st.more && ended_at && clk_now_ms() - ended_at > LOGS_DRAIN_MS) {
             /* A pipe still open after the end (a descendant that escaped
              * containment holds it): stop anyway. */
             fprintf(stderr, "arborctl: tree %s ended but its output did not close within %d s\n",
                     o.tree, LOGS_DRAIN_MS / 1000);
-            rc = s_exit_code(body, &o);
-            cJSON_Delete(body);
+            rc = s_exit_code(&st, &o);
             break;
         }
-        cJSON_Delete(body);
-        if (more)
+        if (st.more)
             continue;
         /* Wait for the next poll; a signal ends the wait at once. */
         env_t *stray;

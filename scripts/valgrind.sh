@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Valgrind memcheck of arbor-broker and arbor-supervisor over a
 # representative run: nested failing trees, a cancel by path and a whole
-# cancel, status/list/peers/stats, a flood node, hang nodes (SIGTERM and
-# SIGKILL escalation), a crash, exec nodes (one missing), bad specs and
+# cancel, status/list/peers/stats, a flood node and its logs, hang nodes
+# (SIGTERM and SIGKILL escalation), a crash, exec nodes (one missing), bad specs and
 # garbage frames, and a tree still running when the supervisor is stopped.
 # Both daemons are stopped with SIGTERM. Fails unless every process that ran
 # under valgrind reports 0 errors and 0 definitely/indirectly lost bytes.
@@ -146,6 +146,9 @@ def test_valgrind_run(run):
         {"name": "flood", "run": "flood", "bytes": 8 << 20}, {"name": "s", "run": "sleep"}]},
         timeout=HANG)
     check(code == 1 and by_path(rep)["root/flood"]["status"] == "failed", "flood: %d" % code)
+    # Its output lines: every reply of "logs", in pages (arborctl logs).
+    r = run.ctl("logs", rep["tree"], "--json", timeout=HANG)
+    check(r.returncode == 0 and r.stdout.count("\n") == 1000, "logs: %d %s" % (r.returncode, r.stderr))
     # Hangs (SIGTERM, then SIGKILL needed), a crash, an exec node (cancel =
     # SIGTERM), all cancelled when "bad" fails after 2 s, once they run.
     code, rep = run.spawn_wait({"name": "root", "children": [

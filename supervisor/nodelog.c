@@ -6,6 +6,9 @@
 #include "log.h"
 #include "logdir.h"
 
+/* A full disk, or no memory, is not a flood of warnings: a few a second. */
+static log_budget_t s_warnings;
+
 static void s_to_file(void *arg, const logbuf_line_t *line)
 {
     logdir_line(arg, line);
@@ -17,8 +20,9 @@ void nodelog_output(const nodelog_cfg_t *cfg, tree_t *t, tree_node_t *n, logbuf_
     if (!n->logs && eof)
         return; /* it never wrote a byte */
     if (!n->logs && !(n->logs = logbuf_new(&cfg->limits))) {
-        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: out of memory for its output lines",
-                 t->id, n->path);
+        if (log_budget_take(&s_warnings, 2, now_ms, "output warnings"))
+            log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: out of memory for its output lines",
+                     t->id, n->path);
         return;
     }
     logdir_batch_t batch;
@@ -33,10 +37,8 @@ void nodelog_output(const nodelog_cfg_t *cfg, tree_t *t, tree_node_t *n, logbuf_
     if (!cfg->dir)
         return;
     logbuf_set_sink(n->logs, NULL, NULL);
-    /* A full disk is not a flood of warnings: a few a second at most. */
-    static log_budget_t budget;
     int rc = logdir_end(&batch), e = errno;
-    if (rc != 0 && log_budget_take(&budget, 2, now_ms, "log file errors")) {
+    if (rc != 0 && log_budget_take(&s_warnings, 2, now_ms, "output warnings")) {
         char name[512];
         logdir_file_name(cfg->dir, t->id, n->path, name, sizeof name);
         log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: cannot write its output to %s: %s "

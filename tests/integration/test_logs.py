@@ -80,7 +80,7 @@ def test_kept_filtered_and_written(run):
     check(err == ["root/sh stderr | err-1", "root/sh stderr | err-2"], "%r" % err)
 
     # --stream: only that stream.
-    r = run.ctl("logs", "--stream", "stderr", tree, timeout=HANG_GUARD)
+    r = run.ctl("logs", tree, "--stream", "stderr", timeout=HANG_GUARD)  # DESIGN.md's order
     check(r.returncode == 0, "logs --stream exit %d: %s" % (r.returncode, r.stderr))
     got = lines_of(r.stdout)
     check(got and all(" stderr | " in l for l in got), "--stream stderr printed:\n%s" % r.stdout[:2000])

@@ -444,19 +444,32 @@ class Bench:
         n = count_nodes(spec)
         self.res["load"]["exec_start"] = loadavg()
         fs, fk = self.floor(1000, reps, exec_=True)
-        spawn_ms, cancel_ms = [], []
+        spawn_ms, cancel_ms, cpu = [], [], []
         for r in range(reps):
+            c0 = self.cpu_snapshot()
             tree, ms = self.spawn_until_ready(spec, "exec", timeout_s=60, phase="spawned")
+            c1 = self.cpu_snapshot()
             spawn_ms.append(ms)
             rc, out, err, ms = self.arborctl("cancel", tree, "--wait", "--json")
             if rc not in (1, 4):
                 raise RuntimeError("arborctl cancel %s exited %d: %s" % (tree, rc, err))
             cancel_ms.append(ms)
-            log("exec rep %d: all spawned %.0f ms, cancel %.0f ms (floor %.0f / %.0f ms)"
-                % (r + 1, spawn_ms[-1], cancel_ms[-1], fs[r], fk[r]))
+            c2 = self.cpu_snapshot()
+            # CPU is what the load on a shared machine changes least: the
+            # fork-server's own per program (fork, exec verdict, cgroup or
+            # sweep) and its children's until reaped (what runs before exec).
+            cpu.append({"forkserver_spawn": (c1["forkserver"] - c0["forkserver"]) / 1000,
+                        "forkserver_cancel": (c2["forkserver"] - c1["forkserver"]) / 1000,
+                        "children": (c2["workers"] - c0["workers"]) / 1000,
+                        "supervisor": (c2["supervisor"] - c0["supervisor"]) / 1000})
+            log("exec rep %d: all spawned %.0f ms, cancel %.0f ms (floor %.0f / %.0f ms); CPU ms "
+                "per program: fork-server %.3f + %.3f, its children %.3f, supervisor %.3f"
+                % (r + 1, spawn_ms[-1], cancel_ms[-1], fs[r], fk[r], cpu[-1]["forkserver_spawn"],
+                   cpu[-1]["forkserver_cancel"], cpu[-1]["children"], cpu[-1]["supervisor"]))
             time.sleep(0.5)
         self.res["exec"] = {"nodes": n, "programs": 1000, "spawn_ms": spawn_ms,
                             "cancel_ms": cancel_ms, "floor_spawn_ms": fs, "floor_kill_ms": fk,
+                            "cpu_ms_per_program": {k: median([x[k] for x in cpu]) for k in cpu[0]},
                             "guarantees": self.c.report(tree).get("guarantees", [])}
         self.res["load"]["exec_end"] = loadavg()
 
@@ -640,6 +653,16 @@ def table(res, reps):
                      % each(c["floor_ms"]))
         lines.append("| cancel: nodes whose report has no cancel_requested phase (all reps) | %d |"
                      % c.get("nodes_without_cancel_requested", 0))
+    if e:
+        lines.append("| exec path: all spawned, each rep (floor) | %s ms (%s ms) |"
+                     % (each(e["spawn_ms"]), each(e["floor_spawn_ms"])))
+        lines.append("| exec path: cancel --wait, each rep (floor: SIGKILL + reap) | %s ms (%s ms) |"
+                     % (each(e["cancel_ms"]), each(e["floor_kill_ms"])))
+        lines.append("| exec path: CPU per program, fork-server spawn / cancel, its children, "
+                     "supervisor (medians) | %s ms |" % " / ".join(
+                         "%.3f" % e["cpu_ms_per_program"][k]
+                         for k in ("forkserver_spawn", "forkserver_cancel", "children",
+                                   "supervisor")))
     if n:
         lines.append("| nested errors: arborctl spawn --wait wall, each rep | %s ms |"
                      % each(n["arbor_ms"]))

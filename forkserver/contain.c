@@ -150,8 +150,10 @@ static void s_probe_cgroup(contain_t *c, pid_t supervisor)
     if (off && strcmp(off, "0") != 0)
         return;
     char *own = s_own_cgroup();
-    if (!own)
+    if (!own) {
+        log_info("fork-server: no cgroup v2 mount holds this process: containment by subreaper");
         return;
+    }
     char prefix[64];
     snprintf(prefix, sizeof prefix, "arbor-fsrv-%d-", (int) supervisor);
     DIR *d = opendir(own);
@@ -265,45 +267,58 @@ static pid_t *s_children(contain_t *c, int *n)
     return NULL;
 }
 
-/* The subreaper way: the orphans that node (pid, tree, path) left, and
- * those of nodes already ended, frozen and killed with their subtrees. */
-static int s_sweep_orphans(contain_t *c, pid_t pid, const char *tree, const char *path)
+/* The subreaper way, for nodes that just ended (their workers reaped):
+ * the orphans each left, told apart by process group, session or the
+ * environment they inherited, frozen and killed with their subtrees;
+ * killed[i] counts ended[i]'s. Orphans of nodes that had ended before are
+ * killed too. One /proc read of our children for the whole batch. */
+static void s_sweep_orphans(contain_t *c, s_worker_t **ended, int *killed, size_t nended)
 {
     int n;
     pid_t *kids = s_children(c, &n);
-    int mine = 0, stray = 0, killed = 0;
-    /* Fewer or as many children as workers: no orphan at all (the usual
-     * case, one /proc read). */
-    pid_t *strays = kids && (size_t) n > c->nworkers ? malloc((size_t) n * sizeof *strays) : NULL;
-    if (strays) {
+    /* As many children as workers: no orphan at all (the usual case). */
+    int *owner = kids && (size_t) n > c->nworkers ? malloc((size_t) n * sizeof *owner) : NULL;
+    if (owner) {
         static const char *const names[] = {"ARBOR_TREE", "ARBOR_NODE"};
+        int strays = 0;
         for (int i = 0; i < n; i++) {
             ptree_stat_t st;
             char val[2][128];
+            owner[i] = -1; /* not ours to kill: a worker, or a live node's */
             if (s_find(c, kids[i]) || ptree_stat(kids[i], &st) != 0 || st.state == 'Z')
                 continue;
-            bool ours = st.pgid == pid || st.sid == pid;
-            bool ended = false;
-            if (!ours && ptree_getenv(kids[i], names, val, 2) == 2) {
-                ours = strcmp(val[0], tree) == 0 && strcmp(val[1], path) == 0;
-                ended = !ours && !s_node_alive(c, val[0], val[1]);
+            for (size_t e = 0; e < nended && owner[i] < 0; e++)
+                if (st.pgid == ended[e]->pid || st.sid == ended[e]->pid)
+                    owner[i] = (int) e;
+            if (owner[i] >= 0 || ptree_getenv(kids[i], names, val, 2) != 2)
+                continue;
+            for (size_t e = 0; e < nended && owner[i] < 0; e++)
+                if (strcmp(val[0], ended[e]->tree) == 0 && strcmp(val[1], ended[e]->path) == 0)
+                    owner[i] = (int) e;
+            if (owner[i] < 0 && !s_node_alive(c, val[0], val[1])) {
+                owner[i] = (int) nended; /* a node that had ended before */
+                strays++;
             }
-            if (ours)
-                kids[mine++] = kids[i]; /* compacted in place: mine <= i */
-            else if (ended)
-                strays[stray++] = kids[i];
         }
         int64_t deadline = clk_now_ms() + S_FREEZE_MS;
-        killed = ptree_kill_subtrees(c->self, kids, (size_t) mine, deadline);
-        if (stray > 0) {
-            int more = ptree_kill_subtrees(c->self, strays, (size_t) stray, deadline);
-            log_warn("fork-server: killed %d processes left by nodes that had ended", more);
+        pid_t *roots = malloc((size_t) n * sizeof *roots);
+        for (size_t e = 0; roots && e <= nended; e++) {
+            size_t k = 0;
+            for (int i = 0; i < n; i++)
+                if (owner[i] == (int) e)
+                    roots[k++] = kids[i];
+            int dead = k ? ptree_kill_subtrees(c->self, roots, k, deadline) : 0;
+            if (e < nended)
+                killed[e] = dead;
+            else if (strays)
+                log_warn("fork-server: killed %d processes left by nodes that had ended", dead);
         }
+        free(roots);
     }
-    free(strays);
+    free(owner);
     free(kids);
-    kill(-pid, SIGKILL); /* its process group, if anything of it is left */
-    return killed;
+    for (size_t e = 0; e < nended; e++)
+        kill(-ended[e]->pid, SIGKILL); /* its process group, if anything of it is left */
 }
 
 /* ---- the API --------------------------------------------------------------- */
@@ -382,33 +397,51 @@ int contain_add(contain_t *self, pid_t pid, const char *tree, const char *path, 
     return 0;
 }
 
-int contain_reaped(contain_t *self, pid_t pid)
+void contain_reaped(contain_t *self, const pid_t *pids, int *escaped, size_t n)
 {
-    s_worker_t **link = s_bucket(self, pid);
-    while (*link && (*link)->pid != pid)
-        link = &(*link)->next;
-    s_worker_t *w = *link;
-    if (!w)
-        return 0; /* an adopted orphan, not a worker */
-    *link = w->next;
-    self->nworkers--;
-    int killed = 0;
-    if (w->slot && self->base) {
-        char dir[PATH_MAX], file[PATH_MAX + 16];
-        s_node_dir(self, w->slot, dir, sizeof dir);
-        killed = s_count_procs(dir);
-        s_path(file, sizeof file, "%s/cgroup.kill", dir);
-        if (killed > 0 && s_write(file, "1") != 0)
-            log_error("fork-server: cannot kill what %s left (%s): %s", w->path, file,
-                      strerror(errno));
-        if (killed < 0)
-            killed = 0;
-        s_retire(self, w->slot);
-    } else if (w->tree) {
-        killed = s_sweep_orphans(self, pid, w->tree, w->path);
+    /* Nodes for the subreaper way, swept together: which pid each was. */
+    s_worker_t **ended = calloc(n ? n : 1, sizeof *ended);
+    size_t *at = calloc(n ? n : 1, sizeof *at);
+    int *killed = calloc(n ? n : 1, sizeof *killed);
+    size_t nended = 0;
+    for (size_t i = 0; i < n; i++) {
+        escaped[i] = 0;
+        s_worker_t **link = s_bucket(self, pids[i]);
+        while (*link && (*link)->pid != pids[i])
+            link = &(*link)->next;
+        s_worker_t *w = *link;
+        if (!w)
+            continue; /* an adopted orphan, not a worker */
+        *link = w->next;
+        self->nworkers--;
+        if (w->slot && self->base) {
+            char dir[PATH_MAX], file[PATH_MAX + 16];
+            s_node_dir(self, w->slot, dir, sizeof dir);
+            int left = s_count_procs(dir);
+            s_path(file, sizeof file, "%s/cgroup.kill", dir);
+            if (left > 0 && s_write(file, "1") != 0)
+                log_error("fork-server: cannot kill what %s left (%s): %s", w->path, file,
+                          strerror(errno));
+            escaped[i] = left > 0 ? left : 0;
+            s_retire(self, w->slot);
+        } else if (w->tree && ended && at && killed) {
+            at[nended] = i;
+            ended[nended++] = w;
+            continue;
+        } else if (w->tree) {
+            log_error("fork-server: out of memory: what %s left is not swept", w->path);
+        }
+        s_free_worker(w);
     }
-    s_free_worker(w);
-    return killed;
+    if (nended > 0)
+        s_sweep_orphans(self, ended, killed, nended);
+    for (size_t e = 0; e < nended; e++) {
+        escaped[at[e]] = killed[e];
+        s_free_worker(ended[e]);
+    }
+    free(ended);
+    free(at);
+    free(killed);
 }
 
 int contain_kill_all(contain_t *self, int64_t deadline_ms)

@@ -47,9 +47,11 @@ void contain_abort(contain_t *self, uint32_t slot);
 /* A worker was forked (builtin: tree and path NULL, slot 0). */
 int contain_add(contain_t *self, pid_t pid, const char *tree, const char *path, uint32_t slot);
 
-/* A worker was reaped: kill every process its node left behind. Returns
- * how many had to be killed ("escaped"), 0 for a builtin or none. */
-int contain_reaped(contain_t *self, pid_t pid);
+/* Workers were reaped (pids[0..n)): kill every process their nodes left
+ * behind. escaped[i]: how many had to be killed for pids[i] (0 for a
+ * builtin, or a pid that is no worker). One call per batch of reaped
+ * workers: the subreaper way reads /proc once for all of them. */
+void contain_reaped(contain_t *self, const pid_t *pids, int *escaped, size_t n);
 
 /* Stopping: freeze and kill every descendant of the fork-server, at any
  * depth, and everything in its cgroups. Returns how many were killed. */

@@ -547,7 +547,8 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         int e = errno;
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        contain_reaped(s->contain, pid);
+        int escaped;
+        contain_reaped(s->contain, &pid, &escaped, 1);
         close(out[0]);
         close(err[0]);
         if (link[0] >= 0)
@@ -563,27 +564,46 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
 }
 
 /* Reap every child that has exited; queue its status for the supervisor,
- * with how many processes its node left behind had to be killed. */
+ * with how many processes its node left behind had to be killed. Workers
+ * are handled in batches, so that containment reads /proc once for all
+ * the nodes that ended together (a cancelled tree: many). */
 static void s_reap(s_server_t *s)
 {
-    for (;;) {
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid <= 0)
-            return;
-        for (size_t i = 0; i < s->nchildren; i++) {
-            if (s->children[i].pid != pid)
-                continue;
-            int escaped = contain_reaped(s->contain, pid);
-            fsrv_hdr_t hdr = {.type = FSRV_EXITED, .req = s->children[i].req, .pid = pid,
-                              .status = status, .escaped = escaped, .mono_ms = clk_now_ms()};
-            s_queue(s, &hdr, NULL, NULL, 0);
-            s->children[i] = s->children[--s->nchildren];
-            break;
+    enum { BATCH = 64 };
+    for (bool more = true; more;) {
+        pid_t pids[BATCH];
+        int status[BATCH], escaped[BATCH];
+        uint64_t reqs[BATCH];
+        size_t n = 0;
+        while (n < BATCH) {
+            int st;
+            pid_t pid = waitpid(-1, &st, WNOHANG);
+            if (pid <= 0) {
+                more = false;
+                break;
+            }
+            /* Unknown pids are orphans of exec'd programs, reparented to us
+             * as the subreaper (or children whose exec failed): reaped
+             * here, never left as zombies. */
+            for (size_t i = 0; i < s->nchildren; i++) {
+                if (s->children[i].pid != pid)
+                    continue;
+                pids[n] = pid;
+                status[n] = st;
+                reqs[n++] = s->children[i].req;
+                s->children[i] = s->children[--s->nchildren];
+                break;
+            }
         }
-        /* Unknown pids are orphans of exec'd programs, reparented to us as
-         * the subreaper (or children whose exec failed): reaped here, never
-         * left as zombies. */
+        if (n == 0)
+            continue;
+        contain_reaped(s->contain, pids, escaped, n);
+        int64_t now = clk_now_ms();
+        for (size_t i = 0; i < n; i++) {
+            fsrv_hdr_t hdr = {.type = FSRV_EXITED, .req = reqs[i], .pid = pids[i],
+                              .status = status[i], .escaped = escaped[i], .mono_ms = now};
+            s_queue(s, &hdr, NULL, NULL, 0);
+        }
     }
 }
 

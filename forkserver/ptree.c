@@ -231,9 +231,17 @@ int ptree_kill_subtrees(pid_t parent, const pid_t *roots, size_t n, int64_t dead
 int ptree_getenv(pid_t pid, const char *const *names, char (*values)[128], size_t n)
 {
     char path[64];
-    size_t len;
+    size_t len = 0;
     snprintf(path, sizeof path, "/proc/%d/environ", (int) pid);
     char *buf = s_slurp(path, &len);
+    /* A process in the middle of execve shows no environment for a moment
+     * (the new image's is not set up yet): look again, briefly. */
+    for (int64_t until = clk_now_ms() + 20; buf && len == 0 && clk_now_ms() < until;) {
+        free(buf);
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+        buf = s_slurp(path, &len);
+    }
     if (!buf)
         return -1;
     for (size_t i = 0; i < n; i++)

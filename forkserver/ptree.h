@@ -35,7 +35,9 @@ int ptree_kill_subtrees(pid_t parent, const pid_t *roots, size_t n, int64_t dead
 
 /* Values of names[0..n) in the environment pid started with (its
  * /proc/PID/environ), each into values[i] (cap bytes; "" when absent).
- * Returns how many were found, or -1 when it cannot be read. */
+ * Returns how many were found, or -1 when it cannot be read. An empty
+ * environment is read again for up to 20 ms: during an execve it shows
+ * empty for a moment. */
 int ptree_getenv(pid_t pid, const char *const *names, char (*values)[128], size_t n);
 
 #endif

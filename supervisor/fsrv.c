@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
+
 /* The supervisor's side of the fork-server channel. */
 
 int fsrv_send_spawn(fsrv_t *self, uint64_t req, const char *payload, size_t len)
@@ -70,7 +72,9 @@ int fsrv_start(fsrv_t *out)
     /* The second subreaper (sweep.h): if the fork-server dies, what its
      * workers started comes back to us, not to init. Idempotent. */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
-        return -1;
+        log_warn("not a subreaper (%s): if the fork-server dies, what its workers started "
+                 "goes to init",
+                 strerror(errno));
     if (s_program(out->program, sizeof out->program) != 0)
         return -1;
     const char *path = out->program;

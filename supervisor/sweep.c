@@ -25,21 +25,6 @@ static int s_wait_exit(int pidfd, int ms)
     return rc > 0 ? 0 : -1;
 }
 
-int sweep_reap(pid_t keep)
-{
-    pid_t kids[256];
-    int n = ptree_children(getpid(), kids, sizeof kids / sizeof kids[0]);
-    int reaped = 0;
-    for (int i = 0; i < n && i < (int) (sizeof kids / sizeof kids[0]); i++) {
-        ptree_stat_t st;
-        /* By pid, never waitpid(-1): keep's status belongs to its owner. */
-        if (kids[i] != keep && ptree_stat(kids[i], &st) == 0 && st.state == 'Z' &&
-            waitpid(kids[i], NULL, WNOHANG) == kids[i])
-            reaped++;
-    }
-    return reaped;
-}
-
 int sweep_descendants(pid_t fsrv_pid)
 {
     /* Its orphans come to us only once it has fully exited (the channel

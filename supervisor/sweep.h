@@ -18,11 +18,9 @@
  * SIGKILL it if it has not (its channel is broken anyway); then freeze and
  * SIGKILL every other descendant of this process at any depth, and reap
  * those that are its children. fsrv_pid itself is left unreaped for its
- * owner's waitpid. Returns how many processes were killed. */
+ * owner's waitpid. Zombies among its children are reaped by pid, never
+ * with waitpid(-1), so fsrv_pid's status stays for its owner. Returns how
+ * many processes were killed. */
 int sweep_descendants(pid_t fsrv_pid);
-
-/* Reap children of this process that have ended, except keep (left for
- * its owner's waitpid). Returns how many were reaped. */
-int sweep_reap(pid_t keep);
 
 #endif

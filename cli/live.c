@@ -193,7 +193,7 @@ static void s_slowest(lines_t *out, const trace_model_t *m, int max, bool colour
     int n = 0;
     for (int i = 0; i < m->nrows; i++) {
         const trace_row_t *r = &m->rows[i];
-        if (exitcode_node_ended(r->status) || r->nslices == 0)
+        if (exitcode_node_ended(r->status) || r->nslices == 0 || r->incarnation + 1 < r->incarnations)
             continue;
         /* its worker phase: a signal sent does not end it */
         const trace_slice_t *cur = &r->slices[r->nslices - 1];
@@ -299,16 +299,23 @@ static void s_tree(lines_t *out, const live_tree_t *t, int width, int slowest, b
     }
     s_push(out, &l);
 
-    /* Progress: nodes with a terminal status. */
-    int ended = 0;
-    for (int i = 0; i < m.nrows; i++)
+    /* Progress: nodes with a terminal status (a restarted node counts once,
+     * by its current incarnation; its earlier ones are its restarts). */
+    int ended = 0, nodes = 0, restarts = 0;
+    for (int i = 0; i < m.nrows; i++) {
+        if (m.rows[i].incarnation + 1 < m.rows[i].incarnations) {
+            restarts++;
+            continue;
+        }
+        nodes++;
         ended += exitcode_node_ended(m.rows[i].status);
+    }
     int bar = width - 40;
     if (bar > BAR_MAX)
         bar = BAR_MAX;
     if (bar < 10)
         bar = 10;
-    int filled = m.nrows ? (int) ((int64_t) ended * bar / m.nrows) : 0;
+    int filled = nodes ? (int) ((int64_t) ended * bar / nodes) : 0;
     sbuf_printf(&l, "  ");
     if (colour)
         sbuf_printf(&l, "\033[32m");
@@ -319,23 +326,29 @@ static void s_tree(lines_t *out, const live_tree_t *t, int width, int slowest, b
     }
     if (colour)
         sbuf_printf(&l, C_RESET);
-    sbuf_printf(&l, "  %d/%d nodes ended (%d%%)", ended, m.nrows,
-                m.nrows ? (int) ((int64_t) ended * 100 / m.nrows) : 0);
+    sbuf_printf(&l, "  %d/%d nodes ended (%d%%)", ended, nodes,
+                nodes ? (int) ((int64_t) ended * 100 / nodes) : 0);
+    if (restarts)
+        sbuf_printf(&l, ", %d restart%s", restarts, restarts == 1 ? "" : "s");
     if (m.nrows >= TRACE_MAX_NODES)
         sbuf_printf(&l, " (more not counted)");
     s_push(out, &l);
 
     const char **statuses = calloc((size_t) m.nrows + 1, sizeof *statuses);
     const char **phases = calloc((size_t) m.nrows + 1, sizeof *phases);
+    int k = 0;
     for (int i = 0; statuses && phases && i < m.nrows; i++) {
-        statuses[i] = m.rows[i].status;
-        phases[i] = env_str(m.rows[i].node, "phase");
-        if (!phases[i] && m.rows[i].nslices)
-            phases[i] = m.rows[i].slices[m.rows[i].nslices - 1].phase;
+        if (m.rows[i].incarnation + 1 < m.rows[i].incarnations)
+            continue; /* an earlier incarnation: counted as a restart */
+        statuses[k] = m.rows[i].status;
+        phases[k] = env_str(m.rows[i].node, "phase");
+        if (!phases[k] && m.rows[i].nslices)
+            phases[k] = m.rows[i].slices[m.rows[i].nslices - 1].phase;
+        k++;
     }
     if (statuses && phases) {
-        s_counts(out, "status", s_statuses, statuses, m.nrows, colour);
-        s_counts(out, "phase", s_phases, phases, m.nrows, false);
+        s_counts(out, "status", s_statuses, statuses, k, colour);
+        s_counts(out, "phase", s_phases, phases, k, false);
     }
     free(statuses);
     free(phases);

@@ -305,6 +305,9 @@ char *render_event(const cJSON *event, const char *clock, bool colour)
     sbuf_add_clean(&c.out, tree ? tree : "?", 80);
     sbuf_printf(&c.out, "  ");
     sbuf_add_clean(&c.out, path && *path ? path : "-", FIELD_MAX);
+    int64_t inc;
+    if (env_num(event, "incarnation", &inc) && inc > 0) /* a restarted node's K-th process */
+        sbuf_printf(&c.out, " #%" PRId64, inc);
     sbuf_printf(&c.out, "  ");
     if (kind && !strcmp(kind, "phase")) {
         const char *phase = env_str(event, "phase");

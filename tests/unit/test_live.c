@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "live.h"
+#include "render.h"
 
 /* A tree half torn down: two nodes ended, cache stuck in cleanup after
  * SIGTERM, root waiting for it, one node pending. */
@@ -124,12 +125,40 @@ static void test_ended_and_empty(void **state)
     cJSON_Delete(r);
 }
 
+/* A restarted node counts once (its current incarnation); the header
+ * says how many restarts there were, and an event names the incarnation. */
+static void test_restarts_counted(void **state)
+{
+    (void) state;
+    cJSON *r = s_parse(
+        "{\"tree\":\"t4\",\"status\":\"running\",\"duration_ms\":90,\"root\":{\"path\":\"root\","
+        "\"status\":\"running\",\"phase\":\"running\",\"phases\":[{\"phase\":\"running\",\"t_ms\":1}],"
+        "\"children\":[{\"path\":\"root/job\",\"status\":\"running\",\"phase\":\"running\","
+        "\"phases\":[{\"phase\":\"running\",\"t_ms\":60}],\"restarts\":["
+        "{\"incarnation\":0,\"status\":\"failed\",\"phases\":[{\"phase\":\"exited\",\"t_ms\":20}]},"
+        "{\"incarnation\":1,\"status\":\"failed\",\"phases\":[{\"phase\":\"exited\",\"t_ms\":50}]}]}]}}");
+    live_tree_t t = {r, "t4", NULL};
+    live_opts_t o = {.width = 120, .height = 40, .colour = false};
+    char *f = live_frame(&t, 1, NULL, 0, &o);
+    assert_non_null(strstr(f, "0/2 nodes ended (0%), 2 restarts"));
+    assert_null(strstr(f, "failed")); /* the old incarnations are not counted as nodes */
+    free(f);
+    cJSON_Delete(r);
+    cJSON *ev = s_parse("{\"tree\":\"t4\",\"kind\":\"phase\",\"path\":\"root/job\","
+                        "\"phase\":\"ready\",\"t_ms\":61,\"incarnation\":2}");
+    char *line = render_event(ev, "12:00:00.000", false);
+    assert_non_null(strstr(line, "root/job #2  phase ready"));
+    free(line);
+    cJSON_Delete(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_progress_slowest),
         cmocka_unit_test(test_fits_the_terminal),
         cmocka_unit_test(test_ended_and_empty),
+        cmocka_unit_test(test_restarts_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

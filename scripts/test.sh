@@ -17,7 +17,7 @@ if [ "${1:-}" != "--no-sanitize" ]; then
     echo "== ASan+UBSan build: units and integration tests ==" >&2
     scripts/bootstrap.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DARBOR_SANITIZE=ON
     # Sanitized daemons are slower: hang guards scale, assertions do not.
-    (cd build-asan && ARBOR_TEST_SLOW=3 ctest --output-on-failure --timeout 900 -j2 -E compose)
+    (cd build-asan && ARBOR_TEST_SLOW=3 ctest --output-on-failure --timeout 900 -j2 -E "compose|swarm|package|k8s_manifests")
     echo "== libFuzzer: 20 s per harness ==" >&2
     tests/fuzz/run.sh 20
     echo "== valgrind memcheck of broker and supervisor ==" >&2

@@ -668,6 +668,8 @@ static cJSON *s_node_report(const tree_node_t *n)
     }
     cJSON_AddItemToObject(o, "phases", s_phases_json(inc));
     cJSON_AddNumberToObject(o, "escaped", inc->escaped);
+    if (n->remote_sup[0]) /* placed ("on"): the supervisor that ran its subtree */
+        cJSON_AddStringToObject(o, "supervisor", n->remote_sup);
     if (n->restart != RESTART_TRANSIENT)
         cJSON_AddStringToObject(o, "restart", restart_name(n->restart));
     /* Earlier incarnations, when its parent restarted it. */

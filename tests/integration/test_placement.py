@@ -29,6 +29,8 @@ def test_remote_failure_is_one_report(run):
     code, report = run.spawn_wait(spec, "--supervisor", "home", timeout=HANG_GUARD)
     nodes = by_path(report)
     check(report["supervisor"] == "home", "report from %s" % report["supervisor"])
+    check(nodes["root/far"].get("supervisor") == "away" and "supervisor" not in nodes["root/local"],
+          "the placed node names the supervisor that ran it: %r" % nodes["root/far"].get("supervisor"))
     bad = nodes["root/far/bad"]
     check(bad["status"] == "failed" and bad["error"]["type"] == "RemoteError", "bad %r" % bad)
     check(nodes["root/far"]["status"] == "failed" and nodes["root/far"]["error"]["type"] == "ChildrenFailed",

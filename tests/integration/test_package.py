@@ -65,8 +65,15 @@ def installed_files(stage):
 
 def deb_files(deb):
     r = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True)
-    return {line.split()[-1].lstrip(".") for line in r.stdout.splitlines()
-            if not line.startswith("d")}
+    files = set()
+    for line in r.stdout.splitlines():
+        if line.startswith("d"):
+            continue
+        words = line.split()
+        if line.startswith("l") and "->" in words:  # a symlink: "PATH -> TARGET"
+            words = words[:words.index("->")]
+        files.add(words[-1].lstrip("."))
+    return files
 
 
 _t = [None]

@@ -473,19 +473,21 @@ static void s_notify_send(tree_t *t, tree_node_t *n, cJSON *msg)
     int fd = n->fds.pipe[WFD_NOTIFY];
     if (fd >= 0 && text && strlen(text) <= NOTIFY_MSG_MAX &&
         send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EPIPE &&
-        errno != ECONNRESET)
+        errno != ECONNRESET && (n->inc.life.heard || errno != EAGAIN))
         log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: a message to it was dropped: %s", t->id,
                  n->path, strerror(errno));
     free(text);
     cJSON_Delete(msg);
 }
 
-/* A program that has spoken learns of each child's end (a builtin needs
- * only "children_exited"): {"event":"child_exited","path","status","error"}. */
+/* A program learns of each child's end (a builtin needs only
+ * "children_exited"): {"event":"child_exited","path","status","error"}.
+ * Sent whether it has spoken yet or not: its socket keeps it until it
+ * reads (one that never reads fills it, and later ones are dropped). */
 static void s_tell_child_exited(super_t *s, tree_t *t, tree_node_t *p, const tree_node_t *c)
 {
     (void) s;
-    if (p->run != RUN_EXEC || !p->inc.life.heard || !node_state_alive(p->inc.life.state))
+    if (p->run != RUN_EXEC || !node_state_alive(p->inc.life.state))
         return;
     cJSON *msg = cJSON_CreateObject();
     cJSON_AddStringToObject(msg, "event", "child_exited");

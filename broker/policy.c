@@ -47,8 +47,9 @@ bool policy_allows(const policy_msg_t *m, char *why, size_t size)
     /* The registry takes no other role; refuse anything else all the same
      * rather than let it fall through rules written for these two. */
     if (!client && !supervisor)
-        return s_deny(why, size, "\"%s\" is not a role: peers are clients or supervisors",
-                      m->role ? m->role : "(none)");
+        return s_deny(why, size, "\"%s\" is not a role (sender \"%s\"): peers are clients or "
+                                 "supervisors",
+                      m->role ? m->role : "(none)", m->name ? m->name : "(none)");
     if (strcmp(m->to, "broker") == 0)
         return true;
     size_t plen = strlen(ENV_TOPIC_PREFIX);
@@ -62,8 +63,9 @@ bool policy_allows(const policy_msg_t *m, char *why, size_t size)
 
     /* To a peer. */
     if (!s_is(m->to_role, "client") && !s_is(m->to_role, "supervisor"))
-        return s_deny(why, size, "\"%s\" is not a role: peers are clients or supervisors",
-                      m->to_role ? m->to_role : "(none)");
+        return s_deny(why, size, "\"%s\" is not a role (destination \"%s\"): peers are "
+                                 "clients or supervisors",
+                      m->to_role ? m->to_role : "(none)", m->to);
     /* A supervisor places subtrees ("on") on other supervisors: it spawns
      * and cancels there as their client does. */
     bool placing = supervisor && s_is(m->to_role, "supervisor");

@@ -63,6 +63,7 @@ static void test_a_worker_is_not_a_role(void **state)
         /* Not even its own supervisor reaches a peer registered as one. */
         assert_false(s_allows("supervisor", "sup1", types[i], "sup1.t.1", "worker"));
         assert_non_null(strstr(s_why, "not a role"));
+        assert_non_null(strstr(s_why, "sup1.t.1")); /* names the destination */
         assert_false(s_allows("client", "ctl-1", types[i], "sup1.t.1", "worker"));
     }
     /* No role at all: refused too. */

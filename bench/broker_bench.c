@@ -8,13 +8,15 @@
  *                    [--size BYTES] [--window W]
  *       N sender threads (DEALERs) each send M messages of about BYTES bytes
  *       to one receiver (a DEALER in the main thread), through the router at
- *       EP. In arbor mode every peer says hello to arbor-broker first, as a
- *       worker talking to its supervisor does: the receiver registers as the
- *       supervisor "bench-rx", the senders as its workers "bench-rx.tx-N", and
- *       the messages are valid node_phase envelopes
- *       ({"v":1,"type":"node_phase","to":"bench-rx",...}) that the broker
- *       parses, checks (schema, roles) and forwards; in raw mode they are the
- *       same bytes behind a destination frame. Time: from the moment the
+ *       EP. In arbor mode every peer says hello to arbor-broker first, as
+ *       clients asking a supervisor do: the receiver registers as the
+ *       supervisor "bench-rx", the senders as clients "bench-tx-N", and the
+ *       messages are valid status requests
+ *       ({"v":1,"type":"status","to":"bench-rx",...}) that the broker
+ *       parses, checks (envelope, type, roles) and forwards; in raw mode they
+ *       are the same bytes behind a destination frame. (Workers are not
+ *       broker peers: many peers sending to one supervisor is now clients'
+ *       traffic.) Time: from the moment the
  *       senders are released until the receiver has the last message.
  *       At most W messages (default 20000) are in flight, sent but not yet
  *       received, as with peers that wait for answers: arbor-broker never
@@ -158,13 +160,13 @@ static void s_send_broker(zsock_t *s, const char *type)
     zstr_send(s, text);
 }
 
-/* A valid node_phase envelope of about size bytes. */
+/* A valid status request of about size bytes. */
 static int s_envelope(char *buf, size_t cap, size_t size, int sender, long id)
 {
     int n = snprintf(buf, cap,
-                     "{\"v\":1,\"type\":\"node_phase\",\"to\":\"" S_RX "\",\"id\":%ld,\"re\":null,"
-                     "\"body\":{\"phase\":\"running\",\"t_mono_ms\":%ld,\"sender\":%d,\"pad\":\"",
-                     id, 1000000L + id, sender);
+                     "{\"v\":1,\"type\":\"status\",\"to\":\"" S_RX "\",\"id\":%ld,\"re\":null,"
+                     "\"body\":{\"tree\":\"t-%ld\",\"t_mono_ms\":%ld,\"sender\":%d,\"pad\":\"",
+                     id, id % 1000, 1000000L + id, sender);
     while ((size_t) n + 3 < size && (size_t) n + 3 < cap)
         buf[n++] = 'x';
     buf[n++] = '"';
@@ -178,9 +180,9 @@ static void *s_sender_main(void *arg)
 {
     s_sender_t *a = arg;
     char name[64];
-    snprintf(name, sizeof name, S_RX ".tx-%d", a->index);
+    snprintf(name, sizeof name, "bench-tx-%d", a->index);
     zsock_t *s = s_dealer(a->endpoint, name);
-    bool ok = s && (!a->arbor || s_hello(s, "worker") == 0);
+    bool ok = s && (!a->arbor || s_hello(s, "client") == 0);
     zstr_send(a->go, ok ? "registered" : "failed");
     char *go = zstr_recv(a->go);
     bool run = ok && go && strcmp(go, "go") == 0;

@@ -11,7 +11,7 @@ Parts (--parts, default all):
            host, K small trees in flight on each, for D seconds, with one
            watcher subscribed to every tree; the broker's CPU time over the
            same window, hence messages per broker-CPU-second;
-  ceiling  the routing ceiling: bench/broker_bench node_phase messages
+  ceiling  the routing ceiling: bench/broker_bench status requests
            through arbor-broker against a raw CZMQ ROUTER forwarder (the
            floor, same run);
   memory   broker RSS with 0, 100 and 1000 idle registered peers;
@@ -488,7 +488,7 @@ def table(r):
     if "ceiling" in r:
         x = r["ceiling"]
         L += ["## Routing ceiling", "",
-              "| arbor-broker node_phase msg/s | raw CZMQ forwarder msg/s (floor) | ratio |", "|---:|---:|---:|",
+              "| arbor-broker status msg/s | raw CZMQ forwarder msg/s (floor) | ratio |", "|---:|---:|---:|",
               "| %.0f | %.0f | %.2fx |" % (x["arbor_msgs_per_s"], x["raw_msgs_per_s"], x["ratio"]), ""]
     if "memory" in r:
         x = r["memory"]

@@ -84,8 +84,8 @@ static size_t s_str(const s_members_t *m, int i, char *buf, size_t size)
     return n < size ? n : size;
 }
 
-/* env_type_known() compares with each type in turn (node_phase is the
- * 20th); a message mostly has the type of the one before it. */
+/* env_type_known() compares with each type in turn (up to 20 compares, for
+ * "logs"); a message mostly has the type of the one before it. */
 static bool s_type_known(const char *type)
 {
     static _Thread_local char last[32] = "hello"; /* a known type */

@@ -22,10 +22,10 @@ static bool s_deny(char *why, size_t size, const char *fmt, ...)
 
 static bool s_is(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
-bool policy_owns(const char *owner, const char *worker)
+bool policy_owns(const char *owner, const char *name)
 {
     size_t n = owner ? strlen(owner) : 0;
-    return n && worker && strncmp(worker, owner, n) == 0 && worker[n] == '.' && worker[n + 1];
+    return n && name && strncmp(name, owner, n) == 0 && name[n] == '.' && name[n + 1];
 }
 
 /* Types whose sender a client must be able to trust: a supervisor's answers
@@ -43,15 +43,15 @@ bool policy_allows(const policy_msg_t *m, char *why, size_t size)
 {
     bool client = s_is(m->role, "client");
     bool supervisor = s_is(m->role, "supervisor");
-    bool worker = s_is(m->role, "worker");
 
-    if (strcmp(m->to, "broker") == 0) {
-        /* Tree events are the clients' business: a worker (a user program)
-         * does not get to watch every tree. */
-        if (worker && (s_is(m->type, "subscribe") || s_is(m->type, "unsubscribe")))
-            return s_deny(why, size, "workers may not subscribe to topics");
+    /* The registry takes no other role; refuse anything else all the same
+     * rather than let it fall through rules written for these two. */
+    if (!client && !supervisor)
+        return s_deny(why, size, "\"%s\" is not a role (sender \"%s\"): peers are clients or "
+                                 "supervisors",
+                      m->role ? m->role : "(none)", m->name ? m->name : "(none)");
+    if (strcmp(m->to, "broker") == 0)
         return true;
-    }
     size_t plen = strlen(ENV_TOPIC_PREFIX);
     if (strncmp(m->to, ENV_TOPIC_PREFIX, plen) == 0) {
         if (strcmp(m->to + plen, "peers") == 0)
@@ -62,27 +62,10 @@ bool policy_allows(const policy_msg_t *m, char *why, size_t size)
     }
 
     /* To a peer. */
-    if (worker) {
-        if (!s_is(m->type, "node_phase"))
-            return s_deny(why, size, "a worker may only send node_phase to its supervisor, not %s",
-                          m->type);
-        if (!s_is(m->to_role, "supervisor") || !policy_owns(m->to, m->name))
-            return s_deny(why, size, "a worker may only report to its own supervisor: \"%s\" is "
-                                     "not the supervisor of \"%s\"",
-                          m->to, m->name);
-        return true;
-    }
-    if (s_is(m->to_role, "worker")) {
-        if (!supervisor || !policy_owns(m->name, m->to))
-            return s_deny(why, size, "only a worker's own supervisor may send to it: \"%s\" is "
-                                     "not the supervisor of \"%s\"",
-                          m->name, m->to);
-        return true;
-    }
-    if (s_is(m->type, "node_phase"))
-        return s_deny(why, size, "only workers send node_phase (this is a %s)", m->role);
-    if (s_is(m->type, "node_cancel") || s_is(m->type, "node_children_exited"))
-        return s_deny(why, size, "%s goes from a supervisor to one of its own workers", m->type);
+    if (!s_is(m->to_role, "client") && !s_is(m->to_role, "supervisor"))
+        return s_deny(why, size, "\"%s\" is not a role (destination \"%s\"): peers are "
+                                 "clients or supervisors",
+                      m->to_role ? m->to_role : "(none)", m->to);
     /* A supervisor places subtrees ("on") on other supervisors: it spawns
      * and cancels there as their client does. */
     bool placing = supervisor && s_is(m->to_role, "supervisor");
@@ -111,16 +94,6 @@ bool policy_identity(const char *key_role, const char *key_name, const char *nam
             return s_deny(why, size, "this key belongs to supervisor \"%s\": it cannot register "
                                      "as \"%s\"",
                           key_name, name);
-        return true;
-    }
-    if (s_is(role, "worker")) {
-        if (!s_is(kr, "supervisor"))
-            return s_deny(why, size, "workers connect with their supervisor's key, not a %s key",
-                          kr);
-        if (named && !policy_owns(key_name, name))
-            return s_deny(why, size, "the key of supervisor \"%s\" only registers its own "
-                                     "workers (%s.*), not \"%s\"",
-                          key_name, key_name, name);
         return true;
     }
     if (s_is(role, "client")) {

@@ -37,8 +37,7 @@ void reg_destroy(reg_t **self)
 
 bool reg_role_valid(const char *role)
 {
-    return role && (strcmp(role, "client") == 0 || strcmp(role, "supervisor") == 0 ||
-                    strcmp(role, "worker") == 0);
+    return role && (strcmp(role, "client") == 0 || strcmp(role, "supervisor") == 0);
 }
 
 bool reg_incarnation_valid(const char *incarnation)

@@ -39,7 +39,8 @@ typedef void(reg_expired_fn)(const reg_peer_t *peer, void *arg);
 reg_t *reg_new(void);
 void reg_destroy(reg_t **self);
 
-/* "client", "supervisor" or "worker". */
+/* "client" or "supervisor". Workers are not peers: they report to their
+ * supervisor over their notify fd (common/link.h). */
 bool reg_role_valid(const char *role);
 /* 1..REG_INCARNATION_MAX printable ASCII characters. */
 bool reg_incarnation_valid(const char *incarnation);

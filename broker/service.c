@@ -42,7 +42,7 @@ static void s_on_hello(svc_t *self, const env_t *env, const char *sender, int64_
     const char *role = env_str(env->body, "role");
     const char *incarnation = env_str(env->body, "incarnation");
     if (!reg_role_valid(role)) {
-        s_fail(out, "hello: \"role\" must be \"client\", \"supervisor\" or \"worker\"");
+        s_fail(out, "hello: \"role\" must be \"client\" or \"supervisor\"");
         return;
     }
     if (!reg_incarnation_valid(incarnation)) {
@@ -66,7 +66,7 @@ static void s_on_hello(svc_t *self, const env_t *env, const char *sender, int64_
         s_event(out, svc_peer_event("peer_lost", &old, "replaced"));
     }
     if (rc == REG_JOINED)
-        /* Clients and workers come and go by the thousand: debug level. */
+        /* Clients come and go by the thousand: debug level. */
         log_msg(strcmp(role, "supervisor") == 0 ? ALOG_INFO : ALOG_DEBUG,
                 "peer %s joined (%s, incarnation %s)", sender, role, incarnation);
     if (rc != REG_REFRESHED)
@@ -154,7 +154,7 @@ static void s_on_stats(svc_t *self, svc_out_t *out)
     out->body = stats_json(self->stats);
     cJSON_AddNumberToObject(out->body, "peers", (double) reg_size(self->reg));
     cJSON *roles = cJSON_AddObjectToObject(out->body, "peers_by_role");
-    static const char *names[] = {"client", "supervisor", "worker"};
+    static const char *names[] = {"client", "supervisor"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         cJSON_AddNumberToObject(roles, names[i], (double) reg_count_role(self->reg, names[i]));
 }

@@ -6,8 +6,9 @@
  *                          path of a certificate file that holds it;
  *   ARBOR_CURVE_CERT       the peer's own certificate: FILE (public) next to
  *                          FILE_secret (secret), as `arborctl keygen` writes.
- * Workers inherit both from their supervisor, so they authenticate with its
- * key. With neither set the peer talks plain ZeroMQ. */
+ * Workers need neither: they never connect to the broker (exec'd programs
+ * still inherit both from their supervisor's environment: docs/SECURITY.md,
+ * "Not protected"). With neither set the peer talks plain ZeroMQ. */
 #ifndef ARBOR_CURVE_H
 #define ARBOR_CURVE_H
 

@@ -13,8 +13,8 @@ static const char *s_types[] = {
     "stats", "bye", "error", "event",
     /* supervisor, from clients */
     "spawn", "spawned", "status", "report", "cancel", "cancelling", "list", "trees", "logs",
-    /* supervisor <-> workers */
-    "node_phase", "node_cancel", "node_children_exited",
+    /* Nothing between a supervisor and its workers: that goes over the
+     * notify fd (common/link.h), never through the broker. */
     NULL};
 
 bool env_type_known(const char *type)

@@ -69,7 +69,7 @@ static void s_resend(peer_t *self, int64_t id)
 }
 
 /* After a welcome: what could not be sent while the broker was away (a
- * worker's ready, its error...) goes now, oldest first. */
+ * tree's events, a reply...) goes now, oldest first. */
 static void s_resend_unsent(peer_t *self)
 {
     int64_t first = self->next_id > PEER_RECENT ? self->next_id - PEER_RECENT : 1;
@@ -124,15 +124,10 @@ peer_t *peer_new(const char *endpoint, const char *name, const char *role, int s
     zsock_set_sndhwm(self->sock, 100000);
     zsock_set_rcvhwm(self->sock, 100000);
     /* ZMTP heartbeats let a supervisor or client notice a dead broker
-     * connection (a partition) and reconnect. Workers go without: they are
-     * watched through their supervisor's pidfds and app-level heartbeats,
-     * and in libzmq 4.3.4 every heartbeat timer costs the broker's I/O
-     * thread O(connections) per message (poller_base_t::cancel_timer). */
-    if (strcmp(role, "worker") != 0) {
-        zsock_set_heartbeat_ivl(self->sock, 1000);
-        zsock_set_heartbeat_timeout(self->sock, 3000);
-        zsock_set_heartbeat_ttl(self->sock, 3000);
-    }
+     * connection (a partition) and reconnect. */
+    zsock_set_heartbeat_ivl(self->sock, 1000);
+    zsock_set_heartbeat_timeout(self->sock, 3000);
+    zsock_set_heartbeat_ttl(self->sock, 3000);
     zsock_set_reconnect_ivl(self->sock, 100);
     zsock_set_reconnect_ivl_max(self->sock, 1000);
     zsock_set_maxmsgsize(self->sock, 64 << 20);

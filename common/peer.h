@@ -1,7 +1,8 @@
-/* peer: one DEALER connection to the broker, as used by every arbor process
- * (supervisor, CLI, workers). It registers with hello, re-registers when the
- * broker answers "unknown_session" (the broker restarted), re-sends its
- * subscriptions after every welcome, and sends heartbeats when asked. */
+/* peer: one DEALER connection to the broker, as used by the supervisor and
+ * the CLI (never by a worker: workers talk to their supervisor only). It
+ * registers with hello, re-registers when the broker answers
+ * "unknown_session" (the broker restarted), re-sends its subscriptions after
+ * every welcome, and sends heartbeats when asked. */
 #ifndef ARBOR_PEER_H
 #define ARBOR_PEER_H
 
@@ -14,8 +15,8 @@
 
 typedef struct peer_t peer_t;
 
-/* Connect to endpoint with routing id name. role is "client", "supervisor" or
- * "worker". sndtimeo_ms bounds every send (0: never block). Sends hello. */
+/* Connect to endpoint with routing id name. role is "client" or "supervisor".
+ * sndtimeo_ms bounds every send (0: never block). Sends hello. */
 peer_t *peer_new(const char *endpoint, const char *name, const char *role, int sndtimeo_ms);
 void peer_destroy(peer_t **self);
 

@@ -12,8 +12,9 @@
  *      env_decode accepts, head_read accepts once cJSON has re-printed it;
  *   2. the real broker (brk_t of broker/broker.c, the code arbor-broker runs),
  *      whose ROUTER is an inproc socket in this process: the frame is sent by
- *      a registered client, a registered supervisor, a registered worker, an
- *      unregistered but validly named peer and a peer whose routing id
+ *      a registered client, a registered supervisor, a second client named
+ *      under the supervisor (as workers were before they left the broker),
+ *      an unregistered but validly named peer and a peer whose routing id
  *      ZeroMQ generated; then as two frames; then the broker expires
  *      everyone. Every reply and forwarded copy is read back and checked:
  *      the broker's own messages must be valid envelopes, forwarded ones
@@ -43,9 +44,9 @@
 #define S_ARENA (1u << 20)
 
 /* The peers: index 0..2 say hello each run, 3 never does, 4 has no name. */
-enum { S_CLIENT, S_SUPERVISOR, S_WORKER, S_GHOST, S_ANON, S_NPEERS };
+enum { S_CLIENT, S_SUPERVISOR, S_UNDER, S_GHOST, S_ANON, S_NPEERS };
 static const char *s_names[S_NPEERS] = {"cli", "sup", "sup.t1.1", "ghost", NULL};
-static const char *s_roles[3] = {"client", "supervisor", "worker"};
+static const char *s_roles[3] = {"client", "supervisor", "client"};
 
 static zsock_t *s_router;
 static zsock_t *s_peers[S_NPEERS];
@@ -280,7 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     brk_t *brk = brk_new(s_router, &cfg);
     if (!brk)
         s_die("brk_new failed");
-    for (int i = S_CLIENT; i <= S_WORKER; i++)
+    for (int i = S_CLIENT; i <= S_UNDER; i++)
         s_hello(i, s_roles[i]);
     s_pump(brk, 3);
     s_drain_peers(NULL, 0);

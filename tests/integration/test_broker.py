@@ -140,13 +140,13 @@ def test_hello_welcome(run):
 @with_peers
 def test_routing_is_byte_identical(run):
     run.broker()
-    # A supervisor and one of its workers (roles: docs/SECURITY.md).
-    a, b = Peer(run, "sup"), Peer(run, "sup.tree-1.3")
+    # A supervisor and a client (roles: docs/SECURITY.md).
+    a, b = Peer(run, "sup"), Peer(run, "sup.ctl-3")
     a.hello(role="supervisor")
-    b.hello(role="worker")
+    b.hello(role="client")
     # Odd spacing, key order, unicode, an extra key: all must arrive unchanged.
     raw = ('{ "body" : {"x": [1, 2.5, "\u00e9\\u00e9"], "nested": {"k": null}},'
-           '"v":1,"type":"node_cancel","to":"sup.tree-1.3","id":41 ,"re":null,'
+           '"v":1,"type":"report","to":"sup.ctl-3","id":41 ,"re":null,'
            '"extra":"kept", "from":"sup"}').encode()
     a.send_raw(raw)
     frm, got, env = b.recv()
@@ -154,9 +154,9 @@ def test_routing_is_byte_identical(run):
     check(got == raw, "payload changed in transit:\n%r\n%r" % (raw, got))
     # And back, re set; a large one too (shared frame, not copied wrongly).
     big = {"blob": "x" * (1 << 20)}
-    mid = b.send("sup", "node_phase", big, re=41)
+    mid = b.send("sup", "status", big, re=41)
     frm, got, env = a.recv()
-    check(frm == "sup.tree-1.3" and env["id"] == mid and env["re"] == 41, str(env)[:200])
+    check(frm == "sup.ctl-3" and env["id"] == mid and env["re"] == 41, str(env)[:200])
     check(env["body"] == big, "large body changed")
     # To itself works too.
     a.send("sup", "status", {"tree": "t"})
@@ -215,6 +215,10 @@ def test_error_codes(run):
         (b'{"v":1,"type":"peers","to":"broker","id":12,"re":null}', "bad_envelope", 12),
         (b'{"v":1,"type":"frobnicate","to":"broker","id":13,"re":null,"body":{}}',
          "unknown_type", 13),
+        # Workers talk to their supervisor over their notify fd: the types
+        # they once sent through the broker are gone.
+        (b'{"v":1,"type":"node_cancel","to":"a","id":14,"re":null,"body":{}}',
+         "unknown_type", 14),
     ]
     for raw, code, re in cases:
         a.send_raw(raw)
@@ -242,6 +246,7 @@ def test_error_codes(run):
     a.expect_error("too_large")
     # bad_request: broker messages of the wrong shape, or not for the broker.
     bad = [("hello", {"role": "king", "incarnation": "x"}),
+           ("hello", {"role": "worker", "incarnation": "x"}),  # workers are not peers
            ("hello", {"role": "client"}),
            ("subscribe", {"topics": "tree/"}),
            ("subscribe", {"topics": ["ok", 3]}),
@@ -256,7 +261,7 @@ def test_error_codes(run):
         check(env["body"]["type"] == type, str(env))
     st = a.stats()
     errs = st["errors"]
-    want = {"bad_json": 2, "bad_envelope": 17, "unknown_type": 1, "unknown_destination": 2,
+    want = {"bad_json": 2, "bad_envelope": 17, "unknown_type": 2, "unknown_destination": 2,
             "spoofed_sender": 2, "too_large": 1, "bad_request": len(bad),
             "unknown_session": 0, "undeliverable": 0}
     for code, n in want.items():

@@ -183,7 +183,8 @@ def test_unauthenticated_client_is_refused(run):
 @with_sockets
 def test_allowed_keys_run_a_tree_end_to_end(run):
     """CURVE broker, supervisor with env certs, builtin and exec workers
-    (which inherit the supervisor's key), arborctl with its flags."""
+    (which report over their notify fd, never to the broker), arborctl with
+    its flags."""
     curve = Curve(run)
     sup_cert = curve.allow_cert("sup1", "supervisor")
     alice = curve.allow_cert("alice")
@@ -204,7 +205,7 @@ def test_allowed_keys_run_a_tree_end_to_end(run):
     check(nodes["root/s"]["status"] == "ok", "s: %s" % nodes["root/s"]["status"])
     check(nodes["root/e"]["status"] == "ok", "e: %s" % nodes["root/e"]["status"])
     check(nodes["root/mid/f"]["error"]["type"], "f's error lost")
-    # Phases reported by the workers themselves came through the broker.
+    # Phases reported by the workers themselves reached the supervisor.
     for path in ("root/s", "root/e", "root/mid/f"):
         phases = [ph["phase"] for ph in nodes[path]["phases"]]
         check("running" in phases, "%s: no running phase (worker messages refused?) %s" %
@@ -231,17 +232,35 @@ def test_keys_bind_names_and_roles(run):
         ("sup2", sup_cert, "supervisor"),      # another supervisor's name
         ("sup1x", alice, "client"),             # a name outside the key's
         ("alice", alice, "supervisor"),        # a client key as a supervisor
-        ("alice.t.1", alice, "worker"),         # a client key as a worker
-        ("sup2.t.1", sup_cert, "worker"),      # a worker of another supervisor
         ("sup1.ctl-1", sup_cert, "client"),    # a supervisor key as a client
+        ("sup1.t.1", sup_cert, "supervisor"),  # a supervisor key, a name under its own
     ]
     for name, cert, role in cases:
         p = Peer(run, name, cert=cert, server_key=curve.broker_key)
         mid = p.send("broker", "hello", {"role": role, "incarnation": "x"})
         env = p.expect_error("forbidden", re=mid)
         check(env["body"]["message"], "no reason given")
-    # Allowed: the supervisor's own workers, the client under its name.
-    Peer(run, "sup1.t.1", cert=sup_cert, server_key=curve.broker_key).hello(role="worker")
+    # Workers are never broker peers: no key registers one, not even for the
+    # names its supervisor's workers once had.
+    for name, cert in (("sup1.t.1", sup_cert), ("alice.t.1", alice)):
+        p = Peer(run, name, cert=cert, server_key=curve.broker_key)
+        mid = p.send("broker", "hello", {"role": "worker", "incarnation": "x"})
+        p.expect_error("bad_request", re=mid)
+    # A certificate that says role "worker" (arborctl keygen makes none, but
+    # a file can say anything) registers nothing at all.
+    wcert = curve.allow_cert("sup3", "supervisor")
+    for f in (wcert, wcert + "_secret", os.path.join(curve.allow, "sup3.cert")):
+        with open(f) as fh:
+            text = fh.read()
+        check('role = "supervisor"' in text, "no role line in %s:\n%s" % (f, text))
+        with open(f, "w") as fh:
+            fh.write(text.replace('role = "supervisor"', 'role = "worker"'))
+    for name, role, code in (("sup3", "supervisor", "forbidden"), ("sup3", "client", "forbidden"),
+                             ("sup3.t.1", "client", "forbidden"), ("sup3.t.1", "worker", "bad_request")):
+        p = Peer(run, name, cert=wcert, server_key=curve.broker_key)
+        mid = p.send("broker", "hello", {"role": role, "incarnation": "x"})
+        p.expect_error(code, re=mid)
+    # Allowed: the client under its name.
     Peer(run, "alice.x", cert=alice, server_key=curve.broker_key).hello()
     # A connection that takes over "sup1" with another key (ZeroMQ hands the
     # routing id over) cannot speak for it.
@@ -262,84 +281,103 @@ def test_roles_are_enforced(run):
     sup1, sup2 = Peer(run, "sup1"), Peer(run, "sup2")
     sup1.hello(role="supervisor")
     sup2.hello(role="supervisor")
-    worker = Peer(run, "sup1.t.1")
-    worker.hello(role="worker")
     client = Peer(run, "ctl-1")
     client.hello()
-    # A worker reports to its own supervisor only.
-    worker.send("sup1", "node_phase", {"phase": "running"})
-    frm, env = sup1.recv()
-    check(frm == "sup1.t.1" and env["type"] == "node_phase", "%s %s" % (frm, env))
-    mid = worker.send("sup2", "node_phase", {"phase": "exited"})
-    worker.expect_error("forbidden", re=mid)
-    mid = worker.send("sup1", "spawn", {"spec": {"name": "r"}})
-    worker.expect_error("forbidden", re=mid)
-    mid = worker.send("broker", "subscribe", {"topics": ["tree/"]})
-    worker.expect_error("forbidden", re=mid)
-    # A client named like a worker, or a client, cannot send node_phase.
-    spoof = Peer(run, "sup1.t.2")
-    spoof.hello()  # role client
-    mid = spoof.send("sup1", "node_phase", {"phase": "exited"})
-    env = spoof.expect_error("forbidden", re=mid)
-    check(env["body"]["type"] == "node_phase" and env["body"]["to"] == "sup1", str(env))
-    # A client cannot cancel a worker directly, nor fake a supervisor's answer.
-    mid = client.send("sup1.t.1", "node_cancel", {"reason": "x"})
-    client.expect_error("forbidden", re=mid)
+    # "worker" is not a role: workers report to their supervisor over their
+    # notify fd. A peer that says it is one is not registered.
+    worker = Peer(run, "sup1.t.1")
+    mid = worker.send("broker", "hello", {"role": "worker", "incarnation": "i1"})
+    worker.expect_error("bad_request", re=mid)
+    mid = worker.send("sup1", "status", {"tree": "t"})
+    worker.expect_error("unknown_session", re=mid)
+    # Nor are the types workers once sent or received through the broker,
+    # whoever sends them to whomever.
+    for sender, to, type in ((client, "sup1", "node_phase"), (sup1, "ctl-1", "node_cancel"),
+                             (sup1, "ctl-1", "node_children_exited"), (sup2, "sup1", "node_phase")):
+        mid = sender.send(to, type, {"phase": "exited"} if type == "node_phase" else {})
+        sender.expect_error("unknown_type", re=mid)
+    # A client cannot fake a supervisor's answer, nor publish tree events.
     mid = client.send("ctl-1", "report", {"report": {}})
     client.expect_error("forbidden", re=mid)
     mid = client.send("topic:tree/t", "event", {"kind": "done"})
     client.expect_error("forbidden", re=mid)
-    # Another supervisor cannot cancel sup1's worker; it spawns only on a
-    # supervisor (placing a subtree there), never elsewhere.
-    mid = sup2.send("sup1.t.1", "node_cancel", {"reason": "x"})
-    sup2.expect_error("forbidden", re=mid)
+    # A supervisor spawns and cancels only on a supervisor (placing a
+    # subtree there), never elsewhere; nobody publishes on "peers".
     mid = sup2.send("ctl-1", "spawn", {"spec": {"name": "r"}})
     sup2.expect_error("forbidden", re=mid)
-    # What is allowed still flows: client -> supervisor, supervisor -> its worker.
+    mid = sup2.send("ctl-1", "cancel", {"tree": "t"})
+    sup2.expect_error("forbidden", re=mid)
+    mid = sup1.send("topic:peers", "event", {"kind": "peer_lost"})
+    sup1.expect_error("forbidden", re=mid)
+    # What is allowed still flows: client -> supervisor, supervisor -> client.
     client.send("sup1", "status", {"tree": "t"})
     check(sup1.recv()[0] == "ctl-1", "status lost")
-    sup1.send("sup1.t.1", "node_cancel", {"reason": "cancel"})
-    check(worker.recv()[1]["type"] == "node_cancel", "node_cancel lost")
     # Nothing refused reached anyone: the next message each gets is a barrier.
-    for sender, peer in ((client, sup1), (client, sup2), (sup1, worker)):
+    for sender, peer in ((client, sup1), (client, sup2), (sup1, client)):
         sender.send(peer.name, "status", {"barrier": True})
         frm, env = peer.recv()
         check(env["body"] == {"barrier": True}, "%s received a refused message: %s" %
               (peer.name, env))
     st = client.stats()
-    check(st["errors"]["forbidden"] == 9, "forbidden counted %s" % st["errors"])
-    run.wait_log(p, "forbidden")
+    errs = st["errors"]
+    check(errs["forbidden"] == 5 and errs["unknown_type"] == 4 and errs["bad_request"] == 1 and
+          errs["unknown_session"] == 1, "errors counted %s" % errs)
+    check(st["peers"] == 3 and "worker" not in st["peers_by_role"], "peers %s" % st)
+    run.wait_log(p, "bad input from sup1.t.1: bad_request")
 
 
 @with_sockets
-def test_client_cannot_cancel_through_a_real_supervisor_worker(run):
-    """The real thing: a client trying node_cancel on a real worker."""
+def test_real_workers_are_not_broker_peers(run):
+    """A real tree's workers (builtin and exec'd) are not broker peers: the
+    broker lists none, and no client reaches one by the name workers had as
+    peers (SUPERVISOR.TREE.N)."""
     run.broker()
     run.supervisor()
-    # Workers are not broker peers (they report over their notify fd): there
-    # is nobody to reach, and a client's node_cancel to a worker's name is
-    # refused.
-    example = os.path.join(harness.BIN, "arbor-example-worker")
-    r = run.ctl("spawn", "--supervisor", "sup1", "-",
-                input=json.dumps({"name": "root", "run": "exec", "argv": [example],
-                                  "children": [{"name": "s", "run": "exec", "argv": [example]}]}))
-    check(r.returncode == 0, "spawn: %s" % r.stderr)
-    tree = r.stdout.strip()
-    deadline = time.monotonic() + T
-    while True:  # both workers running
-        rep = json.loads(run.ctl("status", "--json", tree).stdout)
-        if all(any(p["phase"] == "ready" for p in n["phases"]) for n in (rep["root"], rep["root"]["children"][0])):
-            break
-        check(time.monotonic() < deadline, "the tree never got ready")
-        time.sleep(0.05)  # polling the report: there is no "ready" event to wait on here
     client = Peer(run, "intruder")
     client.hello()
+    # Pick the tree id and subscribe first: the "ready" phases are events.
+    tree = "sec-real"
+    mid = client.send("broker", "subscribe", {"topics": ["tree/" + tree]})
+    client.expect("subscribed", re=mid)
+    example = os.path.join(harness.BIN, "arbor-example-worker")
+    spec = {"name": "root", "run": "exec", "argv": [example],
+            "children": [{"name": "s", "run": "exec", "argv": [example]},
+                         {"name": "b", "run": "sleep"}]}
+    mid = client.send("sup1", "spawn", {"spec": spec, "tree": tree})
+    ready, want = set(), {"root", "root/s", "root/b"}
+    deadline = time.monotonic() + T
+    while ready != want:
+        left = deadline - time.monotonic()
+        check(left > 0, "not every worker got ready: %s of %s" % (sorted(ready), sorted(want)))
+        frm, env = client.recv(left)
+        if env["type"] == "spawned" and env["re"] == mid:
+            continue
+        check(env["type"] == "event", "unexpected %s from %s: %s" % (env["type"], frm, env))
+        body = env["body"]
+        if body.get("kind") == "phase" and body.get("phase") == "ready":
+            ready.add(body["path"])
+        check(body.get("kind") != "done", "the tree ended: %s" % body)
+
+    def answer(mid, sender="broker"):
+        """The reply to mid; the tree's events keep coming meanwhile."""
+        while True:
+            frm, env = client.recv()
+            if env["type"] != "event":
+                break
+        check(frm == sender and env["re"] == mid, "expected the answer to #%d from %s, got %s from %s" %
+              (mid, sender, env, frm))
+        return env
+
     mid = client.send("broker", "peers")
-    peers = client.expect("peers", re=mid)["body"]["peers"]
-    check(not [x for x in peers if x["role"] == "worker"], "a worker is a broker peer: %s" % peers)
-    for w in ("sup1.%s.0" % tree, "sup1.%s.1" % tree):  # the names workers had as peers
-        mid = client.send(w, "node_cancel", {"reason": "evil"})
-        client.expect_error("unknown_destination", re=mid)
+    peers = answer(mid)["body"]["peers"]
+    check(sorted((x["name"], x["role"]) for x in peers) == [("intruder", "client"), ("sup1", "supervisor")],
+          "peers other than the supervisor and this client: %s" % peers)
+    for n in range(3):  # the names workers had as peers
+        for type, body in (("status", {"tree": tree}), ("cancel", {"tree": tree})):
+            mid = client.send("sup1.%s.%d" % (tree, n), type, body)
+            env = answer(mid)
+            check(env["type"] == "error" and env["body"]["code"] == "unknown_destination" and
+                  env["body"]["to"] == "sup1.%s.%d" % (tree, n), str(env))
     # The tree is untouched: still running, then cancelled properly.
     r = run.ctl("status", "--json", tree)
     check(json.loads(r.stdout)["status"] == "running", "tree disturbed: %s" % r.stdout[:300])
@@ -487,7 +525,7 @@ if __name__ == "__main__":
         test_allowed_keys_run_a_tree_end_to_end,
         test_keys_bind_names_and_roles,
         test_roles_are_enforced,
-        test_client_cannot_cancel_through_a_real_supervisor_worker,
+        test_real_workers_are_not_broker_peers,
         test_rate_limit,
         test_root_refusal,
         test_transport_defaults_and_ipc_dirs,

@@ -273,18 +273,18 @@ static void s_same(const char *text)
 static void test_head_reads_an_envelope(void **state)
 {
     (void) state;
-    const char *text = "{\"v\":1,\"type\":\"node_phase\",\"to\":\"sup\",\"id\":7,\"re\":3,"
-                       "\"body\":{\"phase\":\"running\",\"nested\":{\"to\":\"x\"}},"
-                       "\"from\":\"sup.t1.2\"}";
+    const char *text = "{\"v\":1,\"type\":\"status\",\"to\":\"sup\",\"id\":7,\"re\":3,"
+                       "\"body\":{\"tree\":\"t1\",\"nested\":{\"to\":\"x\"}},"
+                       "\"from\":\"sup.ctl-2\"}";
     head_t h;
     env_err_t err;
     assert_int_equal(head_read(text, strlen(text), &h, &err), 0);
-    assert_string_equal(h.type, "node_phase");
+    assert_string_equal(h.type, "status");
     assert_string_equal(h.to, "sup");
     assert_int_equal(h.id, 7);
     assert_int_equal(h.re, 3);
     assert_int_equal(h.from, HEAD_FROM_NAME);
-    assert_string_equal(h.from_name, "sup.t1.2");
+    assert_string_equal(h.from_name, "sup.ctl-2");
     s_same(text);
 }
 

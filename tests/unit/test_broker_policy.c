@@ -22,6 +22,16 @@ static bool s_allows(const char *role, const char *name, const char *type, const
     return ok;
 }
 
+static bool s_identity(const char *key_role, const char *key_name, const char *name,
+                       const char *role)
+{
+    s_why[0] = 0;
+    bool ok = policy_identity(key_role, key_name, name, role, s_why, sizeof s_why);
+    if (!ok)
+        assert_true(strlen(s_why) > 0);
+    return ok;
+}
+
 static void test_clients_spawn_and_cancel(void **state)
 {
     (void) state;
@@ -36,51 +46,38 @@ static void test_clients_spawn_and_cancel(void **state)
     /* Nobody else spawns or cancels. */
     assert_false(s_allows("supervisor", "sup2", "spawn", "ctl-1", "client"));
     assert_non_null(strstr(s_why, "only clients"));
-    assert_false(s_allows("worker", "sup1.t.1", "spawn", "sup1", "supervisor"));
-    assert_false(s_allows("worker", "sup1.t.1", "cancel", "sup1", "supervisor"));
 }
 
-static void test_workers_report_to_their_own_supervisor_only(void **state)
+/* Workers report over their notify fd, never through the broker: "worker"
+ * is not a role. A peer that claimed it (the registry refuses its hello)
+ * could send nothing, and nothing goes to one. */
+static void test_a_worker_is_not_a_role(void **state)
 {
     (void) state;
-    assert_true(s_allows("worker", "sup1.t7.3", "node_phase", "sup1", "supervisor"));
-    /* Another supervisor: refused, and the reason names both. */
-    assert_false(s_allows("worker", "sup1.t7.3", "node_phase", "sup2", "supervisor"));
-    assert_non_null(strstr(s_why, "sup2"));
-    assert_non_null(strstr(s_why, "sup1.t7.3"));
-    /* A prefix of the name that is not followed by a dot is not the owner. */
-    assert_false(s_allows("worker", "sup10.t.1", "node_phase", "sup1", "supervisor"));
-    /* The owner must be a supervisor. */
-    assert_false(s_allows("worker", "sup1.t.1", "node_phase", "sup1", "client"));
-    /* A worker sends nothing else to anyone... */
-    assert_false(s_allows("worker", "sup1.t.1", "report", "ctl-1", "client"));
-    assert_false(s_allows("worker", "sup1.t.1", "status", "sup1", "supervisor"));
-    assert_false(s_allows("worker", "sup1.t.1", "node_phase", "sup1.t.2", "worker"));
-    /* ...and publishes nothing. */
-    assert_false(s_allows("worker", "sup1.t.1", "event", "topic:tree/t", NULL));
-}
-
-static void test_node_phase_only_from_workers(void **state)
-{
-    (void) state;
-    /* A client (or supervisor) named like a worker is still not one. */
-    assert_false(s_allows("client", "sup1.t.1", "node_phase", "sup1", "supervisor"));
-    assert_non_null(strstr(s_why, "only workers"));
-    assert_false(s_allows("supervisor", "sup2", "node_phase", "sup1", "supervisor"));
-}
-
-static void test_only_its_supervisor_talks_to_a_worker(void **state)
-{
-    (void) state;
-    assert_true(s_allows("supervisor", "sup1", "node_cancel", "sup1.t.4", "worker"));
-    assert_true(s_allows("supervisor", "sup1", "node_children_exited", "sup1.t.4", "worker"));
-    /* Another supervisor, a client: refused. */
-    assert_false(s_allows("supervisor", "sup2", "node_cancel", "sup1.t.4", "worker"));
-    assert_false(s_allows("client", "ctl-1", "node_cancel", "sup1.t.4", "worker"));
-    assert_false(s_allows("client", "ctl-1", "status", "sup1.t.4", "worker"));
-    /* node_cancel to a peer that is not a worker: refused whoever sends it. */
-    assert_false(s_allows("client", "ctl-1", "node_cancel", "sup1", "supervisor"));
-    assert_false(s_allows("supervisor", "sup1", "node_children_exited", "ctl-1", "client"));
+    const char *types[] = {"hello", "heartbeat", "peers", "subscribe", "status", "event"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        assert_false(s_allows("worker", "sup1.t.1", types[i], "broker", NULL));
+        assert_non_null(strstr(s_why, "not a role"));
+        assert_false(s_allows("worker", "sup1.t.1", types[i], "sup1", "supervisor"));
+        assert_false(s_allows("worker", "sup1.t.1", types[i], "topic:tree/t", NULL));
+        /* Not even its own supervisor reaches a peer registered as one. */
+        assert_false(s_allows("supervisor", "sup1", types[i], "sup1.t.1", "worker"));
+        assert_non_null(strstr(s_why, "not a role"));
+        assert_non_null(strstr(s_why, "sup1.t.1")); /* names the destination */
+        assert_false(s_allows("client", "ctl-1", types[i], "sup1.t.1", "worker"));
+    }
+    /* No role at all: refused too. */
+    assert_false(s_allows(NULL, "x", "hello", "broker", NULL));
+    assert_false(s_allows("client", "ctl-1", "status", "x", NULL));
+    /* With CURVE no key registers one, not even its supervisor's. */
+    assert_false(s_identity("supervisor", "sup1", "sup1.t.3", "worker"));
+    assert_non_null(strstr(s_why, "unknown role"));
+    assert_false(s_identity("supervisor", NULL, "supX.t.1", "worker"));
+    assert_false(s_identity("client", "alice", "alice.t.1", "worker"));
+    /* And a key whose certificate says "worker" registers nothing. */
+    assert_false(s_identity("worker", "sup1", "sup1", "supervisor"));
+    assert_false(s_identity("worker", "sup1", "sup1.t.1", "client"));
+    assert_false(s_identity("worker", "", "sup1.t.1", "worker"));
 }
 
 static void test_supervisor_answers_and_events(void **state)
@@ -103,7 +100,6 @@ static void test_logs_request_and_answer(void **state)
     assert_true(s_allows("client", "ctl-1", "logs", "sup1", "supervisor"));
     assert_true(s_allows("supervisor", "sup1", "logs", "ctl-1", "client"));
     assert_false(s_allows("client", "ctl-2", "logs", "ctl-1", "client"));
-    assert_false(s_allows("worker", "sup1.t.1", "logs", "sup1", "supervisor"));
 }
 
 static void test_topics(void **state)
@@ -120,24 +116,23 @@ static void test_topics(void **state)
 static void test_broker_messages(void **state)
 {
     (void) state;
-    const char *roles[] = {"client", "supervisor", "worker"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *roles[] = {"client", "supervisor"};
+    for (size_t i = 0; i < 2; i++) {
         assert_true(s_allows(roles[i], "x", "hello", "broker", NULL));
         assert_true(s_allows(roles[i], "x", "heartbeat", "broker", NULL));
         assert_true(s_allows(roles[i], "x", "bye", "broker", NULL));
         assert_true(s_allows(roles[i], "x", "peers", "broker", NULL));
     }
     assert_true(s_allows("client", "ctl-1", "subscribe", "broker", NULL));
-    /* A worker (a user program) does not get to watch every tree. */
-    assert_false(s_allows("worker", "sup1.t.1", "subscribe", "broker", NULL));
-    assert_false(s_allows("worker", "sup1.t.1", "unsubscribe", "broker", NULL));
+    assert_true(s_allows("client", "ctl-1", "unsubscribe", "broker", NULL));
+    assert_true(s_allows("supervisor", "sup1", "subscribe", "broker", NULL));
 }
 
 static void test_other_traffic_between_clients_and_supervisors(void **state)
 {
     (void) state;
     /* Types without a rule (e.g. a new query) flow between clients and
-     * supervisors, never from or to workers. */
+     * supervisors. */
     assert_true(s_allows("client", "ctl-1", "status", "ctl-2", "client"));
     assert_true(s_allows("supervisor", "sup1", "status", "ctl-1", "client"));
     assert_true(s_allows("client", "ctl-1", "subscribed", "sup1", "supervisor"));
@@ -155,28 +150,15 @@ static void test_owns(void **state)
     assert_false(policy_owns(NULL, "x.y"));
 }
 
-static bool s_identity(const char *key_role, const char *key_name, const char *name,
-                       const char *role)
-{
-    s_why[0] = 0;
-    bool ok = policy_identity(key_role, key_name, name, role, s_why, sizeof s_why);
-    if (!ok)
-        assert_true(strlen(s_why) > 0);
-    return ok;
-}
-
 static void test_identity_supervisor_key(void **state)
 {
     (void) state;
     assert_true(s_identity("supervisor", "sup1", "sup1", "supervisor"));
-    /* Its workers share its key, under its name only. */
-    assert_true(s_identity("supervisor", "sup1", "sup1.t.3", "worker"));
-    assert_false(s_identity("supervisor", "sup1", "sup2.t.3", "worker"));
-    assert_false(s_identity("supervisor", "sup1", "sup1", "worker"));
-    /* Not another supervisor, not a client. */
+    /* Not another supervisor, not a client, not a name under its own. */
     assert_false(s_identity("supervisor", "sup1", "sup2", "supervisor"));
     assert_non_null(strstr(s_why, "sup1"));
     assert_false(s_identity("supervisor", "sup1", "sup1.ctl-1", "client"));
+    assert_false(s_identity("supervisor", "sup1", "sup1.t.3", "supervisor"));
 }
 
 static void test_identity_client_key(void **state)
@@ -186,9 +168,8 @@ static void test_identity_client_key(void **state)
     assert_true(s_identity("client", "alice", "alice.ctl-12-ab", "client"));
     assert_false(s_identity("client", "alice", "bob.ctl-12-ab", "client"));
     assert_false(s_identity("client", "alice", "alicex", "client"));
-    /* A client key never registers a supervisor or a worker. */
+    /* A client key never registers a supervisor. */
     assert_false(s_identity("client", "alice", "alice", "supervisor"));
-    assert_false(s_identity("client", "alice", "alice.t.1", "worker"));
     /* No role in the certificate: a client. */
     assert_true(s_identity("", "alice", "alice.1", "client"));
     assert_true(s_identity(NULL, "alice", "alice.1", "client"));
@@ -201,7 +182,6 @@ static void test_identity_unnamed_keys_and_odd_roles(void **state)
     /* Without a name the key keeps its role but may take any name. */
     assert_true(s_identity("client", "", "anything", "client"));
     assert_true(s_identity("supervisor", NULL, "supX", "supervisor"));
-    assert_true(s_identity("supervisor", NULL, "supX.t.1", "worker"));
     /* A broker's key, or a role nobody knows, registers nothing. */
     assert_false(s_identity("broker", "broker", "broker", "client"));
     assert_false(s_identity("admin", "root", "root", "supervisor"));
@@ -212,9 +192,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clients_spawn_and_cancel),
-        cmocka_unit_test(test_workers_report_to_their_own_supervisor_only),
-        cmocka_unit_test(test_node_phase_only_from_workers),
-        cmocka_unit_test(test_only_its_supervisor_talks_to_a_worker),
+        cmocka_unit_test(test_a_worker_is_not_a_role),
         cmocka_unit_test(test_supervisor_answers_and_events),
         cmocka_unit_test(test_logs_request_and_answer),
         cmocka_unit_test(test_topics),

@@ -40,8 +40,12 @@ static void test_hello_rejects_bad_input(void **state)
     assert_int_equal(reg_hello(reg, "ok", "king", "x", 0, NULL), -1);
     assert_int_equal(reg_hello(reg, "ok", "client", "", 0, NULL), -1);
     assert_int_equal(reg_hello(reg, "ok", "client", "has space", 0, NULL), -1);
+    /* Workers are not peers: they report over their notify fd. */
+    assert_int_equal(reg_hello(reg, "sup1.t.1", "worker", "x", 0, NULL), -1);
     assert_int_equal(reg_size(reg), 0);
-    assert_true(reg_role_valid("worker"));
+    assert_true(reg_role_valid("client"));
+    assert_true(reg_role_valid("supervisor"));
+    assert_false(reg_role_valid("worker"));
     assert_false(reg_role_valid(NULL));
     char inc[REG_INCARNATION_MAX + 2];
     memset(inc, 'i', sizeof inc - 1);
@@ -85,8 +89,8 @@ static void test_expiry_on_injected_clock(void **state)
 {
     (void) state;
     reg_t *reg = reg_new();
-    reg_hello(reg, "quiet", "worker", "1", 1000, NULL);
-    reg_hello(reg, "chatty", "worker", "1", 1000, NULL);
+    reg_hello(reg, "quiet", "client", "1", 1000, NULL);
+    reg_hello(reg, "chatty", "client", "1", 1000, NULL);
     s_seen_t seen = {0};
     /* expiry 5000: alive until 5999 ms of silence. */
     assert_int_equal(reg_expire(reg, 5999, 5000, s_expired, &seen), 0);
@@ -116,7 +120,7 @@ static void test_names_sorted_and_roles(void **state)
     zlistx_destroy(&names);
     assert_int_equal(reg_count_role(reg, "client"), 2);
     assert_int_equal(reg_count_role(reg, "supervisor"), 1);
-    assert_int_equal(reg_count_role(reg, "worker"), 0);
+    assert_int_equal(reg_count_role(reg, "king"), 0);
     reg_destroy(&reg);
 }
 

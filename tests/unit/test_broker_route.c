@@ -200,7 +200,7 @@ static void test_hello_welcome_and_events(void **state)
 {
     s_fix_t *f = *state;
     svc_out_t out;
-    s_serve(f, "a", "hello", "{\"role\":\"worker\",\"incarnation\":\"i1\"}", 10, &out);
+    s_serve(f, "a", "hello", "{\"role\":\"client\",\"incarnation\":\"i1\"}", 10, &out);
     assert_null(out.code);
     assert_string_equal(out.reply, "welcome");
     assert_string_equal(env_str(out.body, "broker"), "brk1");
@@ -208,18 +208,18 @@ static void test_hello_welcome_and_events(void **state)
     assert_int_equal(env_int(out.body, "expiry_ms", 0), 5000);
     assert_int_equal(out.nevents, 1);
     assert_string_equal(s_kind(out.events[0]), "peer_joined");
-    assert_string_equal(env_str(out.events[0], "role"), "worker");
+    assert_string_equal(env_str(out.events[0], "role"), "client");
     svc_out_clear(&out);
 
     /* Same incarnation: welcomed, no event, subscriptions kept. */
     topics_subscribe(f->topics, "a", "tree/");
-    s_serve(f, "a", "hello", "{\"role\":\"worker\",\"incarnation\":\"i1\"}", 20, &out);
+    s_serve(f, "a", "hello", "{\"role\":\"client\",\"incarnation\":\"i1\"}", 20, &out);
     assert_int_equal(out.nevents, 0);
     assert_int_equal(topics_count(f->topics, "a"), 1);
     svc_out_clear(&out);
 
     /* New incarnation: lost (replaced) + joined, old subscriptions gone. */
-    s_serve(f, "a", "hello", "{\"role\":\"worker\",\"incarnation\":\"i2\"}", 30, &out);
+    s_serve(f, "a", "hello", "{\"role\":\"client\",\"incarnation\":\"i2\"}", 30, &out);
     assert_int_equal(out.nevents, 2);
     assert_string_equal(s_kind(out.events[0]), "peer_lost");
     assert_string_equal(env_str(out.events[0], "reason"), "replaced");
@@ -233,6 +233,8 @@ static void test_bad_requests(void **state)
     s_fix_t *f = *state;
     const char *cases[][2] = {
         {"hello", "{\"role\":\"admin\",\"incarnation\":\"i\"}"},
+        /* Workers report over their notify fd: not a broker role. */
+        {"hello", "{\"role\":\"worker\",\"incarnation\":\"i\"}"},
         {"hello", "{\"role\":\"client\"}"},
         {"hello", "{\"role\":\"client\",\"incarnation\":7}"},
         {"subscribe", "{}"},
@@ -303,7 +305,8 @@ static void test_peers_stats_bye(void **state)
     assert_int_equal(env_int(out.body, "peers", -1), 2);
     cJSON *roles = cJSON_GetObjectItem(out.body, "peers_by_role");
     assert_int_equal(env_int(roles, "supervisor", -1), 1);
-    assert_int_equal(env_int(roles, "worker", -1), 0);
+    assert_int_equal(env_int(roles, "client", -1), 1);
+    assert_null(cJSON_GetObjectItem(roles, "worker")); /* not a role */
     svc_out_clear(&out);
 
     topics_subscribe(f->topics, "a", "peers");

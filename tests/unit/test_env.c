@@ -154,7 +154,11 @@ static void test_unknown_type(void **state)
     s_bad("{\"v\":1,\"type\":\"frobnicate\",\"to\":\"broker\",\"id\":1,\"body\":{}}",
           "unknown_type");
     assert_true(env_type_known("hello"));
-    assert_true(env_type_known("node_children_exited"));
+    assert_true(env_type_known("logs"));
+    /* Supervisor <-> worker traffic goes over the notify fd, never the broker. */
+    assert_false(env_type_known("node_phase"));
+    assert_false(env_type_known("node_cancel"));
+    assert_false(env_type_known("node_children_exited"));
     assert_false(env_type_known(""));
     assert_false(env_type_known("HELLO"));
 }

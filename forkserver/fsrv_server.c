@@ -369,6 +369,9 @@ static void s_child_exec(const cJSON *payload, int status_fd)
             setenv(vars[i][0], v, 1);
     }
     setenv(LINK_ENV, "3", 1); /* the notify fd (link.h) */
+    /* The supervisor's secret key stays with the supervisor: a worker
+     * reports over its notify fd and never needs the broker. */
+    unsetenv("ARBOR_CURVE_CERT");
     s_child_rlimits(spec, status_fd, argv[0]);
     err = s_execvp(argv[0], argv);
     s_child_fail(status_fd, err,

@@ -49,7 +49,7 @@ static void s_usage(FILE *out)
             "                         DIR/TREE/PATH.log ('/' in PATH as '+')\n"
             LOG_FLAGS_HELP
             "      --curve-cert FILE  this supervisor's certificate (CURVE, docs/SECURITY.md;\n"
-            "                         default $ARBOR_CURVE_CERT); its workers inherit it\n"
+            "                         default $ARBOR_CURVE_CERT); never passed to its workers\n"
             "      --curve-server-key KEY  the broker's public key, or its certificate file\n"
             "                         (default $ARBOR_CURVE_SERVERKEY)\n"
             "      --allow-root       run even as root (refused otherwise: every worker\n"

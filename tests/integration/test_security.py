@@ -194,6 +194,8 @@ def test_allowed_keys_run_a_tree_end_to_end(run):
     spec = {"name": "root", "children": [
         {"name": "s", "run": "sleep", "ms": 100},
         {"name": "e", "run": "exec", "argv": [worker, "100"]},
+        # The supervisor's key is not handed to the programs it runs.
+        {"name": "nokey", "run": "exec", "argv": ["sh", "-c", '[ -z "$ARBOR_CURVE_CERT" ]']},
         {"name": "mid", "children": [{"name": "f", "run": "fail", "after_ms": 400}]}]}
     r = run.ctl("--curve-cert", alice, "--curve-server-key", curve.broker_key,
                 "spawn", "--wait", "--json", "-", input=json.dumps(spec), timeout=60)
@@ -204,6 +206,8 @@ def test_allowed_keys_run_a_tree_end_to_end(run):
     check(report["status"] == "failed" and r.returncode == 1, "tree %s" % report["status"])
     check(nodes["root/s"]["status"] == "ok", "s: %s" % nodes["root/s"]["status"])
     check(nodes["root/e"]["status"] == "ok", "e: %s" % nodes["root/e"]["status"])
+    check(nodes["root/nokey"]["status"] == "ok", "an exec'd program got ARBOR_CURVE_CERT: %r" %
+          nodes["root/nokey"]["error"])
     check(nodes["root/mid/f"]["error"]["type"], "f's error lost")
     # Phases reported by the workers themselves reached the supervisor.
     for path in ("root/s", "root/e", "root/mid/f"):

@@ -34,7 +34,6 @@ import socket
 import sys
 import threading
 import time
-import traceback as _traceback
 
 __all__ = ["Notifier", "Cancelled", "worker", "run", "notifier", "ENV", "MSG_MAX", "PHASES",
            "spawn", "cancel", "child_exits", "on_child_exit", "nursery", "ChildExit",
@@ -212,7 +211,8 @@ class Notifier:
 
     def error_from(self, exc):
         """Report an exception: its class name, str() and formatted traceback."""
-        tb = "".join(_traceback.format_exception(type(exc), exc, exc.__traceback__))
+        import traceback  # here: a worker that never fails does not pay for it at start
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return self.error(type(exc).__name__, str(exc), tb)
 
     # ---- events ------------------------------------------------------------

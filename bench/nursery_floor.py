@@ -9,7 +9,6 @@ ValueError. No supervision, no structured errors, no cleanup guarantees.
 
     nursery_floor.py [--levels 5] [--breadth 2]   # prints the failed leaves' count
 """
-import argparse
 import subprocess
 import sys
 
@@ -18,12 +17,17 @@ def parse(cell):
     return int(cell)
 
 
+class Args:
+    levels, breadth, level = 5, 2, 0  # parsed by hand, as the arbor example does
+
+    def __init__(self, argv):
+        it = iter(argv)
+        for arg in it:
+            setattr(self, arg[2:], int(next(it)))
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--levels", type=int, default=5)
-    ap.add_argument("--breadth", type=int, default=2)
-    ap.add_argument("--level", type=int, default=0)
-    a = ap.parse_args()
+    a = Args(sys.argv[1:])
     if a.level == a.levels:
         parse("n/a")  # the leaf: ValueError, its traceback on stderr
     argv = [sys.executable, __file__, "--levels", str(a.levels), "--breadth", str(a.breadth),

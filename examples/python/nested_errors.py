@@ -22,7 +22,6 @@ traceback and every spawner's ChildrenFailed, as structured data.
 Outside arbor there is nobody to spawn under: a spawner fails with
 arbor.NotUnderArbor (a leaf still raises its ValueError).
 """
-import argparse
 import json
 import os
 import sys
@@ -48,14 +47,28 @@ def parse(cell):
     return int(cell)  # "n/a": ValueError, with this frame in its traceback
 
 
+class Args:
+    """The command line, parsed by hand: a process at every node of the tree
+    pays for what it imports (argparse alone is a few ms of CPU each)."""
+    levels, breadth, level, spec = 5, 2, 0, False
+
+    def __init__(self, argv):
+        self.pass_env = []
+        it = iter(argv)
+        for arg in it:
+            if arg == "--spec":
+                self.spec = True
+            elif arg == "--pass-env":
+                self.pass_env.append(next(it))
+            elif arg in ("--levels", "--breadth", "--level"):
+                setattr(self, arg[2:], int(next(it)))
+            else:
+                sys.exit("usage: nested_errors.py [--spec] [--levels N] [--breadth N] "
+                         "[--level K] [--pass-env NAME]...")
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--levels", type=int, default=5)
-    ap.add_argument("--breadth", type=int, default=2)
-    ap.add_argument("--level", type=int, default=0)
-    ap.add_argument("--pass-env", action="append", default=[])
-    ap.add_argument("--spec", action="store_true")
-    a = ap.parse_args()
+    a = Args(sys.argv[1:])
     if a.spec:
         node = child(a, 0)
         del node["count"]

@@ -84,7 +84,9 @@ NURSERY_WORKER = textwrap.dedent("""
     import json, os, sys, time
     import arbor
     out = {}
-    me = os.environ["ARBOR_NODE"]
+    raw = []  # every message read, for the schema check
+    dispatch = arbor.Notifier._dispatch
+    arbor.Notifier._dispatch = lambda self, data: raw.append(data.decode()) or dispatch(self, data)
     with arbor.worker():
         # A refusal is an exception with the supervisor's reason.
         try:
@@ -126,11 +128,14 @@ NURSERY_WORKER = textwrap.dedent("""
         except arbor.ChildrenFailed as g:
             out["body"] = [type(g.exceptions[0]).__name__, str(g.exceptions[0]),
                            sorted((p, ce.status) for p, ce in n.results.items())]
-        # The plain calls: spawn, cancel, the next end.
+        # The plain calls: spawn, cancel, the next end; a cancel refused.
+        arbor.cancel("elsewhere/x")
         p = arbor.spawn({"name": "solo", "run": "sleep", "restart": "temporary"})
         arbor.cancel(p)
         ce = arbor.notifier().next_child_exit(timeout=20, paths=[p])
         out["solo"] = [p, ce and ce.status]
+        out["refused_cancels"] = arbor.notifier().refused_cancels
+    out["raw"] = raw
     with open(os.environ["OUT"], "w") as f:
         json.dump(out, f)
 """)
@@ -162,6 +167,18 @@ def test_python_nursery_against_a_supervisor(run):
                           [["root/forever", "cancelled"], ["root/late-fail", "failed"]]],
           "body %r" % got["body"])
     check(got["solo"] == ["root/solo", "cancelled"], "solo %r" % got["solo"])
+    check([c[0] for c in got["refused_cancels"]] == ["elsewhere/x"], "refused cancels %r" %
+          got["refused_cancels"])
+    # What the supervisor sent matches schema/notify-event.json: answers,
+    # refusals, child ends, a refused cancel.
+    validator = schema_validator("notify-event.json")
+    kinds = set()
+    for d in got["raw"]:
+        msg = json.loads(d)
+        errs = list(validator.iter_errors(msg))
+        check(not errs, "%s: %s" % (d[:300], errs and errs[0].message))
+        kinds.add("answer" if "re" in msg else msg.get("event") or "cancel refused")
+    check(kinds >= {"answer", "child_exited", "cancel refused"}, "kinds %r" % kinds)
     # The worker caught every group: it ended 0, yet failed: its temporary
     # children failed, all of them listed.
     root = nodes["root"]
@@ -197,6 +214,19 @@ def test_c_worker_spawns_children(run):
     check(all(n["status"] == "cancelled" for n in nodes.values()),
           "statuses %r" % {n["status"] for n in nodes.values()})
     no_survivors(run)
+
+
+def schema_validator(name):
+    import jsonschema
+    store = {}
+    for f in os.listdir(os.path.join(SRC, "schema")):
+        if f.endswith(".json"):
+            with open(os.path.join(SRC, "schema", f)) as fh:
+                doc = json.load(fh)
+            store[doc["$id"]] = doc
+    root = store["https://arbor.invalid/schema/" + name]
+    return jsonschema.Draft202012Validator(
+        root, resolver=jsonschema.RefResolver.from_schema(root, store=store))
 
 
 class FakeSupervisor:
@@ -276,6 +306,10 @@ def test_python_module_interleaving(run):
     except arbor.SpawnRefused as e:
         check(e.error == {"type": "SpawnRefused", "message": "no, \u00e9"}, "error %r" % e.error)
     check(n.cancel("r/b-1") and fake.heard({"cancel": "r/b-1"}), "cancel not sent")
+    validator = schema_validator("notify.json")
+    for msg in fake.requests:
+        errs = list(validator.iter_errors(msg))
+        check(not errs, "%r: %s" % (msg, errs and errs[0].message))
     fake.answer = False
     t0 = time.monotonic()
     try:

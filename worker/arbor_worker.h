@@ -99,9 +99,10 @@ void arbor_worker_note_cancel(arbor_worker_t *w);
  *
  * Answers and events share the socket: while a call waits for its answer,
  * a cancel or a child's end read meanwhile is kept, not lost (poll returns
- * it next; child ends queue up for arbor_worker_child_exited). */
+ * it next; child ends queue up, one entry per ended child, until
+ * arbor_worker_child_exited reads them). */
 
-#define ARBOR_WORKER_PATH_MAX 1024           /* room for a node path (64 levels of 15) */
+#define ARBOR_WORKER_PATH_MAX 4224           /* a node path: 64 levels of 64-byte names */
 #define ARBOR_WORKER_SPAWN_TIMEOUT_MS 10000  /* the default wait for a spawn's answer */
 
 /* Start a child under this worker. node_json is one tree-spec node as JSON

@@ -118,7 +118,7 @@ static void test_spawn_refused_timed_out_gone(void **state)
 
 typedef struct {
     int n;
-    char paths[4][1200];
+    char paths[4][ARBOR_WORKER_PATH_MAX + 160];
 } s_ends_t;
 
 static void s_on_end(void *arg, const arbor_child_exit_t *end)

@@ -126,10 +126,11 @@ class Notifier:
         # Dynamic children (spawn, child_exited, cancel): answers and events
         # interleave on the one socket, so whoever reads it files each
         # message here and wakes the waiters (_dispatch).
-        self._rlock = threading.Lock()          # one reader at a time
+        self._rlock = threading.RLock()         # one reader at a time (a callback may spawn)
         self._cond = threading.Condition(threading.Lock())
         self._next_id = 1
         self._answers = {}                      # request id -> its answer
+        self._abandoned = set()                 # ids whose spawn() gave up waiting
         self._exits = collections.OrderedDict()  # path -> ChildExit, unclaimed
         self._exit_callbacks = []
         self.refused_cancels = []               # [(path, error dict)] for cancel(path)
@@ -280,8 +281,11 @@ class Notifier:
         event = msg.get("event")
         if "re" in msg and event is None:
             with self._cond:
-                self._answers[msg["re"]] = msg
-                self._cond.notify_all()
+                if msg["re"] in self._abandoned:
+                    self._abandoned.discard(msg["re"])  # too late: nobody waits for it
+                else:
+                    self._answers[msg["re"]] = msg
+                    self._cond.notify_all()
             return "answer"
         if event == "cancel":
             self._note_cancel()
@@ -298,7 +302,11 @@ class Notifier:
                 self._exits[ce.path] = ce
                 self._cond.notify_all()
             for cb in list(self._exit_callbacks):
-                cb(ce)
+                try:
+                    cb(ce)
+                except Exception:  # the reader (maybe the watcher thread) must go on
+                    import traceback
+                    traceback.print_exc()
             return event
         if "cancel" in msg and isinstance(msg.get("error"), dict):
             self.refused_cancels.append((msg["cancel"], msg["error"]))
@@ -368,8 +376,12 @@ class Notifier:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                if self._watcher is not None and self._watcher.is_alive():
-                    self._cond.wait(left)  # the watcher reads and notifies
+                watcher = self._watcher
+                if watcher is not None and watcher.is_alive() and \
+                        threading.current_thread() is not watcher:
+                    # The watcher reads and notifies; re-check now and then
+                    # that it still runs.
+                    self._cond.wait(1.0 if left is None else min(left, 1.0))
                     continue
             # Read it ourselves; a bounded slice, in case a watcher starts
             # meanwhile and takes the message we wait for.
@@ -473,6 +485,9 @@ class SpawnRequest:
         msg = n._wait(lambda: n._answers.pop(self.id, None), time.monotonic() + timeout)
         name = self.node.get("name") if isinstance(self.node, dict) else None
         if msg is None:
+            with n._cond:
+                if n._answers.pop(self.id, None) is None:
+                    n._abandoned.add(self.id)  # an answer that comes later is dropped
             raise SpawnError("arbor.spawn %r: %s" % (
                 name, "the supervisor closed the notify fd" if n.gone else
                 "no answer within %g s" % timeout))

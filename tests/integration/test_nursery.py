@@ -300,6 +300,19 @@ def test_python_module_interleaving(run):
     ends = [ce.path for ce in n.child_exits(timeout=0)]
     check(ends == ["r/old-%d" % i for i in range(1, 203)], "ends kept in order: %r" % ends[:5])
     check(seen == ends, "the callback saw %d" % len(seen))
+    # A callback that spawns, run by the watcher thread while it reads: it
+    # reads its own answer (once this deadlocked).
+    respawned = threading.Event()
+    paths = []
+
+    def again(ce):
+        if not paths:
+            paths.append(None)  # once: its own answer comes after more ends
+            paths[0] = n.spawn({"name": "again"}, timeout=5)
+            respawned.set()
+    n.on_child_exit(again)
+    check(n.spawn({"name": "c"}) == "r/c", "spawn c")
+    check(respawned.wait(10 * SLOW) and paths == ["r/again"], "the callback's spawn: %r" % paths)
     try:
         n.spawn({"name": "refuse"})
         check(False, "a refusal passed")

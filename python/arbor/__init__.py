@@ -279,7 +279,7 @@ class Notifier:
         if not isinstance(msg, dict):
             return "skip"
         event = msg.get("event")
-        if "re" in msg and event is None:
+        if isinstance(msg.get("re"), int) and event is None:
             with self._cond:
                 if msg["re"] in self._abandoned:
                     self._abandoned.discard(msg["re"])  # too late: nobody waits for it

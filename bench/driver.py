@@ -13,6 +13,7 @@ bench/broker_bench for the routing throughput, and writes:
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -111,6 +112,33 @@ def phases(node):
     return d
 
 
+def nursery_levels(rep):
+    """Per level of the nested tree (0 the root, 5 the leaves), medians in
+    ms: its parent's running -> its spawned (the spawn request and the
+    fork-server), spawned -> ready (Python's start and imports), ready ->
+    exited for a leaf (raise, report, exit) and last child exited -> exited
+    for a spawner (its nursery's wait, exit)."""
+    out = []
+
+    def visit(node, depth, parent):
+        p = phases(node)
+        while len(out) <= depth:
+            out.append({"spawn": [], "start": [], "leaf_end": [], "spawner_end": []})
+        row = out[depth]
+        if parent is not None:
+            row["spawn"].append(p["spawned"] - phases(parent)["running"])
+        row["start"].append(p.get("ready", p["spawned"]) - p["spawned"])
+        kids = node.get("children") or []
+        if kids:
+            row["spawner_end"].append(p["exited"] - max(phases(k)["exited"] for k in kids))
+        else:
+            row["leaf_end"].append(p["exited"] - p.get("ready", p["spawned"]))
+        for k in kids:
+            visit(k, depth + 1, node)
+    visit(rep["root"], 0, None)
+    return [{k: median(v) for k, v in row.items()} for row in out]
+
+
 # ---- the client ----------------------------------------------------------------
 
 class Client:
@@ -185,11 +213,12 @@ class Bench:
         self.serial += 1
         return "bench-%s-%d-%d" % (tag, os.getpid(), self.serial)
 
-    def spawn_until_ready(self, spec, tag, timeout_s=30, phase="ready"):
+    def spawn_until_ready(self, spec, tag, timeout_s=30, phase="ready", n=None):
         """Spawn spec under a chosen id and count its ready events live
-        (or another phase's: exec'd /bin/sleep never says ready).
+        (or another phase's: exec'd /bin/sleep never says ready) until n
+        nodes (default: the spec's; more when its workers add children).
         Returns (tree id, wall ms from the spawn request to the last one)."""
-        n = count_nodes(spec)
+        n = n or count_nodes(spec)
         tree = self.tree_id(tag)
         c = self.c
         c.hello()
@@ -500,6 +529,89 @@ class Bench:
                               "duration_ms": dur, "failed_leaves": failed_leaves,
                               "reference_ms": [6800, 8200]}
 
+    # -- the nursery: Python at every node; dynamic spawn ---------------------------------
+    def nursery(self):
+        """(1) examples/python/nested_errors.py: root -> 2 -> 4 -> 8 -> 16 Python
+        spawners -> 32 Python leaves raising ValueError (63 processes), each
+        level started by its parent through arbor (temporary children), until
+        arborctl spawn --wait has printed the complete report; floor:
+        bench/nursery_floor.py, the same 63 Python processes in the same shape
+        with plain subprocess, waited for; alternated in the same run.
+        (2) One worker (bench/spawn_many, libarbor_worker) starts 1000 sleep
+        children through its notify fd, one request each (and, recorded, all in
+        one request with "count"); until all 1001 nodes are ready; floor: the
+        same worker as the root of a static spec with the same 1000 children."""
+        reps = self.a.reps
+        self.res["load"]["nursery_start"] = loadavg()
+        py = sys.executable
+        env = dict(os.environ, PYTHONPATH=os.path.join(self.a.src, "python"))
+        example = os.path.join(self.a.src, "examples", "python", "nested_errors.py")
+        floor_prog = os.path.join(self.a.src, "bench", "nursery_floor.py")
+        spec = json.loads(subprocess.run([py, example, "--spec"], env=env, check=True,
+                                         stdout=subprocess.PIPE, timeout=30).stdout)
+        path = os.path.join(self.a.tmp, "nested-python.json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        arbor_ms, floor_ms, dur, levels, arbor_cpu, floor_cpu = [], [], [], [], [], []
+        for r in range(reps):
+            u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.monotonic()
+            p = subprocess.run([py, floor_prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=120)
+            floor_ms.append((time.monotonic() - t0) * 1000.0)
+            u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            floor_cpu.append((u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime) * 1000.0)
+            if p.returncode != 1 or p.stdout.strip() != b"32":
+                raise RuntimeError("nursery floor: exit %d, %r leaf errors came back (want 32)"
+                                   % (p.returncode, p.stdout))
+            c0 = self.cpu_snapshot()
+            rc, out, err, ms = self.arborctl("spawn", "--supervisor", self.a.supervisor, "--wait",
+                                             "--timeout", "120", "--json", path)
+            c1 = self.cpu_snapshot()
+            if rc != 1:
+                raise RuntimeError("nursery: arborctl exited %d (want 1): %s" % (rc, err))
+            # every worker has been reaped by the fork-server: its children's time
+            arbor_cpu.append({k: c1[k] - c0[k] for k in ("workers", "supervisor", "forkserver",
+                                                         "broker")})
+            rep = json.loads(out)
+            nodes = list(walk(rep["root"]))
+            leaves = [x for x in nodes if not x.get("children")]
+            good = sum(1 for x in leaves if x["status"] == "failed" and x["error"]["type"] ==
+                       "ValueError" and "Traceback" in x["error"].get("traceback", ""))
+            groups = sum(1 for x in nodes if x.get("children") and x["status"] == "failed" and
+                         x["error"]["type"] == "ChildrenFailed")
+            if len(nodes) != 63 or good != 32 or groups != 31:
+                raise RuntimeError("nursery: %d nodes, %d structured leaf errors, %d "
+                                   "ChildrenFailed (want 63, 32, 31)" % (len(nodes), good, groups))
+            arbor_ms.append(ms)
+            dur.append(rep["duration_ms"])
+            levels.append(nursery_levels(rep))
+            log("nursery rep %d: Python at every node %.0f ms (duration_ms %d; CPU %s), floor "
+                "%.0f ms (CPU %.0f ms)" % (r + 1, ms, dur[-1], json.dumps(
+                    {k: round(v) for k, v in arbor_cpu[-1].items()}), floor_ms[-1], floor_cpu[-1]))
+        self.res["nursery"] = {"processes": 63, "arbor_ms": arbor_ms, "floor_ms": floor_ms,
+                               "duration_ms": dur, "levels": levels[arbor_ms.index(min(arbor_ms))],
+                               "arbor_cpu_ms": arbor_cpu, "floor_cpu_ms": floor_cpu}
+        # (2) 1000 children: static spec, dynamic one by one, dynamic in one request
+        sm = self.a.spawn_many
+        specs = {"static": {"name": "root", "run": "exec", "argv": [sm, "0"],
+                            "children": [{"name": "c", "count": 1000, "run": "sleep"}]},
+                 "dynamic": {"name": "root", "run": "exec", "argv": [sm, "1000"]},
+                 "dynamic_count": {"name": "root", "run": "exec", "argv": [sm, "1000", "count"]}}
+        dyn = {k: [] for k in specs}
+        for r in range(reps):
+            for k, sp in specs.items():
+                tree, ms = self.spawn_until_ready(sp, "dyn-" + k, timeout_s=60, n=1001)
+                dyn[k].append(ms)
+                self.cancel_wait(tree)
+                time.sleep(0.3)
+            log("dynamic rep %d: all 1001 ready: static %.0f ms, dynamic %.0f ms, one request "
+                "%.0f ms" % (r + 1, dyn["static"][-1], dyn["dynamic"][-1],
+                             dyn["dynamic_count"][-1]))
+        self.res["dynamic"] = {"children": 1000, "static_ms": dyn["static"],
+                               "dynamic_ms": dyn["dynamic"], "count_ms": dyn["dynamic_count"]}
+        self.res["load"]["nursery_end"] = loadavg()
+
     # -- 4: broker ------------------------------------------------------------------------
     def broker(self):
         self.res["load"]["broker_start"] = loadavg()
@@ -621,6 +733,21 @@ def table(res, reps):
         rows.append(("nested errors, %d processes → report (ms)" % n["processes"], "%.0f" % a,
                      "6800–8200 (reference runtime)", "%.0fx faster" % (6800 / a), "< 300 ms",
                      ok(a < 300)))
+    ny, dy = res.get("nursery"), res.get("dynamic")
+    if ny:
+        a, f = best(ny["arbor_ms"]), best(ny["floor_ms"])
+        rows.append(("nested errors, a Python process at every node (%d) → complete report (ms)"
+                     % ny["processes"], "%.0f" % a, "%.0f (subprocess)" % f, "%.2fx" % (a / f),
+                     "≤ 1.5x and < 1500 ms", ok(a / f <= 1.5 and a < 1500)))
+    if dy:
+        a, f = best(dy["dynamic_ms"]), best(dy["static_ms"])
+        rows.append(("1000 children started by one worker, one request each → all ready (ms)",
+                     "%.0f" % a, "%.0f (static spec)" % f, "%.2fx" % (a / f), "≤ 2x",
+                     ok(a / f <= 2)))
+        a = best(dy["count_ms"])
+        rows.append(("1000 children started by one worker in one request (count) → all ready "
+                     "(ms)", "%.0f" % a, "%.0f (static spec)" % f, "%.2fx" % (a / f),
+                     "(recorded)", "–"))
     e = res.get("exec")
     if e:
         for what, arb, flo in (("spawn", "spawn_ms", "floor_spawn_ms"),
@@ -670,6 +797,31 @@ def table(res, reps):
                      % each(n["duration_ms"]))
         lines.append("| nested errors: leaves reported failed (of 32) | %s |"
                      % each(n["failed_leaves"], "%d"))
+    if ny:
+        lines.append("| Python at every node: arbor (arborctl spawn --wait wall), each rep | %s ms |"
+                     % each(ny["arbor_ms"]))
+        lines.append("| Python at every node: report duration_ms, each rep | %s ms |"
+                     % each(ny["duration_ms"]))
+        lines.append("| Python at every node: subprocess floor, each rep | %s ms |"
+                     % each(ny["floor_ms"]))
+        ac = [sum(c.values()) for c in ny["arbor_cpu_ms"]]
+        lines.append("| Python at every node: CPU, arbor (workers + supervisor + fork-server + "
+                     "broker) / floor (all its processes), median | %.0f (%.0f + %.0f + %.0f + "
+                     "%.0f) / %.0f ms: %.2fx |" % (
+                         median(ac), *(median([c[k] for c in ny["arbor_cpu_ms"]]) for k in
+                                       ("workers", "supervisor", "forkserver", "broker")),
+                         median(ny["floor_cpu_ms"]), median(ac) / median(ny["floor_cpu_ms"])))
+        lines.append("| Python at every node, by level 0–5 (best rep; medians): parent running → "
+                     "spawned / spawned → ready / leaf ready → exited / last child exited → "
+                     "spawner exited | %s |" % "; ".join(
+                         "%d: %s / %s / %s / %s" % (i, *("%.0f" % r[k] if r[k] is not None else "–"
+                                                         for k in ("spawn", "start", "leaf_end",
+                                                                   "spawner_end")))
+                         for i, r in enumerate(ny["levels"])))
+    if dy:
+        lines.append("| 1000 children: static spec / one request each / one request, each rep "
+                     "| %s / %s / %s ms |" % (each(dy["static_ms"]), each(dy["dynamic_ms"]),
+                                             each(dy["count_ms"])))
     m = res.get("memory")
     if m:
         lines.append("| supervisor peak RSS (VmHWM), one 1111-node tree | %.1f MiB |"
@@ -769,6 +921,8 @@ def main():
     ap.add_argument("--floor-fork", required=True)
     ap.add_argument("--broker-bench", required=True)
     ap.add_argument("--worker-cost", required=True)
+    ap.add_argument("--spawn-many", help="bench/spawn_many (the nursery part)")
+    ap.add_argument("--src", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--broker", required=True)
     ap.add_argument("--bench-broker", required=True)
     ap.add_argument("--raw", required=True)
@@ -781,7 +935,7 @@ def main():
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--msgs", type=int, default=50000, help="messages per sender")
     ap.add_argument("--sizes", default="10,50,100,250,500,1000,1500,2000")
-    ap.add_argument("--parts", default="tree,nested,exec,broker,breakdown,scaling")
+    ap.add_argument("--parts", default="tree,nested,nursery,exec,broker,breakdown,scaling")
     a = ap.parse_args()
     a.sizes = [int(x) for x in a.sizes.split(",") if x]
     parts = a.parts.split(",")
@@ -794,6 +948,8 @@ def main():
             b.tree_1111()
         if "nested" in parts:
             b.nested_errors()
+        if "nursery" in parts:
+            b.nursery()
         if "exec" in parts:
             b.exec_path()
         if "broker" in parts:

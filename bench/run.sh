@@ -2,13 +2,15 @@
 # arbor benchmarks against their floors, in one run (docs/BENCHMARKS.md).
 #
 # Usage: bench/run.sh [--quick] [--reps N] [--out DIR] [--build DIR]
-#                     [--parts tree,nested,exec,broker,breakdown,scaling] [--sizes 10,50,...]
+#                     [--parts tree,nested,nursery,exec,broker,breakdown,scaling]
+#                     [--sizes 10,50,...]
 #   builds arbor and the bench programs, starts a broker, a supervisor, a
 #   second broker and a raw ZeroMQ forwarder for the routing test, measures
-#   spawn, nested errors, cancel, broker throughput, memory, latencies and the
-#   scaling series, prints the table, writes DIR/results.{md,json},
-#   DIR/scaling.dat and docs/bench-scaling.png, and stops every daemon it
-#   started (also on failure or Ctrl-C).
+#   spawn, nested errors, cancel, Python at every node and dynamic spawn
+#   (nursery), broker throughput, memory, latencies and the scaling series,
+#   prints the table, writes DIR/results.{md,json}, DIR/scaling.dat and
+#   docs/bench-scaling.png, and stops every daemon it started (also on
+#   failure or Ctrl-C).
 #   --quick: 1 repetition, fewer scaling sizes (a smoke run, not for the record).
 #   --parts: run only some parts (the plot is drawn when "scaling" is one).
 set -euo pipefail
@@ -17,7 +19,7 @@ reps=3
 out=$root/bench/results
 build=$root/build
 sizes=10,50,100,250,500,1000,1500,2000
-parts=tree,nested,exec,broker,breakdown,scaling
+parts=tree,nested,nursery,exec,broker,breakdown,scaling
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) reps=1; sizes=10,100,500,1000 ;;
@@ -44,7 +46,7 @@ bin=$build/bin
 # The bench programs: from CMake when the top-level adds bench/, else built here.
 benchbin=$bin
 stale=false
-for p in floor_fork broker_bench worker_cost; do
+for p in floor_fork broker_bench worker_cost spawn_many; do
     if [ ! -x "$bin/$p" ] || [ "$root/bench/$p.c" -nt "$bin/$p" ]; then stale=true; fi
 done
 if $stale; then
@@ -60,7 +62,15 @@ if $stale; then
     gcc $cflags -I"$root/worker" -I"$root/common" -o "$benchbin/worker_cost" \
         "$root/bench/worker_cost.c" "$build/worker/libarbor_worker.a" \
         "$build/common/libarbor_common.a" "$build/common/libarbor_base.a" $zmq -lm -lpthread
+    # shellcheck disable=SC2086
+    gcc $cflags -I"$root/worker" -o "$benchbin/spawn_many" "$root/bench/spawn_many.c" \
+        "$build/worker/libarbor_worker.a"
 fi
+# The Python module compiled once, as an installed package is: the nursery
+# part's 63 interpreters load it, not recompile it each (whatever
+# PYTHONDONTWRITEBYTECODE says); its floor uses the standard library only,
+# which Debian ships compiled.
+/usr/bin/python3 -m compileall -q "$root/python/arbor" >/dev/null
 
 # ---- daemons, always stopped --------------------------------------------------------
 tmp=$(mktemp -d /tmp/arbor-bench.XXXXXX)
@@ -138,7 +148,7 @@ model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 } | tee "$out/machine.txt" >&2
 /usr/bin/python3 "$root/bench/driver.py" --bin "$bin" \
     --floor-fork "$benchbin/floor_fork" --broker-bench "$benchbin/broker_bench" \
-    --worker-cost "$benchbin/worker_cost" \
+    --worker-cost "$benchbin/worker_cost" --spawn-many "$benchbin/spawn_many" --src "$root" \
     --broker "$ep" --bench-broker "$bench_ep" --raw "$raw_ep" --supervisor bench \
     --supervisor-pid "$sup" --broker-pid "$broker" --tmp "$tmp" --out "$out" \
     --reps "$reps" --sizes "$sizes" --parts "$parts" >"$tmp/table.md"

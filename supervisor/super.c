@@ -464,16 +464,14 @@ static void s_tree_done(super_t *s, tree_t *t)
     }
 }
 
-/* Send one JSON message to a worker over its notify fd, without blocking.
- * One that does not fit (its socket is full, or it is too long) is
- * dropped and logged: a worker that does not read cannot stall anyone. */
+/* Send one JSON message to a worker over its notify fd, without blocking:
+ * what its socket cannot take now waits in its queue (wfd.h), bounded, so
+ * a worker that does not read cannot stall anyone. */
 static void s_notify_send(tree_t *t, tree_node_t *n, cJSON *msg)
 {
     char *text = cJSON_PrintUnformatted(msg);
-    int fd = n->fds.pipe[WFD_NOTIFY];
-    if (fd >= 0 && text && strlen(text) <= NOTIFY_MSG_MAX &&
-        send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EPIPE &&
-        errno != ECONNRESET && (n->inc.life.heard || errno != EAGAIN))
+    if (text && strlen(text) <= NOTIFY_MSG_MAX && wfd_send(&n->fds, text, strlen(text)) != 0 &&
+        errno != EPIPE && errno != ECONNRESET)
         log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: a message to it was dropped: %s", t->id,
                  n->path, strerror(errno));
     free(text);
@@ -740,6 +738,8 @@ static void s_on_error(super_t *s, tree_t *t, tree_node_t *n, cJSON *error, phas
  * node (the 1st, 2nd, 4th, ...: a flood cannot flood the log), never fatal. */
 static void s_on_notify(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len)
 {
+    if (wfd_queued(&n->fds)) /* it reads its socket too, now: send what waits */
+        wfd_flush(&n->fds);
     notify_msg_t m;
     notify_kind_t kind = notify_parse(data, len, &m);
     log_debug("notify %s: %.*s", n->path, (int) (len < 512 ? len : 512), data);
@@ -1507,9 +1507,12 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 static void s_retell(super_t *s)
 {
     for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++)
+        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
             if (t->nodes[i].inc.pending_tells)
                 s_tell(s, t, &t->nodes[i], 0);
+            if (wfd_queued(&t->nodes[i].fds))
+                wfd_flush(&t->nodes[i].fds);
+        }
 }
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)

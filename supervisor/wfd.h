@@ -18,9 +18,20 @@ enum { WFD_OUT = 0, WFD_ERR = 1, WFD_NOTIFY = 2 };
 #define WFD_KEY_REQ(key) ((key) >> 2)
 #define WFD_KEY_WHICH(key) ((int) ((key) & 3))
 
+#define WFD_OUTQ_MAX_BYTES (8u << 20) /* messages waiting for a worker that does not read */
+
+typedef struct {
+    char *text;
+    size_t len;
+} wfd_msg_t;
+
 typedef struct {
     int pidfd;
     int pipe[3]; /* WFD_OUT, WFD_ERR, WFD_NOTIFY: -1 when absent or closed */
+    /* Messages to the worker that its notify socket could not take yet, in
+     * order (a burst of child_exited while it is busy): sent as it reads. */
+    wfd_msg_t *outq;
+    size_t outq_head, outq_n, outq_cap, outq_bytes;
 } wfd_t;
 
 void wfd_init(wfd_t *w);
@@ -35,7 +46,16 @@ void wfd_closed(wfd_t *w, int which);
 unsigned wfd_drain_final(wfd_t *w, drain_t *d, uint64_t req);
 /* Signal it through its pidfd (never a bare pid): 0, or -1 with errno. */
 int wfd_signal(const wfd_t *w, int sig);
-/* Close everything it still holds. */
+/* Send one message (a JSON text) to the worker over its notify fd without
+ * blocking: what its socket cannot take now waits in order in its queue.
+ * 0 sent or queued; -1 with errno: EPIPE (no notify fd, or it is closed),
+ * ENOBUFS (the queue holds WFD_OUTQ_MAX_BYTES: dropped), EMSGSIZE. */
+int wfd_send(wfd_t *w, const char *text, size_t len);
+/* Send what waits in the queue, until the socket is full again. */
+void wfd_flush(wfd_t *w);
+/* Messages waiting. */
+size_t wfd_queued(const wfd_t *w);
+/* Close everything it still holds; what waits to be sent is dropped. */
 void wfd_release(wfd_t *w, drain_t *d);
 
 #endif

@@ -41,12 +41,15 @@ def main():
     # ready and running on entry; cleanup and exiting on the way out; an
     # uncaught exception becomes {"error": {"type", "message", "traceback"}};
     # a cancel raises arbor.Cancelled here and the block ends quietly.
-    with arbor.worker() as w:
-        if a.on_cancel:
-            @w.on_cancel
-            def note():
-                with open(a.on_cancel, "w") as f:
-                    f.write("cancelled\n")
+    # A callback is registered before the block starts: a cancel can come
+    # as soon as the node reports running.
+    n = arbor.notifier()
+    if a.on_cancel:
+        @n.on_cancel
+        def note():
+            with open(a.on_cancel, "w") as f:
+                f.write("cancelled\n")
+    with arbor.worker(notifier_=n):
         total = 0.0
         for i, cell in enumerate(rows(a.rows, a.bad_row)):
             total += parse(cell, i)

@@ -186,6 +186,34 @@ def test_spawn_under_from_the_cli(run):
     check(r.returncode == 2 and "not running" in r.stderr, "ended tree: %d %s" % (r.returncode, r.stderr))
 
 
+def test_a_busy_worker_loses_no_child_exited(run):
+    """600 children end while their parent does not read (busy): more than
+    its socket holds. Every child_exited waits in the node's queue and
+    reaches it, in order, once it reads."""
+    started(run)
+    spec = program(run, "root", """
+        import time
+        send({"spawn": {"name": "f", "count": 600, "run": "exit", "code": 0, "after_ms": 50,
+                        "restart": "temporary"}, "id": 1})
+        time.sleep(1.5)  # the scenario: a parent busy elsewhere while its children end
+        got = set()
+        deadline = time.monotonic() + 20
+        while len(got) < 600 and time.monotonic() < deadline:
+            m = recv(5)
+            if m is None:
+                break
+            if m.get("event") == "child_exited":
+                got.add(m["path"])
+        assert len(got) == 600, "%d of 600 child_exited" % len(got)
+        send({"phase": "exiting"})
+    """)
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD * 2)
+    root = by_path(report)["root"]
+    check(root["exit"]["code"] == 0, "the worker's own check: %r" % root["error"])
+    check(code == 0, "exit %d" % code)
+
+
 if __name__ == "__main__":
     main([test_worker_spawns_children_and_collects_their_errors, test_bad_spawn_requests_change_nothing,
-          test_dynamic_children_are_cancelled_with_their_parent, test_spawn_under_from_the_cli])
+          test_dynamic_children_are_cancelled_with_their_parent, test_spawn_under_from_the_cli,
+          test_a_busy_worker_loses_no_child_exited])

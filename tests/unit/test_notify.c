@@ -168,6 +168,7 @@ static void test_worker_reports_supervisor_tells(void **state)
     assert_int_equal(notify_tell(sv[0], LINK_EV_CANCEL), 0);
     assert_int_equal(notify_tell(sv[0], 99), -1);
     assert_int_equal(arbor_worker_poll(w, 1000), ARBOR_EV_CHILDREN_EXITED);
+    assert_int_equal(arbor_worker_poll(w, 1000), ARBOR_EV_CHILD_EXITED); /* kept for child_exited() */
     assert_false(arbor_worker_cancelled(w));
     assert_int_equal(arbor_worker_poll(w, 1000), ARBOR_EV_CANCEL);
     assert_true(arbor_worker_cancelled(w));

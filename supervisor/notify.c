@@ -88,7 +88,10 @@ notify_kind_t notify_parse(const char *data, size_t len, notify_msg_t *out)
         }
     } else if (spawn) {
         const cJSON *id = cJSON_GetObjectItem(msg, "id");
+        /* An id a double holds exactly (<= 2^53): a larger one would not
+         * survive the round trip (and casting it would be undefined). */
         if (!cJSON_IsObject(spawn) || !cJSON_IsNumber(id) || id->valuedouble < 0 ||
+            id->valuedouble > 9007199254740992.0 ||
             id->valuedouble != (double) (int64_t) id->valuedouble) {
             kind = NOTIFY_MALFORMED, why = "\"spawn\" needs a node object and an integer \"id\"";
         } else {

@@ -3,7 +3,7 @@
 # build-fuzz and run each for SECONDS (default 30) on a fresh copy of its
 # seed corpus, both at once. Fails on any crash, sanitizer report, leak,
 # timeout or stall. Usage: tests/fuzz/run.sh [SECONDS] [FUZZER...]
-#   FUZZER: envelope, spec (default: both)
+#   FUZZER: envelope, spec, notify (default: all)
 #   ARBOR_FUZZ_BUILD=DIR   build directory (default build-fuzz)
 # Results: DIR/fuzz-NAME.log (last lines printed), crashing inputs in
 # DIR/artifacts/ (replay: DIR/bin/fuzz_NAME FILE), the grown corpus in
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-30}
 shift || true
 fuzzers=("$@")
-((${#fuzzers[@]})) || fuzzers=(envelope spec)
+((${#fuzzers[@]})) || fuzzers=(envelope spec notify)
 build=${ARBOR_FUZZ_BUILD:-build-fuzz}
 
 # clang and its runtime (libFuzzer, sanitizers) from Debian, plus what the
@@ -35,7 +35,7 @@ rm -f "$log"
 
 # Per fuzzer: the longest input worth trying (the envelope fuzzer's broker
 # takes frames up to 4096 bytes: longer ones test too_large).
-declare -A max_len=([envelope]=8192 [spec]=16384)
+declare -A max_len=([envelope]=8192 [spec]=16384 [notify]=70000)
 
 pids=()
 names=()

@@ -88,6 +88,7 @@ static void test_bad_input_is_a_kind_not_a_crash(void **state)
         {"{\"error\":{\"message\":\"no type\"}}", NOTIFY_MALFORMED},
         {"{\"error\":{\"type\":\"\"}}", NOTIFY_MALFORMED},
         {"{\"spawn\":{},\"id\":1.5}", NOTIFY_MALFORMED},
+        {"{\"spawn\":{},\"id\":8888888888888888888888888888880}", NOTIFY_MALFORMED}, /* fuzz_notify */
         {"{\"cancel\":3}", NOTIFY_MALFORMED},
         {"{\"phase\":\"exited\"}", NOTIFY_UNKNOWN}, /* the supervisor's to say */
         {"{\"phase\":\"dancing\"}", NOTIFY_UNKNOWN},

@@ -243,6 +243,9 @@ def test_second_signal_still_hands_back_the_report(run):
         {"name": "mule", "run": "hang", "in": "running", "grace_ms": 20000, "kill_after_ms": 20000},
         {"name": "s", "run": "sleep"}]})
     run.wait_log(sup, "spawning 3 nodes")
+    trees = json.loads(run.ctl("list", "--json").stdout)["trees"]
+    check(len(trees) == 1, "trees %r" % trees)
+    wait_report(run, trees[0]["tree"], all_running, "every node running")
     sup.send_signal(signal.SIGTERM)
     run.wait_log(sup, "cancelling every tree")
     t0 = time.monotonic()

@@ -183,6 +183,18 @@ static int s_slow_cmp(const void *x, const void *y)
     return trace_path_cmp(a->row->path, b->row->path);
 }
 
+/* Once all have ended: the nodes that needed signals (stuck, escalated)
+ * first, since that is what a reader looks for, whatever their times
+ * beside the parents that waited for them; then the longest. */
+static int s_longest_cmp(const void *x, const void *y)
+{
+    const slow_t *a = x, *b = y;
+    bool ea = a->row->stuck_phase || a->row->nmarks, eb = b->row->stuck_phase || b->row->nmarks;
+    if (ea != eb)
+        return ea ? -1 : 1;
+    return s_slow_cmp(x, y);
+}
+
 /* The slowest nodes: still-running ones by time in their current phase;
  * when none is running any more, every node's longest phase. */
 static void s_slowest(lines_t *out, const trace_model_t *m, int max, bool colour)
@@ -220,7 +232,7 @@ static void s_slowest(lines_t *out, const trace_model_t *m, int max, bool colour
                 s[n++] = (slow_t) {r, r->slices[best].phase,
                                    r->slices[best].t1_ms - r->slices[best].t0_ms};
         }
-    qsort(s, (size_t) n, sizeof *s, s_slow_cmp);
+    qsort(s, (size_t) n, sizeof *s, running ? s_slow_cmp : s_longest_cmp);
     int path_col = 12;
     for (int i = 0; i < n && i < max; i++) {
         int len = live_width(s[i].row->path);

@@ -152,6 +152,28 @@ static void test_restarts_counted(void **state)
     cJSON_Delete(ev);
 }
 
+/* Ended: a node arbor had to signal is listed first among the longest,
+ * even when the parent that waited for it took longer. */
+static void test_ended_stuck_first(void **state)
+{
+    (void) state;
+    cJSON *r = s_parse(
+        "{\"tree\":\"t5\",\"status\":\"cancelled\",\"duration_ms\":3000,\"root\":{\"path\":\"root\","
+        "\"status\":\"cancelled\",\"phase\":\"exited\",\"phases\":[{\"phase\":\"running\",\"t_ms\":1},"
+        "{\"phase\":\"cancelling_children\",\"t_ms\":100},{\"phase\":\"exited\",\"t_ms\":2900}],"
+        "\"children\":[{\"path\":\"root/cache\",\"status\":\"killed\",\"phase\":\"exited\","
+        "\"escalation\":{\"stuck_phase\":\"cleanup\",\"signals\":[\"SIGTERM\"]},"
+        "\"phases\":[{\"phase\":\"running\",\"t_ms\":2},{\"phase\":\"cleanup\",\"t_ms\":200},"
+        "{\"phase\":\"term_sent\",\"t_ms\":500},{\"phase\":\"exited\",\"t_ms\":600}]}]}}");
+    live_tree_t t = {r, "t5", NULL};
+    live_opts_t o = {.width = 120, .height = 0, .colour = false};
+    char *f = live_frame(&t, 1, NULL, 0, &o);
+    assert_non_null(strstr(f, "longest  root/cache"));
+    assert_non_null(strstr(f, "stuck in cleanup"));
+    free(f);
+    cJSON_Delete(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_fits_the_terminal),
         cmocka_unit_test(test_ended_and_empty),
         cmocka_unit_test(test_restarts_counted),
+        cmocka_unit_test(test_ended_stuck_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

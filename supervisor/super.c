@@ -851,11 +851,15 @@ static void s_on_exited(super_t *s, fsrv_event_t *ev)
     /* What it said before it ended is handled before its end, and what it
      * wrote is in its logs when it settles (a partial last line too). */
     unsigned ended = wfd_drain_final(&n->fds, s->drain, ev->hdr.req);
+    /* What it said may have grown the tree (a last spawn): n moved. */
+    n = s_node_by_req(s, ev->hdr.req, &t);
+    if (!n || n->inc.pid != ev->hdr.pid)
+        return;
     for (int which = WFD_OUT; which <= WFD_ERR; which++)
         if (ended & (1u << which))
             nodelog_output(&s->cfg.logs, t, n, which == WFD_OUT ? LOGBUF_STDOUT : LOGBUF_STDERR,
                            NULL, 0, true, clk_now_ms());
-    if (s_node_by_req(s, ev->hdr.req, &t) != n || !node_state_alive(n->inc.life.state))
+    if (!node_state_alive(n->inc.life.state))
         return;
     s->count.exits++;
     n->inc.escaped = ev->hdr.escaped; /* what its node left behind, killed at its end */

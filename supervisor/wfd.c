@@ -113,10 +113,13 @@ void wfd_closed(wfd_t *w, int which)
 unsigned wfd_drain_final(wfd_t *w, drain_t *d, uint64_t req)
 {
     unsigned ended = 0;
-    /* The notify fd first: what it said comes before what its end means. */
+    /* The notify fd first: what it said comes before what its end means.
+     * The fd numbers are read first: what the worker said may move w (a
+     * spawn it asked for grows its tree's node array). */
     static const int order[] = {WFD_NOTIFY, WFD_ERR, WFD_OUT};
+    int fds[3] = {w->pipe[order[0]], w->pipe[order[1]], w->pipe[order[2]]};
     for (int i = 0; i < 3; i++)
-        if (w->pipe[order[i]] >= 0 && drain_now(d, w->pipe[order[i]], WFD_KEY(req, order[i])))
+        if (fds[i] >= 0 && drain_now(d, fds[i], WFD_KEY(req, order[i])))
             ended |= 1u << order[i];
     return ended;
 }

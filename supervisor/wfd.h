@@ -42,7 +42,8 @@ int wfd_adopt(wfd_t *w, drain_t *d, uint64_t req, const int *fds, int nfds);
 /* The drain closed one at its end. */
 void wfd_closed(wfd_t *w, int which);
 /* Read what is left in its pipes and notify fd (its process is gone).
- * Returns which of them ended: bit 1 << WFD_OUT, WFD_ERR, WFD_NOTIFY. */
+ * Returns which of them ended: bit 1 << WFD_OUT, WFD_ERR, WFD_NOTIFY.
+ * What is read is handled on the way and may move w: re-fetch it after. */
 unsigned wfd_drain_final(wfd_t *w, drain_t *d, uint64_t req);
 /* Signal it through its pidfd (never a bare pid): 0, or -1 with errno. */
 int wfd_signal(const wfd_t *w, int sig);

@@ -213,7 +213,28 @@ def test_a_busy_worker_loses_no_child_exited(run):
     check(code == 0, "exit %d" % code)
 
 
+def test_a_spawn_read_at_the_exit(run):
+    """A worker asks for children and exits at once. The supervisor may read
+    the requests only while it handles the exit (when the fork-server's
+    message comes first), so the tree can grow under the node being
+    settled: s_on_exited re-fetches it. The children are made, then stopped
+    with their parent; the tree ends."""
+    started(run)
+    spec = program(run, "root", """
+        for i in range(50):
+            send({"spawn": {"name": "late-%d" % i, "run": "sleep", "ms": 5000}, "id": i})
+        os._exit(0)
+    """)
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(nodes["root"]["exit"]["code"] == 0, "root %r" % nodes["root"])
+    late = [p for p in nodes if p.startswith("root/late-")]
+    check(all(nodes[p]["status"] in ("cancelled", "killed") for p in late),
+          "late children: %r" % [(p, nodes[p]["status"]) for p in late])
+    check(report["status"] in ("ok", "cancelled") and code in (0, 4), "tree %s exit %d" % (report["status"], code))
+
+
 if __name__ == "__main__":
     main([test_worker_spawns_children_and_collects_their_errors, test_bad_spawn_requests_change_nothing,
           test_dynamic_children_are_cancelled_with_their_parent, test_spawn_under_from_the_cli,
-          test_a_busy_worker_loses_no_child_exited])
+          test_a_busy_worker_loses_no_child_exited, test_a_spawn_read_at_the_exit])

@@ -105,7 +105,7 @@ static int s_spawn_reply(env_t *reply, const char *sup, const char *tree)
  * with --wait the report once that node has ended. */
 static int s_spawn_under(ctl_t *ctl, const spawn_opts_t *o, cJSON *spec, int64_t deadline)
 {
-    char tree[65];
+    char tree[QUERY_TREE_MAX + 1];
     const char *slash = strchr(o->under, '/');
     if ((size_t) (slash - o->under) >= sizeof tree) {
         cJSON_Delete(spec);
@@ -122,15 +122,9 @@ static int s_spawn_under(ctl_t *ctl, const spawn_opts_t *o, cJSON *spec, int64_t
         cJSON_Delete(spec);
         return rc;
     }
-    if (o->wait) {
-        char topic[sizeof tree + 8];
-        snprintf(topic, sizeof topic, "tree/%s", tree);
-        if (ctl_subscribe(ctl, topic, CTL_REPLY_MS) != 0) {
-            cJSON_Delete(spec);
-            if (!ctl_signalled())
-                fprintf(stderr, "arborctl: the broker did not confirm the subscription\n");
-            return ctl_signalled() ? EXIT_INTERRUPTED : EXIT_UNREACHABLE;
-        }
+    if (o->wait && (rc = query_subscribe_tree(ctl, tree)) != 0) {
+        cJSON_Delete(spec);
+        return rc;
     }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "spec", spec);
@@ -184,7 +178,7 @@ int cmd_spawn(const char *broker, int argc, char **argv)
         return rc;
     }
     char sup[ENV_NAME_MAX + 1];
-    char tree[64 + 1]; /* a tree id: [A-Za-z0-9_.-]{1,64} */
+    char tree[QUERY_TREE_MAX + 1];
     env_t *reply = NULL;
     cJSON *report = NULL;
     rc = query_pick_supervisor(ctl, o.supervisor, sup, sizeof sup);
@@ -199,16 +193,8 @@ int cmd_spawn(const char *broker, int argc, char **argv)
     else
         snprintf(tree, sizeof tree, "%s", rnd);
     /* Subscribe before spawning so that not even the first event is missed. */
-    if (o.wait) {
-        char topic[sizeof tree + 8];
-        snprintf(topic, sizeof topic, "tree/%s", tree);
-        if (ctl_subscribe(ctl, topic, CTL_REPLY_MS) != 0) {
-            rc = ctl_signalled() ? EXIT_INTERRUPTED : EXIT_UNREACHABLE;
-            if (!ctl_signalled())
-                fprintf(stderr, "arborctl: the broker did not confirm the subscription\n");
-            goto done;
-        }
-    }
+    if (o.wait && (rc = query_subscribe_tree(ctl, tree)) != 0)
+        goto done;
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "spec", spec);
     spec = NULL;

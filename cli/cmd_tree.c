@@ -230,16 +230,9 @@ int cmd_cancel(const char *broker, int argc, char **argv)
         goto done;
     if (s_already_ended(report, &o, sup, &rc))
         goto done;
-    if (o.wait) { /* subscribe first: the end may follow the cancel at once */
-        char topic[QUERY_TREE_MAX + 8];
-        snprintf(topic, sizeof topic, "tree/%s", o.tree);
-        if (ctl_subscribe(ctl, topic, CTL_REPLY_MS) != 0) {
-            rc = ctl_signalled() ? EXIT_INTERRUPTED : EXIT_UNREACHABLE;
-            if (!ctl_signalled())
-                fprintf(stderr, "arborctl: the broker did not confirm the subscription\n");
-            goto done;
-        }
-    }
+    /* Subscribe first: the end may follow the cancel at once. */
+    if (o.wait && (rc = query_subscribe_tree(ctl, o.tree)) != 0)
+        goto done;
     rc = s_cancel(ctl, sup, &o);
     if (rc)
         goto done;

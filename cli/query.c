@@ -228,6 +228,18 @@ static bool s_ended(const cJSON *report, const char *path)
     return node && exitcode_node_ended(env_str(node, "status"));
 }
 
+int query_subscribe_tree(ctl_t *ctl, const char *tree)
+{
+    char topic[QUERY_TREE_MAX + 8];
+    snprintf(topic, sizeof topic, "tree/%s", tree);
+    if (ctl_subscribe(ctl, topic, CTL_REPLY_MS) == 0)
+        return 0;
+    if (ctl_signalled())
+        return EXIT_INTERRUPTED;
+    fprintf(stderr, "arborctl: the broker did not confirm the subscription\n");
+    return EXIT_UNREACHABLE;
+}
+
 int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *path,
                    int64_t deadline, cJSON **report)
 {

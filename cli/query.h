@@ -30,6 +30,10 @@ int query_find_tree(ctl_t *ctl, const char *tree, const char *forced, char *sup,
  * status — on events of topic tree/ID (subscribe first) with a status poll
  * every QUERY_POLL_MS as fallback. deadline: clk_now_ms() base, 0 = none.
  * Fills *report with the final report. */
+/* Subscribe to tree's events (topic tree/ID), before the request whose
+ * end is awaited: 0, or the exit code with a message on stderr. */
+int query_subscribe_tree(ctl_t *ctl, const char *tree);
+
 int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *path,
                    int64_t deadline, cJSON **report);
 

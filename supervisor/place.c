@@ -222,6 +222,21 @@ bool place_on_error(place_t *self, env_t *msg)
     return true;
 }
 
+/* The report of a subtree that ended on supervisor from (pushed with its
+ * done event, or the answer to our status): graft it into ours. */
+static void s_ended(place_t *self, const char *from, const cJSON *report)
+{
+    const char *status = env_str(report, "status");
+    s_placement_t *p = s_by_tree(self, from, env_str(report, "tree"));
+    if (!p || !status || !strcmp(status, "running"))
+        return;
+    tree_node_t *n = s_node(p);
+    status_t st = tree_graft(p->tree, n, cJSON_GetObjectItem(report, "root"));
+    log_node(ALOG_INFO, p->tree->id, n->path, "tree %s: %s ended on supervisor %s: %s",
+             p->tree->id, n->path, n->remote_sup, status_name(st));
+    s_end(self, p, (node_event_t){.kind = NEV_REMOTE_ENDED, .status = (int) st}, NULL);
+}
+
 void place_on_event(place_t *self, env_t *msg)
 {
     s_placement_t *p = s_by_tree(self, msg->from, env_str(msg->body, "tree"));
@@ -232,12 +247,7 @@ void place_on_event(place_t *self, env_t *msg)
     if (!strcmp(kind, "done")) {
         const cJSON *report = cJSON_GetObjectItem(msg->body, "report");
         if (cJSON_IsObject(report)) { /* pushed with the event: no round trip */
-            env_t fake = *msg;
-            cJSON *body = cJSON_CreateObject();
-            cJSON_AddItemReferenceToObject(body, "report", (cJSON *) report);
-            fake.body = body;
-            place_on_report(self, &fake);
-            cJSON_Delete(body);
+            s_ended(self, msg->from, report);
             return;
         }
         cJSON *body = cJSON_CreateObject();
@@ -264,16 +274,7 @@ void place_on_event(place_t *self, env_t *msg)
 
 void place_on_report(place_t *self, env_t *msg)
 {
-    const cJSON *report = cJSON_GetObjectItem(msg->body, "report");
-    const char *status = env_str(report, "status");
-    s_placement_t *p = s_by_tree(self, msg->from, env_str(report, "tree"));
-    if (!p || !status || !strcmp(status, "running"))
-        return;
-    tree_node_t *n = s_node(p);
-    status_t st = tree_graft(p->tree, n, cJSON_GetObjectItem(report, "root"));
-    log_node(ALOG_INFO, p->tree->id, n->path, "tree %s: %s ended on supervisor %s: %s",
-             p->tree->id, n->path, n->remote_sup, status_name(st));
-    s_end(self, p, (node_event_t){.kind = NEV_REMOTE_ENDED, .status = (int) st}, NULL);
+    s_ended(self, msg->from, cJSON_GetObjectItem(msg->body, "report"));
 }
 
 void place_on_peer_lost(place_t *self, env_t *msg)

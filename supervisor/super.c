@@ -15,7 +15,6 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -111,12 +110,17 @@ static uint64_t s_req(const tree_t *t, const tree_node_t *n)
            (uint64_t) n->idx;
 }
 
+static int s_req_idx(uint64_t req)
+{
+    return (int) (req & ((1u << REQ_NODE_BITS) - 1));
+}
+
 /* The node a fork-server event or pipe is about, if it is about the node's
  * current incarnation. */
 static tree_node_t *s_node_by_req(super_t *s, uint64_t req, tree_t **tree)
 {
     tree_t *t = s_tree_by_serial(s, req >> (REQ_NODE_BITS + REQ_GEN_BITS));
-    int idx = (int) (req & ((1u << REQ_NODE_BITS) - 1));
+    int idx = s_req_idx(req);
     *tree = t;
     if (!t || idx >= t->nnodes || s_req(t, &t->nodes[idx]) != req)
         return NULL;
@@ -790,7 +794,7 @@ static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, b
     int which = WFD_KEY_WHICH(key);
     /* Every line is the node's, even from the pipe of an earlier
      * incarnation that a restart has replaced. */
-    int idx = (int) (WFD_KEY_REQ(key) & ((1u << REQ_NODE_BITS) - 1));
+    int idx = s_req_idx(WFD_KEY_REQ(key));
     if (which != WFD_NOTIFY && t && idx < t->nnodes)
         nodelog_output(&s->cfg.logs, t, &t->nodes[idx],
                        which == WFD_ERR ? LOGBUF_STDERR : LOGBUF_STDOUT, data, len, eof,
@@ -1025,12 +1029,18 @@ static int s_on_timer(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
 /* ---- dynamic children ----------------------------------------------------- */
 
-static int s_processes(super_t *s)
+/* Worker processes of the running trees (their nodes not yet ended);
+ * *running, when asked, counts those trees. */
+static int s_processes(super_t *s, int *running)
 {
-    int processes = 0;
+    int processes = 0, trees = 0;
     for (tree_t *x = zlistx_first(s->trees); x; x = zlistx_next(s->trees))
-        if (!x->ended_ms)
+        if (!x->ended_ms) {
+            trees++;
             processes += x->nnodes - x->nterminal;
+        }
+    if (running)
+        *running = trees;
     return processes;
 }
 
@@ -1086,7 +1096,7 @@ static int s_add_children(super_t *s, tree_t *t, int idx, const cJSON *node, con
                 tree_destroy(&w);
                 return -1;
             }
-    if (s_processes(s) + w->nnodes - 1 > s->cfg.max_processes) {
+    if (s_processes(s, NULL) + w->nnodes - 1 > s->cfg.max_processes) {
         *code = "limit_exceeded";
         snprintf(why, size, "%d more processes would take supervisor %s over --max-processes %d",
                  w->nnodes - 1, s->name, s->cfg.max_processes);
@@ -1177,6 +1187,20 @@ static void s_handle_spawn_under(super_t *s, env_t *req, const char *under)
 }
 
 
+/* A spec refused before anything was spawned: invalid_spec, with the path
+ * of the offending node; counted, and logged within a budget. */
+static void s_reply_invalid_spec(super_t *s, const env_t *req, const spec_err_t *err)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "code", "invalid_spec");
+    cJSON_AddStringToObject(body, "message", err->message);
+    cJSON_AddStringToObject(body, "path", err->path);
+    peer_send(s->peer, req->from, "error", body, req->id);
+    s->count.rejected++;
+    if (log_budget_take(&s->reject_log, 5, clk_now_ms(), "rejected specs"))
+        log_info("rejected a spec from %s: %s: %s", req->from, err->path, err->message);
+}
+
 static void s_handle_spawn(super_t *s, env_t *req)
 {
     if (s->stopping) {
@@ -1194,12 +1218,7 @@ static void s_handle_spawn(super_t *s, env_t *req)
         spec_err_t err = {"(spec)", "a string holds \\u0000 (NUL), which arbor refuses"};
         if (strncmp(req->nul_pointer, "/body/spec/", 11) == 0)
             spec_refuse_nul(spec, req->nul_pointer + 10, &err);
-        cJSON *body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "code", "invalid_spec");
-        cJSON_AddStringToObject(body, "message", err.message);
-        cJSON_AddStringToObject(body, "path", err.path);
-        peer_send(s->peer, req->from, "error", body, req->id);
-        s->count.rejected++;
+        s_reply_invalid_spec(s, req, &err);
         return;
     }
     const char *id = env_str(req->body, "tree");
@@ -1228,12 +1247,8 @@ static void s_handle_spawn(super_t *s, env_t *req)
         }
         id = idbuf;
     }
-    int running = 0, processes = 0;
-    for (tree_t *x = zlistx_first(s->trees); x; x = zlistx_next(s->trees))
-        if (!x->ended_ms) {
-            running++;
-            processes += x->nnodes - x->nterminal;
-        }
+    int running;
+    int processes = s_processes(s, &running);
     if (running >= s->cfg.max_trees) {
         s->count.rejected++;
         s_reply_error(s, req, "limit_exceeded", "supervisor %s already runs %d trees (--max-trees)",
@@ -1252,15 +1267,9 @@ static void s_handle_spawn(super_t *s, env_t *req)
         return;
     }
     if (!t) {
-        cJSON *body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "code", "invalid_spec");
-        cJSON_AddStringToObject(body, "message", spec ? err.message : "body.spec: missing");
-        cJSON_AddStringToObject(body, "path", spec ? err.path : "(spec)");
-        peer_send(s->peer, req->from, "error", body, req->id);
-        s->count.rejected++;
-        if (log_budget_take(&s->reject_log, 5, clk_now_ms(), "rejected specs"))
-            log_info("rejected a spec from %s: %s: %s", req->from, spec ? err.path : "(spec)",
-                     spec ? err.message : "missing");
+        if (!spec)
+            err = (spec_err_t){"(spec)", "body.spec: missing"};
+        s_reply_invalid_spec(s, req, &err);
         return;
     }
     if (!zlistx_add_end(s->trees, t))

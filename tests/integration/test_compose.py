@@ -23,15 +23,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 
+import dockerkit
 import harness
-from harness import BIN, SRC, by_path, check, walk, TestFailure
+from dockerkit import sh
+from harness import SRC, by_path, check, walk, TestFailure
 
 COMPOSE_FILE = os.path.join(SRC, "docker", "docker-compose.yml")
-BUILD_SH = os.path.join(SRC, "docker", "build.sh")
 IMAGE_TAG = os.environ.get("ARBOR_IMAGE_TAG", "test")
 GUARD = 30 * harness.SLOW  # seconds: hang guards, not speed checks
 EXPIRY_S = 5               # the broker's --expiry-ms in docker-compose.yml
@@ -40,29 +40,12 @@ SERVICES = ("broker", "sup1", "sup2", "cli")
 COMPOSE = None  # argv prefix: ["docker-compose"] or ["docker", "compose"]
 
 
-def sh(argv, input=None, timeout=60, env=None):
-    """Run a command to completion (text); never raises on its exit code."""
-    try:
-        return subprocess.run(argv, input=input, capture_output=True, text=True,
-                              timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as e:
-        raise TestFailure("%s: no answer within %ss (%s)" % (" ".join(argv), timeout,
-                                                            (e.stderr or b"")[-500:]))
-
-
 def docker_unavailable():
     """None when a Docker engine and compose answer, else the reason."""
     global COMPOSE
-    if not shutil.which("docker"):
-        return "the docker CLI is not installed"
-    try:
-        r = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                           capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "docker info did not answer within 20 s"
-    if r.returncode != 0 or not r.stdout.strip():
-        why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
-        return "no Docker engine answers (docker info: %s)" % why
+    why = dockerkit.engine_unavailable()
+    if why:
+        return why
     if shutil.which("docker-compose"):
         COMPOSE = ["docker-compose"]
     elif subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
@@ -70,21 +53,6 @@ def docker_unavailable():
     else:
         return "neither docker-compose nor the docker compose plugin is installed"
     return None
-
-
-def build_images():
-    """docker/build.sh, once per run; the binaries are built only if missing."""
-    argv = [BUILD_SH, "--tag", IMAGE_TAG, "--build-dir", os.path.dirname(os.path.abspath(BIN))]
-    if all(os.access(os.path.join(BIN, b), os.X_OK)
-           for b in ("arbor-broker", "arbor-supervisor", "arbor-forkserver", "arborctl",
-                     "arbor-example-worker")):
-        argv.append("--no-build")
-    t0 = time.monotonic()
-    r = sh(argv, timeout=600)
-    if r.returncode != 0:
-        raise TestFailure("docker/build.sh failed (exit %d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
-    print(r.stdout.rstrip())
-    print("images built in %.1fs" % (time.monotonic() - t0), flush=True)
 
 
 # -- one compose project ------------------------------------------------------
@@ -550,15 +518,4 @@ TESTS = [test_a_nested_failure_on_each_supervisor, test_b_broker_killed_and_recr
          test_e_tree_spanning_two_supervisors]
 
 if __name__ == "__main__":
-    why = docker_unavailable()
-    if why:
-        print("SKIP test_compose: %s" % why)
-        print("0 passed, 0 failed, %d skipped" % len(TESTS))
-        sys.exit(0)
-    try:
-        build_images()
-    except TestFailure as e:
-        print("FAIL building the images: %s" % e)
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    harness.main(TESTS)
+    dockerkit.main("test_compose", TESTS, docker_unavailable, IMAGE_TAG, 600)

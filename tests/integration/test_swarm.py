@@ -31,32 +31,20 @@ import fcntl
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 import uuid
 
+import dockerkit
 import harness
+from dockerkit import sh
 from harness import BIN, SRC, by_path, check, walk, TestFailure
 
 STACK_FILE = os.path.join(SRC, "docker", "arbor-stack.yml")
-BUILD_SH = os.path.join(SRC, "docker", "build.sh")
 KEYS_SH = os.path.join(SRC, "docker", "swarm-keys.sh")
 IMAGE_TAG = os.environ.get("ARBOR_SWARM_IMAGE_TAG", "swarmtest")
 GUARD = 30 * harness.SLOW  # seconds: hang guards, not speed checks
 EXPIRY_S = 5               # the broker's --expiry-ms in arbor-stack.yml
 LOCK = os.path.join("/tmp", "arbor-test-swarm.lock")
-
-
-def sh(argv, input=None, timeout=60, env=None):
-    """Run a command to completion (text); never raises on its exit code."""
-    try:
-        return subprocess.run(argv, input=input, capture_output=True, text=True,
-                              timeout=timeout, env=env)
-    except subprocess.TimeoutExpired as e:
-        raise TestFailure("%s: no answer within %ss (%s)" % (" ".join(argv), timeout,
-                                                            (e.stderr or b"")[-500:]))
 
 
 def swarm_state():
@@ -69,16 +57,9 @@ def swarm_state():
 
 def docker_unavailable():
     """None when a Docker engine answers and can be (or is) a swarm manager."""
-    if not shutil.which("docker"):
-        return "the docker CLI is not installed"
-    try:
-        r = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                           capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "docker info did not answer within 20 s"
-    if r.returncode != 0 or not r.stdout.strip():
-        why = (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
-        return "no Docker engine answers (docker info: %s)" % why
+    why = dockerkit.engine_unavailable()
+    if why:
+        return why
     if sh(["docker", "stack", "--help"]).returncode != 0:
         return "this docker CLI has no `docker stack`"
     state, manager = swarm_state()
@@ -87,22 +68,6 @@ def docker_unavailable():
     if state not in ("inactive", "active"):
         return "the engine's swarm state is %r (not inactive or active)" % state
     return None
-
-
-def build_images():
-    """docker/build.sh under its tag; build.sh takes a lock on the build dir,
-    so a test_compose building at the same time waits its turn."""
-    argv = [BUILD_SH, "--tag", IMAGE_TAG, "--build-dir", os.path.dirname(os.path.abspath(BIN))]
-    if all(os.access(os.path.join(BIN, b), os.X_OK)
-           for b in ("arbor-broker", "arbor-supervisor", "arbor-forkserver", "arborctl",
-                     "arbor-example-worker")):
-        argv.append("--no-build")
-    t0 = time.monotonic()
-    r = sh(argv, timeout=900)
-    if r.returncode != 0:
-        raise TestFailure("docker/build.sh failed (exit %d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
-    print(r.stdout.rstrip())
-    print("images built in %.1fs" % (time.monotonic() - t0), flush=True)
 
 
 def host_pids_in(container_id):
@@ -467,15 +432,4 @@ def test_swarm_stack(run):
 TESTS = [test_swarm_stack]
 
 if __name__ == "__main__":
-    why = docker_unavailable()
-    if why:
-        print("SKIP test_swarm: %s" % why)
-        print("0 passed, 0 failed, %d skipped" % len(TESTS))
-        sys.exit(0)
-    try:
-        build_images()
-    except TestFailure as e:
-        print("FAIL building the images: %s" % e)
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    harness.main(TESTS)
+    dockerkit.main("test_swarm", TESTS, docker_unavailable, IMAGE_TAG, 900)

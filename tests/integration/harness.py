@@ -28,6 +28,22 @@ class TestFailure(AssertionError):
     pass
 
 
+def schema_validator(name):
+    """A Draft 2020-12 validator for schema/NAME, its $refs resolved within
+    schema/."""
+    import jsonschema
+    store = {}
+    schema_dir = os.path.join(SRC, "schema")
+    for f in os.listdir(schema_dir):
+        if f.endswith(".json"):
+            with open(os.path.join(schema_dir, f)) as fh:
+                doc = json.load(fh)
+            store[doc["$id"]] = doc
+    root = store["https://arbor.invalid/schema/" + name]
+    return jsonschema.Draft202012Validator(
+        root, resolver=jsonschema.RefResolver.from_schema(root, store=store))
+
+
 _report_validator = None
 
 
@@ -35,17 +51,7 @@ def validate_report(report):
     """Check a report against schema/report.json (the report contract)."""
     global _report_validator
     if _report_validator is None:
-        import jsonschema
-        store = {}
-        schema_dir = os.path.join(SRC, "schema")
-        for name in os.listdir(schema_dir):
-            if name.endswith(".json"):
-                with open(os.path.join(schema_dir, name)) as f:
-                    doc = json.load(f)
-                store[doc["$id"]] = doc
-        root = store["https://arbor.invalid/schema/report.json"]
-        resolver = jsonschema.RefResolver.from_schema(root, store=store)
-        _report_validator = jsonschema.Draft202012Validator(root, resolver=resolver)
+        _report_validator = schema_validator("report.json")
     errors = sorted(_report_validator.iter_errors(report), key=lambda e: list(e.path))
     if errors:
         raise TestFailure("report does not match schema/report.json: %s at %s" %
@@ -213,6 +219,20 @@ class Run:
             if not left or time.monotonic() >= deadline:
                 return left
             time.sleep(0.02)  # polling /proc: there is no event for "none left"
+
+    def tree_survivors(self, timeout=3):
+        """Marked processes other than the daemons and their fork-servers,
+        after at most timeout s: what a finished tree must not leave."""
+        daemons = {p.pid for p in self.procs}
+        for p in self.procs:
+            if p.arbor_name.startswith("sup"):
+                daemons |= set(children_of(p.pid))
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            left = [p for p in marked_pids(self.marker) if p not in daemons]
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.02)  # polling /proc: no event says "none left"
 
     def cleanup(self):
         self.kill_all()

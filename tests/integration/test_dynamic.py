@@ -6,13 +6,11 @@ subtree under a running node. The workers here speak the raw protocol with
 the standard library only, so the supervisor's side is what is tested."""
 
 import json
-import os
 import sys
 import textwrap
 
-import time
 
-from harness import SLOW, by_path, check, children_of, main, marked_pids
+from harness import by_path, check, main
 
 HANG_GUARD = 30
 
@@ -147,13 +145,7 @@ def test_dynamic_children_are_cancelled_with_their_parent(run):
     check(r.returncode == 4, "cancel --wait: %d %s" % (r.returncode, r.stderr))
     nodes = by_path(json.loads(r.stdout))
     check(nodes["root/kid"]["status"] == "cancelled", "kid %s" % nodes["root/kid"]["status"])
-    daemons = {p.pid for p in run.procs} | set(children_of(run.procs[-1].pid))  # + fork-server
-    deadline = time.monotonic() + 3 * SLOW
-    while True:
-        left = [p for p in marked_pids(run.marker) if p not in daemons]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)  # polling /proc: no event says "none left"
+    left = run.tree_survivors()
     check(not left, "processes of the tree survived: %r" % left)
 
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from harness import BIN, SRC, by_path, check, main
+from harness import BIN, SRC, by_path, check, main, schema_validator
 
 PY = sys.executable or "/usr/bin/python3"
 PY_EXAMPLE = os.path.join(SRC, "examples", "python", "worker.py")
@@ -282,19 +282,6 @@ def test_docs_show_the_examples(run):
     for path in ("examples/c/example_worker.c", PY_EXAMPLE, SH_EXAMPLE):
         with open(os.path.join(SRC, path)) as f:
             check(f.read() in doc, "docs/WRITING-WORKERS.md does not show %s as it is" % path)
-
-
-def schema_validator(name):
-    import jsonschema
-    store = {}
-    for f in os.listdir(os.path.join(SRC, "schema")):
-        if f.endswith(".json"):
-            with open(os.path.join(SRC, "schema", f)) as fh:
-                doc = json.load(fh)
-            store[doc["$id"]] = doc
-    root = store["https://arbor.invalid/schema/" + name]
-    return jsonschema.Draft202012Validator(
-        root, resolver=jsonschema.RefResolver.from_schema(root, store=store))
 
 
 def captured(argv, env=None):

@@ -14,7 +14,7 @@ import textwrap
 import threading
 import time
 
-from harness import BIN, SLOW, SRC, by_path, check, children_of, main, marked_pids
+from harness import BIN, SLOW, SRC, by_path, check, main, schema_validator
 
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 PYPATH = os.path.join(SRC, "python")
@@ -33,15 +33,7 @@ def started(run):
 def no_survivors(run):
     """No marked process but the daemons (and the fork-server) is alive, with
     a deadline: the trees' processes have all been reaped."""
-    daemons = {p.pid for p in run.procs}
-    for p in run.procs:
-        daemons |= set(children_of(p.pid)) if p.arbor_name.startswith("sup") else set()
-    deadline = time.monotonic() + 3 * SLOW
-    while True:
-        left = [p for p in marked_pids(run.marker) if p not in daemons]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)  # polling /proc: no event says "none left"
+    left = run.tree_survivors()
     check(not left, "processes of the tree survived: %r" % left)
 
 
@@ -214,19 +206,6 @@ def test_c_worker_spawns_children(run):
     check(all(n["status"] == "cancelled" for n in nodes.values()),
           "statuses %r" % {n["status"] for n in nodes.values()})
     no_survivors(run)
-
-
-def schema_validator(name):
-    import jsonschema
-    store = {}
-    for f in os.listdir(os.path.join(SRC, "schema")):
-        if f.endswith(".json"):
-            with open(os.path.join(SRC, "schema", f)) as fh:
-                doc = json.load(fh)
-            store[doc["$id"]] = doc
-    root = store["https://arbor.invalid/schema/" + name]
-    return jsonschema.Draft202012Validator(
-        root, resolver=jsonschema.RefResolver.from_schema(root, store=store))
 
 
 class FakeSupervisor:

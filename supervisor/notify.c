@@ -136,11 +136,16 @@ const char *notify_kind_name(notify_kind_t kind)
     return kind >= NOTIFY_PHASE && kind <= NOTIFY_TOOBIG ? names[kind] : "?";
 }
 
+const char *notify_event_text(int event)
+{
+    return event == LINK_EV_CANCEL            ? "{\"event\":\"cancel\"}"
+           : event == LINK_EV_CHILDREN_EXITED ? "{\"event\":\"children_exited\"}"
+                                              : NULL;
+}
+
 int notify_tell(int fd, int event)
 {
-    const char *text = event == LINK_EV_CANCEL            ? "{\"event\":\"cancel\"}"
-                       : event == LINK_EV_CHILDREN_EXITED ? "{\"event\":\"children_exited\"}"
-                                                          : NULL;
+    const char *text = notify_event_text(event);
     if (!text) {
         errno = EINVAL;
         return -1;

@@ -53,5 +53,8 @@ const char *notify_kind_name(notify_kind_t kind);
 /* Tell the worker LINK_EV_CANCEL or LINK_EV_CHILDREN_EXITED without
  * blocking: 0, or -1 with errno (EAGAIN: its socket is full, try again). */
 int notify_tell(int fd, int event);
+/* The datagram that tells LINK_EV_CANCEL or LINK_EV_CHILDREN_EXITED; NULL
+ * for any other event. */
+const char *notify_event_text(int event);
 
 #endif

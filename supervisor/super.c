@@ -243,8 +243,9 @@ static void s_signal(super_t *s, tree_t *t, tree_node_t *n, int sig)
                  n->path, sig_name(sig), strerror(errno));
 }
 
-/* Messages to the worker over its notify fd. One it cannot take now (its
- * socket is full) is sent again on a tick. */
+/* The events node_step tells a worker, over its notify fd, in this order;
+ * what its socket cannot take now waits in its queue (wfd_send), behind
+ * any message already waiting. A remote node is told by its supervisor. */
 static void s_tell(super_t *s, tree_t *t, tree_node_t *n, unsigned tells)
 {
     if (n->remote_sup[0]) {
@@ -252,16 +253,15 @@ static void s_tell(super_t *s, tree_t *t, tree_node_t *n, unsigned tells)
             place_cancel(s->place, t, n);
         return;
     }
-    tells |= n->inc.pending_tells;
-    n->inc.pending_tells = 0;
-    int fd = n->fds.pipe[WFD_NOTIFY];
     static const struct { unsigned bit; int ev; } order[] = {
         {NA_TELL_CANCEL, LINK_EV_CANCEL}, {NA_TELL_CHILDREN_EXITED, LINK_EV_CHILDREN_EXITED}};
-    for (size_t i = 0; i < sizeof order / sizeof order[0] && fd >= 0; i++)
-        if ((tells & order[i].bit) && notify_tell(fd, order[i].ev) != 0 &&
-            (errno == EAGAIN || errno == EWOULDBLOCK))
-            n->inc.pending_tells |= order[i].bit;
-    /* Any other failure: it has exited or closed it; its exit settles it. */
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        const char *text = notify_event_text(order[i].ev);
+        if ((tells & order[i].bit) && wfd_send(&n->fds, text, strlen(text)) != 0 &&
+            errno != EPIPE && errno != ECONNRESET) /* those: it has exited, its exit settles it */
+            log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: cannot tell it %s: %s", t->id,
+                     n->path, text, strerror(errno));
+    }
 }
 
 static void s_enqueue(super_t *s, tree_t *t, tree_node_t *n);
@@ -1517,15 +1517,13 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return s_all_done(s) ? -1 : 0;
 }
 
-static void s_retell(super_t *s)
+/* Messages that waited for a worker to read: try again. */
+static void s_flush_notify(super_t *s)
 {
     for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++) {
-            if (t->nodes[i].inc.pending_tells)
-                s_tell(s, t, &t->nodes[i], 0);
+        for (int i = 0; !t->ended_ms && i < t->nnodes; i++)
             if (wfd_queued(&t->nodes[i].fds))
                 wfd_flush(&t->nodes[i].fds);
-        }
 }
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -1539,7 +1537,7 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
         peer_tick(s->peer);
         s->next_beat = now + PEER_HEARTBEAT_MS;
     }
-    s_retell(s);
+    s_flush_notify(s);
     place_tick(s->place, now);
     s_pump(s);
     if (s->stopping && now >= s->stop_deadline) {

@@ -52,7 +52,6 @@ typedef struct {
     bool child_failed;       /* a child's failure fails it (strategy.h) */
     phase_t child_failed_phase; /* the phase it was in when that happened */
     phase_t stuck_phase;     /* last phase reported when SIGTERM was needed */
-    unsigned pending_tells;  /* NA_TELL_ messages its full notify fd refused: resent on a tick */
     int escaped;             /* its descendants that had to be killed when it ended */
     phase_rec_t *phases;
     int nphases, phases_cap;

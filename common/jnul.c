@@ -77,6 +77,8 @@ ssize_t jnul_find(const char *text, size_t len, char *pointer, size_t size)
                 }
                 i++;
             }
+            if (i > len)
+                i = len; /* a text that ends in a lone backslash: the string stops at its end */
             if (want_key && depth > 0 && depth <= S_DEPTH) {
                 lv[depth - 1].key = text + start;
                 lv[depth - 1].key_len = i - start;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jnul.h"
@@ -36,6 +37,17 @@ static void test_finds_the_pointer(void **state)
                      cases[i].offset, cases[i].pointer);
     }
     assert_int_equal(jnul_find(NULL, 0, NULL, 0), -1);
+    /* A text cut after a backslash (fuzz_spec found it): the key ends at
+     * the text's end, never a byte past it (an exact-size copy: ASan sees
+     * any read beyond). */
+    static const char cut[] = "{\"k\\u0000\\";
+    char *exact = malloc(sizeof cut - 1);
+    assert_non_null(exact);
+    memcpy(exact, cut, sizeof cut - 1);
+    char ptr[64];
+    assert_int_equal(jnul_find(exact, sizeof cut - 1, ptr, sizeof ptr), 3);
+    assert_string_equal(ptr, "/k\\u0000\\");
+    free(exact);
     /* cJSON ignores what follows the value; the scan stays in bounds. */
     const char *trail = "{\"a\":1}]]]]]{[{\"\\u0000\"";
     assert_true(jnul_find(trail, strlen(trail), NULL, 0) > 0);

@@ -66,6 +66,15 @@ def spec_exec(leaves=1000):
              "argv": ["/bin/sleep", "1000"]}]}]}
 
 
+def spec_cleaves(program):
+    """root -> 10 -> 10 each -> 10 exec'd C leaves each (ready_leaf, linked
+    with libarbor_worker, reporting ready): 1000 programs, 1111 nodes."""
+    return {"name": "root", "children": [
+        {"name": "sp", "count": 10, "children": [
+            {"name": "sub", "count": 10, "children": [
+                {"name": "leaf", "count": 10, "run": "exec", "argv": [program]}]}]}]}
+
+
 def spec_nested_errors(levels=4, breadth=2):
     """root -> 2 -> 4 -> 8 -> 16 spawners -> 32 leaves that all fail:
     63 processes, the shape of the reference runtime's depth-3 nested-errors test."""
@@ -269,8 +278,9 @@ class Bench:
             raise RuntimeError("arborctl cancel %s exited %d (want 4): %s" % (tree, rc, err))
         return json.loads(out), ms
 
-    def floor(self, n, reps, exec_=False):
-        out = subprocess.run([self.a.floor_fork, str(n), str(reps)] + (["exec"] if exec_ else []),
+    def floor(self, n, reps, exec_=False, ready=None):
+        mode = ["exec"] if exec_ else ["ready", ready] if ready else []
+        out = subprocess.run([self.a.floor_fork, str(n), str(reps)] + mode,
                              check=True,
                              stdout=subprocess.PIPE, timeout=120).stdout.decode()
         sp, kl = [], []
@@ -501,6 +511,52 @@ class Bench:
                             "cpu_ms_per_program": {k: median([x[k] for x in cpu]) for k in cpu[0]},
                             "guarantees": self.c.report(tree).get("guarantees", [])}
         self.res["load"]["exec_end"] = loadavg()
+
+    # -- exec'd C workers that report: 10x10x10, 1000 leaves -----------------------
+    def cleaves(self):
+        """Spawn root -> 10 -> 10 -> 10 exec'd ready_leaf programs (the
+        shared libarbor_worker; each reports ready over its notify fd) until
+        all 1111 nodes are ready, then cancel --wait (each leaf is told
+        cancel and reports its way out). Floor: floor_fork ready, the same
+        1000 execs of the same program by a bare forker, until 1000 ready
+        datagrams have arrived on the socket they share. Alternated rep by
+        rep with the floor, so that both see the same machine."""
+        reps = self.a.reps
+        prog = self.a.ready_leaf
+        spec = spec_cleaves(prog)
+        n = count_nodes(spec)
+        self.res["load"]["cleaves_start"] = loadavg()
+        ready_ms, cancel_ms, fs, fk, cpu = [], [], [], [], []
+        for r in range(reps):
+            f_sp, f_kl = self.floor(1000, 1, ready=prog)
+            fs += f_sp
+            fk += f_kl
+            c0 = self.cpu_snapshot()
+            tree, ms = self.spawn_until_ready(spec, "cleaves", timeout_s=60)
+            c1 = self.cpu_snapshot()
+            ready_ms.append(ms)
+            rep, ms = self.cancel_wait(tree)
+            c2 = self.cpu_snapshot()
+            cancel_ms.append(ms)
+            bad = [x["path"] for x in walk(rep["root"]) if x["status"] != "cancelled"]
+            if bad:
+                raise RuntimeError("cleaves: %d nodes not cancelled, e.g. %s" % (len(bad), bad[:3]))
+            # per leaf: the daemons' CPU during spawn; the workers' (reaped
+            # children of the fork-server) over their whole lives.
+            cpu.append({k: (c1[k] - c0[k]) / 1000 for k in ("forkserver", "supervisor", "broker")})
+            cpu[-1]["workers"] = (c2["workers"] - c0["workers"]) / 1000
+            log("cleaves rep %d: all ready %.0f ms (floor %.0f ms, %.2fx), cancel %.0f ms; CPU ms "
+                "per leaf: workers' lives %.3f; during spawn fork-server %.3f supervisor %.3f"
+                % (r + 1, ready_ms[-1], fs[-1], ready_ms[-1] / fs[-1], cancel_ms[-1],
+                   cpu[-1]["workers"], cpu[-1]["forkserver"], cpu[-1]["supervisor"]))
+            time.sleep(0.5)
+        self.res["cleaves"] = {"nodes": n, "programs": 1000, "ready_ms": ready_ms,
+                               "cancel_ms": cancel_ms, "floor_ready_ms": fs,
+                               "floor_kill_ms": fk,
+                               "cpu_ms_per_leaf": {k: median([x[k] for x in cpu])
+                                                   for k in cpu[0]},
+                               "guarantees": self.c.report(tree).get("guarantees", [])}
+        self.res["load"]["cleaves_end"] = loadavg()
 
     def nested_errors(self):
         spec = spec_nested_errors()
@@ -757,6 +813,15 @@ def table(res, reps):
                          % (what, e["programs"], "cgroup" if "cgroup" in e["guarantees"]
                             else "subreaper"), "%.0f" % a, "%.0f" % f, "%.1fx" % (a / f),
                          "(recorded)", "–"))
+    cl = res.get("cleaves")
+    if cl:
+        a, f = best(cl["ready_ms"]), best(cl["floor_ready_ms"])
+        worst = max(x / y for x, y in zip(cl["ready_ms"], cl["floor_ready_ms"]))
+        rows.append(("10×10×10, 1000 exec'd C leaves (libarbor_worker) → all ready (ms; "
+                     "containment: %s; worst rep %.2fx)"
+                     % ("cgroup" if "cgroup" in cl["guarantees"] else "subreaper", worst),
+                     "%.0f" % a, "%.0f (fork+exec, ready)" % f, "%.2fx" % (a / f), "≤ 1.5x",
+                     ok(a / f <= 1.5)))
     if b:
         a, f = max(b["arbor"]), max(b["raw"])
         rows.append(("broker, 200-byte envelopes routed (msg/s)", "%.0f" % a, "%.0f" % f,
@@ -790,6 +855,16 @@ def table(res, reps):
                          "%.3f" % e["cpu_ms_per_program"][k]
                          for k in ("forkserver_spawn", "forkserver_cancel", "children",
                                    "supervisor")))
+    if cl:
+        lines.append("| C leaves: all ready, each rep (floor) | %s ms (%s ms) |"
+                     % (each(cl["ready_ms"]), each(cl["floor_ready_ms"])))
+        lines.append("| C leaves: cancel --wait, each rep (floor: SIGKILL + reap) | %s ms (%s ms) |"
+                     % (each(cl["cancel_ms"]), each(cl["floor_kill_ms"])))
+        lines.append("| C leaves: CPU per leaf, the workers' whole lives / during spawn: "
+                     "fork-server / supervisor / broker (medians; workers include the 111 "
+                     "builtin spawners) | %s ms |" % " / ".join(
+                         "%.3f" % cl["cpu_ms_per_leaf"][k]
+                         for k in ("workers", "forkserver", "supervisor", "broker")))
     if n:
         lines.append("| nested errors: arborctl spawn --wait wall, each rep | %s ms |"
                      % each(n["arbor_ms"]))
@@ -922,6 +997,7 @@ def main():
     ap.add_argument("--broker-bench", required=True)
     ap.add_argument("--worker-cost", required=True)
     ap.add_argument("--spawn-many", help="bench/spawn_many (the nursery part)")
+    ap.add_argument("--ready-leaf", help="bench/ready_leaf (the cleaves part)")
     ap.add_argument("--src", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--broker", required=True)
     ap.add_argument("--bench-broker", required=True)
@@ -935,7 +1011,8 @@ def main():
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--msgs", type=int, default=50000, help="messages per sender")
     ap.add_argument("--sizes", default="10,50,100,250,500,1000,1500,2000")
-    ap.add_argument("--parts", default="tree,nested,nursery,exec,broker,breakdown,scaling")
+    ap.add_argument("--parts",
+                    default="tree,nested,nursery,exec,cleaves,broker,breakdown,scaling")
     a = ap.parse_args()
     a.sizes = [int(x) for x in a.sizes.split(",") if x]
     parts = a.parts.split(",")
@@ -952,6 +1029,8 @@ def main():
             b.nursery()
         if "exec" in parts:
             b.exec_path()
+        if "cleaves" in parts:
+            b.cleaves()
         if "broker" in parts:
             b.broker()
         if "breakdown" in parts:

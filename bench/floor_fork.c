@@ -10,7 +10,12 @@
  * (the floor of exec nodes): the pipe is CLOEXEC and the spawn time ends at
  * its EOF, when the last child has exec'd.
  *
- * usage: floor_fork N [REPS [exec]]
+ * With "ready PROGRAM" each child execve()s PROGRAM with ARBOR_NOTIFY_FD=3,
+ * fd 3 being one end of a SOCK_SEQPACKET socket pair that all children share
+ * (the floor of exec'd workers that report): the spawn time ends when N
+ * datagrams holding "ready" have arrived on the other end.
+ *
+ * usage: floor_fork N [REPS [exec | ready PROGRAM]]
  * prints one line per repetition:  n=N spawn_ms=X kill_ms=Y fork_us=Z
  * (fork_us: the average time of the fork() call itself, in the parent)
  */
@@ -23,7 +28,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,7 +44,8 @@ static double s_now_ms(void)
 
 static pid_t *s_pids;
 static int s_n;
-static int s_exec; /* children execve /bin/sleep */
+static int s_exec;              /* children execve /bin/sleep */
+static const char *s_ready_prog; /* children execve this and report ready on fd 3 */
 
 /* On any early exit: no child may outlive the floor. */
 static void s_kill_all(void)
@@ -52,7 +60,9 @@ static void s_kill_all(void)
 static int s_round(int n)
 {
     int fds[2];
-    if (pipe2(fds, s_exec ? O_CLOEXEC : 0) != 0) {
+    int made = s_ready_prog ? socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds)
+                            : pipe2(fds, s_exec ? O_CLOEXEC : 0);
+    if (made != 0) {
         perror("floor_fork: pipe");
         return -1;
     }
@@ -73,6 +83,14 @@ static int s_round(int n)
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             close(fds[0]);
+            if (s_ready_prog) { /* its notify fd: 3, inherited */
+                if (dup2(fds[1], 3) != 3)
+                    _exit(126);
+                char *argv[] = {(char *) s_ready_prog, NULL};
+                char *envp[] = {"ARBOR_NOTIFY_FD=3", NULL};
+                execve(s_ready_prog, argv, envp);
+                _exit(127);
+            }
             if (s_exec) {
                 char *argv[] = {"sleep", "1000", NULL};
                 execv("/bin/sleep", argv);
@@ -91,7 +109,12 @@ static int s_round(int n)
     int got = 0;
     char buf[4096];
     while (got < n) {
-        ssize_t r = read(fds[0], buf, sizeof buf);
+        ssize_t r = read(fds[0], buf, sizeof buf - 1);
+        if (r > 0 && s_ready_prog) { /* one datagram per read: count the readies */
+            buf[r] = '\0';
+            got += strstr(buf, "\"ready\"") != NULL;
+            continue;
+        }
         if (r == 0 && s_exec)
             break; /* every child has exec'd */
         if (r < 0 && errno == EINTR)
@@ -105,7 +128,6 @@ static int s_round(int n)
         got += (int) r;
     }
     double t1 = s_now_ms();
-    close(fds[0]);
 
     double t2 = s_now_ms();
     for (int i = 0; i < n; i++)
@@ -119,6 +141,7 @@ static int s_round(int n)
             break;
     }
     double t3 = s_now_ms();
+    close(fds[0]); /* only now: ready_leaf children end by themselves on its EOF */
     s_n = 0;
     printf("n=%d spawn_ms=%.2f kill_ms=%.2f fork_us=%.1f\n", n, t1 - t0, t3 - t2,
            forking * 1000.0 / n);
@@ -128,13 +151,20 @@ static int s_round(int n)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "exec") != 0)) {
-        fprintf(stderr, "usage: floor_fork N [REPS [exec]]\n");
+    bool ready = argc == 5 && strcmp(argv[3], "ready") == 0;
+    if (argc < 2 || argc > 5 || (argc == 4 && strcmp(argv[3], "exec") != 0) ||
+        (argc == 5 && !ready)) {
+        fprintf(stderr, "usage: floor_fork N [REPS [exec | ready PROGRAM]]\n");
         return 2;
     }
+    s_ready_prog = ready ? argv[4] : NULL;
     int n = atoi(argv[1]);
     int reps = argc >= 3 ? atoi(argv[2]) : 1;
     s_exec = argc == 4;
+    if (s_ready_prog && access(s_ready_prog, X_OK) != 0) {
+        fprintf(stderr, "floor_fork: %s: %s\n", s_ready_prog, strerror(errno));
+        return 2;
+    }
     if (n < 1 || n > 100000 || reps < 1 || reps > 100) {
         fprintf(stderr, "floor_fork: N in 1..100000, REPS in 1..100\n");
         return 2;

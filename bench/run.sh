@@ -2,7 +2,7 @@
 # arbor benchmarks against their floors, in one run (docs/BENCHMARKS.md).
 #
 # Usage: bench/run.sh [--quick] [--reps N] [--out DIR] [--build DIR]
-#                     [--parts tree,nested,nursery,exec,broker,breakdown,scaling]
+#                     [--parts tree,nested,nursery,exec,cleaves,broker,breakdown,scaling]
 #                     [--sizes 10,50,...]
 #   builds arbor and the bench programs, starts a broker, a supervisor, a
 #   second broker and a raw ZeroMQ forwarder for the routing test, measures
@@ -19,7 +19,7 @@ reps=3
 out=$root/bench/results
 build=$root/build
 sizes=10,50,100,250,500,1000,1500,2000
-parts=tree,nested,nursery,exec,broker,breakdown,scaling
+parts=tree,nested,nursery,exec,cleaves,broker,breakdown,scaling
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) reps=1; sizes=10,100,500,1000 ;;
@@ -46,7 +46,7 @@ bin=$build/bin
 # The bench programs: from CMake when the top-level adds bench/, else built here.
 benchbin=$bin
 stale=false
-for p in floor_fork broker_bench worker_cost spawn_many; do
+for p in floor_fork broker_bench worker_cost spawn_many ready_leaf; do
     if [ ! -x "$bin/$p" ] || [ "$root/bench/$p.c" -nt "$bin/$p" ]; then stale=true; fi
 done
 if $stale; then
@@ -65,6 +65,9 @@ if $stale; then
     # shellcheck disable=SC2086
     gcc $cflags -I"$root/worker" -o "$benchbin/spawn_many" "$root/bench/spawn_many.c" \
         "$build/worker/libarbor_worker.a"
+    # shellcheck disable=SC2086
+    gcc $cflags -I"$root/worker" -o "$benchbin/ready_leaf" "$root/bench/ready_leaf.c" \
+        -L"$build/worker" -Wl,-rpath,"$build/worker" -larbor_worker
 fi
 # The Python module compiled once, as an installed package is: the nursery
 # part's 63 interpreters load it, not recompile it each (whatever
@@ -148,7 +151,8 @@ model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 } | tee "$out/machine.txt" >&2
 /usr/bin/python3 "$root/bench/driver.py" --bin "$bin" \
     --floor-fork "$benchbin/floor_fork" --broker-bench "$benchbin/broker_bench" \
-    --worker-cost "$benchbin/worker_cost" --spawn-many "$benchbin/spawn_many" --src "$root" \
+    --worker-cost "$benchbin/worker_cost" --spawn-many "$benchbin/spawn_many" \
+    --ready-leaf "$benchbin/ready_leaf" --src "$root" \
     --broker "$ep" --bench-broker "$bench_ep" --raw "$raw_ep" --supervisor bench \
     --supervisor-pid "$sup" --broker-pid "$broker" --tmp "$tmp" --out "$out" \
     --reps "$reps" --sizes "$sizes" --parts "$parts" >"$tmp/table.md"

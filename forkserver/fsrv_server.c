@@ -34,6 +34,30 @@ typedef struct {
     uint64_t req;
 } s_child_t;
 
+/* What an exec'd child tells the fork-server when it cannot reach its
+ * program: the errno and the step that failed. */
+typedef struct {
+    int32_t err;
+    char what[200]; /* the step: "exec /bin/x", "setrlimit rlimits.nofile=3" */
+    char hint[200]; /* why, when the errno alone does not say it */
+} s_execfail_t;
+
+/* An exec'd child forked but whose exec verdict has not come yet: the
+ * fork-server goes on forking meanwhile, and answers the spawn request when
+ * its status pipe reads EOF (it runs its program) or a failure. */
+typedef struct {
+    pid_t pid;
+    uint64_t req;
+    int status;                 /* read end of its CLOEXEC status pipe, O_NONBLOCK */
+    int fds[FSRV_MAX_FDS];      /* pidfd, stdout, stderr, notify: sent with SPAWNED */
+    uint32_t slot;              /* its cgroup (contain.c), 0: none */
+    char *tree, *path;          /* what its descendants inherit (contain_add) */
+    int64_t forked_at, deadline;
+    s_execfail_t f;
+    size_t got;
+    bool spoke; /* its pipe polled readable: read it */
+} s_pending_t;
+
 typedef struct s_out_t {
     fsrv_hdr_t hdr;
     char text[512];
@@ -50,6 +74,10 @@ typedef struct {
     contain_t *contain;            /* what nodes start ends with them */
     s_child_t *children;
     size_t nchildren, cap;
+    s_pending_t *pending;          /* exec'd children awaiting their exec verdict */
+    size_t npending, cappending;
+    struct pollfd *pfds;           /* s_serve's poll set: sock, sigfd, pending status pipes */
+    size_t cappfds;
     s_out_t *out_head, *out_tail; /* replies waiting for room in the socket */
     size_t unacked;                /* exit statuses sent but not acknowledged */
     int devnull;                   /* a child's stdin */
@@ -132,14 +160,6 @@ static void s_child_reset(const s_server_t *s, pid_t parent, int out_w, int err_
     if (dup2(s->devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
         _exit(127);
 }
-
-/* What an exec'd child tells the fork-server when it cannot reach its
- * program: the errno and the step that failed. */
-typedef struct {
-    int32_t err;
-    char what[200]; /* the step: "exec /bin/x", "setrlimit rlimits.nofile=3" */
-    char hint[200]; /* why, when the errno alone does not say it */
-} s_execfail_t;
 
 static void __attribute__((noreturn)) s_child_fail(int status_fd, int err, const char *hint,
                                                    const char *fmt, ...)
@@ -391,33 +411,110 @@ static void s_reply_child_failed(s_server_t *s, uint64_t req, s_execfail_t *f)
     s_queue(s, &hdr, text, NULL, 0);
 }
 
-/* Wait for the exec'd child's verdict, with a deadline: 0 it runs its
- * program (EOF), 1 *f says why not, -1 no word within the deadline. */
-static int s_exec_verdict(int fd, s_execfail_t *f)
-{
-    int64_t deadline = clk_now_ms() + FSRV_EXEC_DEADLINE_MS;
-    size_t got = 0;
-    for (;;) {
-        int64_t left = deadline - clk_now_ms();
-        struct pollfd p = {fd, POLLIN, 0};
-        if (left <= 0 || (poll(&p, 1, (int) left) < 0 && errno != EINTR))
-            return -1;
-        ssize_t n = read(fd, (char *) f + got, sizeof *f - got);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0)
-            return got == sizeof *f ? 1 : 0;
-        got += (size_t) n;
-        if (got == sizeof *f)
-            return 1;
-    }
-}
-
 static void s_close_all(const int *fds, int n)
 {
     for (int i = 0; i < n; i++)
         if (fds[i] >= 0)
             close(fds[i]);
+}
+
+/* A child the fork-server answers for: its exit will be reported. */
+static void s_adopt_child(s_server_t *s, pid_t pid, uint64_t req)
+{
+    s->children[s->nchildren++] = (s_child_t){pid, req};
+}
+
+static void s_pending_free(s_pending_t *p)
+{
+    free(p->tree);
+    free(p->path);
+    if (p->status >= 0)
+        close(p->status);
+}
+
+/* Read what the status pipe of pending child i holds: 0 no verdict yet,
+ * 1 it runs its program (EOF), 2 p->f says why not. */
+static int s_verdict_read(s_pending_t *p)
+{
+    for (;;) {
+        ssize_t n = read(p->status, (char *) &p->f + p->got, sizeof p->f - p->got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? 0 : 1; /* a broken pipe says nothing: it ran */
+        if (n == 0)
+            return p->got == sizeof p->f ? 2 : 1;
+        p->got += (size_t) n;
+        if (p->got == sizeof p->f)
+            return 2;
+    }
+}
+
+/* Settle pending child i with its verdict (1 runs, 2 failed, -1 no word
+ * within the deadline) and remove it from the pending table. */
+static void s_settle(s_server_t *s, size_t i, int verdict)
+{
+    s_pending_t p = s->pending[i];
+    s->pending[i] = s->pending[--s->npending];
+    if (verdict == 1) {
+        if (contain_add(s->contain, p.pid, p.tree, p.path, p.slot) != 0)
+            log_error("fork-server: out of memory: what %s starts is not contained", p.path);
+        s_adopt_child(s, p.pid, p.req);
+        fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = p.req, .pid = p.pid,
+                          .mono_ms = p.forked_at};
+        s_queue(s, &hdr, NULL, p.fds, FSRV_MAX_FDS);
+    } else {
+        /* It never ran its program: it has _exited (or is killed now);
+         * s_reap reaps it as a stranger, nothing to report twice. */
+        if (verdict < 0)
+            kill(p.pid, SIGKILL);
+        s_close_all(p.fds, FSRV_MAX_FDS);
+        contain_abort(s->contain, p.slot);
+        if (verdict == 2) {
+            s_reply_child_failed(s, p.req, &p.f);
+        } else {
+            char what[64];
+            snprintf(what, sizeof what, "exec: no word from the child within %d ms",
+                     FSRV_EXEC_DEADLINE_MS);
+            s_reply_failed(s, p.req, ETIMEDOUT, what);
+        }
+    }
+    s_pending_free(&p);
+}
+
+/* Settle every pending child whose pipe has spoken or whose deadline has
+ * passed; returns the poll timeout (ms) until the next deadline, -1 none. */
+static int s_pending_check(s_server_t *s)
+{
+    int64_t now = clk_now_ms(), next = -1;
+    for (size_t i = 0; i < s->npending;) {
+        s_pending_t *p = &s->pending[i];
+        int v = p->spoke || now >= p->deadline ? s_verdict_read(p) : 0;
+        p->spoke = false;
+        if (v == 0 && now >= p->deadline)
+            v = -1;
+        if (v != 0) {
+            s_settle(s, i, v); /* i now holds the last entry: look at it next */
+            continue;
+        }
+        if (next < 0 || p->deadline - now < next)
+            next = p->deadline - now;
+        i++;
+    }
+    return (int) next;
+}
+
+/* A pending child was reaped before its verdict was read: its pipe holds
+ * the verdict now (its writer is gone). Settled first, so that its exit
+ * follows its SPAWNED. */
+static void s_pending_reaped(s_server_t *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->npending; i++)
+        if (s->pending[i].pid == pid) {
+            int v = s_verdict_read(&s->pending[i]);
+            s_settle(s, i, v == 0 ? 1 : v);
+            return;
+        }
 }
 
 static void s_spawn(s_server_t *s, uint64_t req, size_t len)
@@ -439,7 +536,18 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s_reply_failed(s, req, EINVAL, "malformed spawn payload");
         return;
     }
-    if (s->nchildren == s->cap) {
+    if (is_exec && s->npending == s->cappending) {
+        size_t cap = s->cappending ? s->cappending * 2 : 64;
+        s_pending_t *grown = realloc(s->pending, cap * sizeof *grown);
+        if (!grown) {
+            cJSON_Delete(payload);
+            s_reply_failed(s, req, ENOMEM, "fork-server pending table");
+            return;
+        }
+        s->pending = grown;
+        s->cappending = cap;
+    }
+    if (s->nchildren + s->npending >= s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
         s_child_t *grown = realloc(s->children, cap * sizeof *grown);
         if (!grown) {
@@ -457,7 +565,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     uint32_t slot = 0;
     const char *step = "pipe2";
     bool ok = !pipe2(out, O_CLOEXEC) && !pipe2(err, O_CLOEXEC) &&
-              (!is_exec || !pipe2(status, O_CLOEXEC)) &&
+              (!is_exec || !pipe2(status, O_CLOEXEC | O_NONBLOCK)) &&
               !socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link);
     if (ok && is_exec) {
         step = "make the node's cgroup";
@@ -516,54 +624,38 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s_reply_failed(s, req, fork_errno, "fork");
         return;
     }
-    if (is_exec) {
-        s_execfail_t f = {0};
-        int verdict = s_exec_verdict(status[0], &f);
-        close(status[0]);
-        if (verdict != 0) {
-            /* It never ran its program: it has _exited (or is killed now);
-             * s_reap reaps it as a stranger, nothing to report twice. */
-            if (verdict < 0)
-                kill(pid, SIGKILL);
-            close(out[0]);
-            close(err[0]);
-            close(link[0]);
-            contain_abort(s->contain, slot);
-            if (verdict > 0) {
-                s_reply_child_failed(s, req, &f);
-            } else {
-                char what[64];
-                snprintf(what, sizeof what, "exec: no word from the child within %d ms",
-                         FSRV_EXEC_DEADLINE_MS);
-                s_reply_failed(s, req, ETIMEDOUT, what);
-            }
-            cJSON_Delete(payload);
-            return;
-        }
-    }
-    if (contain_add(s->contain, pid, is_exec ? tree : NULL, is_exec ? path : NULL, slot) != 0)
-        log_error("fork-server: out of memory: what %s starts is not contained", path ?: "?");
-    cJSON_Delete(payload);
     int pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {
         /* Rule 4 needs a pidfd: without one the worker is not supervisable. */
         int e = errno;
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        int escaped;
-        contain_reaped(s->contain, &pid, &escaped, 1);
-        close(out[0]);
-        close(err[0]);
-        if (link[0] >= 0)
-            close(link[0]);
+        int mine[] = {out[0], err[0], status[0], link[0]};
+        s_close_all(mine, 4);
+        contain_abort(s->contain, slot);
+        cJSON_Delete(payload);
         s_reply_failed(s, req, e, "pidfd_open");
         return;
     }
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-    s->children[s->nchildren++] = (s_child_t){pid, req};
+    if (is_exec) {
+        /* Its verdict comes later (s_pending_check): fork the next one now. */
+        s_pending_t *p = &s->pending[s->npending++];
+        *p = (s_pending_t){.pid = pid, .req = req, .status = status[0], .slot = slot,
+                           .fds = {pidfd, out[0], err[0], link[0]},
+                           .tree = tree ? strdup(tree) : NULL, .path = path ? strdup(path) : NULL,
+                           .forked_at = forked_at,
+                           .deadline = clk_now_ms() + FSRV_EXEC_DEADLINE_MS};
+        cJSON_Delete(payload);
+        return;
+    }
+    if (contain_add(s->contain, pid, NULL, NULL, slot) != 0)
+        log_error("fork-server: out of memory: what %s starts is not contained", path ?: "?");
+    cJSON_Delete(payload);
+    s_adopt_child(s, pid, req);
     fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = req, .pid = pid, .mono_ms = forked_at};
     int fds[FSRV_MAX_FDS] = {pidfd, out[0], err[0], link[0]};
-    s_queue(s, &hdr, NULL, fds, link[0] >= 0 ? 4 : 3);
+    s_queue(s, &hdr, NULL, fds, FSRV_MAX_FDS);
 }
 
 /* Reap every child that has exited; queue its status for the supervisor,
@@ -585,6 +677,7 @@ static void s_reap(s_server_t *s)
                 more = false;
                 break;
             }
+            s_pending_reaped(s, pid);
             /* Unknown pids are orphans of exec'd programs, reparented to us
              * as the subreaper (or children whose exec failed): reaped
              * here, never left as zombies. */
@@ -667,15 +760,36 @@ static void s_shutdown(s_server_t *s, const char *why)
 static void s_serve(s_server_t *s)
 {
     for (;;) {
-        struct pollfd p[2] = {{s->sock, POLLIN | (s->out_head ? POLLOUT : 0), 0},
-                              {s->sigfd, POLLIN, 0}};
-        /* Ended nodes' cgroups are removed once their last process is gone. */
+        if (s->cappfds < s->npending + 2) {
+            size_t cap = s->npending + 64;
+            struct pollfd *grown = realloc(s->pfds, cap * sizeof *grown);
+            if (!grown)
+                s_shutdown(s, "out of memory for its poll set");
+            s->pfds = grown;
+            s->cappfds = cap;
+        }
+        /* Ended nodes' cgroups are removed once their last process is gone;
+         * a pending exec has its deadline. */
         int timeout = contain_tick(s->contain) ? 50 : -1;
-        if (poll(p, 2, timeout) < 0) {
+        int verdicts = s->npending ? s_pending_check(s) : -1;
+        if (verdicts >= 0 && (timeout < 0 || verdicts < timeout))
+            timeout = verdicts;
+        struct pollfd *p = s->pfds;
+        p[0] = (struct pollfd){s->sock, POLLIN | (s->out_head ? POLLOUT : 0), 0};
+        p[1] = (struct pollfd){s->sigfd, POLLIN, 0};
+        for (size_t i = 0; i < s->npending; i++)
+            p[2 + i] = (struct pollfd){s->pending[i].status, POLLIN, 0};
+        size_t npoll = 2 + s->npending;
+        if (poll(p, npoll, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             s_shutdown(s, "poll failed");
         }
+        /* Marked now, read after: reaping below may reorder the table. */
+        for (size_t i = 2; i < npoll; i++)
+            s->pending[i - 2].spoke = p[i].revents != 0;
+        if (s->npending)
+            s_pending_check(s);
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(s->sigfd, &si, sizeof si) == (ssize_t) sizeof si) {

@@ -247,8 +247,47 @@ def test_exec_options_that_fail_at_spawn(run):
             check(w in msg, "%s: message lacks %r: %s" % (path, w, msg))
 
 
+@with_sockets
+def test_exec_verdicts_while_the_fork_server_forks_on(run):
+    """The fork-server forks the next exec'd child before the last one has
+    exec'd, and settles each spawn when its verdict arrives. Programs that
+    exit at once (often reaped before their verdict is read), that fail,
+    that cannot be found and that have no valid format, interleaved: each
+    gets its own status, none is lost or swapped."""
+    run.broker()
+    run.supervisor("sup1")
+    bad = os.path.join(run.dir, "noformat")
+    with open(bad, "wb") as f:
+        f.write(b"\x7fELF-but-not-really")
+    os.chmod(bad, 0o755)
+    kinds = {"ok": (["true"], "ok"), "fails": (["false"], "failed"),
+             "missing": (["/nonexistent/arbor-prog"], "spawn_failed"),
+             "noformat": ([bad], "spawn_failed")}
+    children = []
+    for i in range(60):
+        kind = ("ok", "fails", "ok", "missing", "ok", "noformat")[i % 6]
+        children.append({"name": "%s-%d" % (kind, i), "run": "exec", "restart": "temporary",
+                         "argv": kinds[kind][0]})
+    spec = {"name": "root", "strategy": "one_for_one", "children": children}
+    code, report = run.spawn_wait(spec, timeout=T)
+    check(code == 1, "exit %d, expected 1 (failed children)" % code)
+    nodes = by_path(report)
+    for c in children:
+        n = nodes["root/" + c["name"]]
+        want = kinds[c["name"].split("-")[0]][1]
+        check(n["status"] == want, "%s is %s, expected %s (%s)"
+              % (n["path"], n["status"], want, n.get("error")))
+        if c["name"].startswith("noformat"):
+            check("ENOEXEC" in (n["error"] or {}).get("message", ""), "%s: %s" % (n["path"], n["error"]))
+        code_want = {"ok": 0, "fails": 1}.get(c["name"].split("-")[0])
+        if code_want is not None:
+            check((n.get("exit") or {}).get("code") == code_want,
+                  "%s: exit %s, expected %d" % (n["path"], n.get("exit"), code_want))
+
+
 if __name__ == "__main__":
     main([test_refused_specs_spawn_nothing, test_second_broker_on_a_live_ipc_endpoint_is_refused,
           test_bad_endpoints_are_usage_errors, test_supervisor_with_another_names_certificate_exits,
           test_supervisor_refused_by_the_broker_exits, test_exec_cwd_and_clean_environment,
-          test_exec_user_and_group, test_exec_options_that_fail_at_spawn])
+          test_exec_user_and_group, test_exec_options_that_fail_at_spawn,
+          test_exec_verdicts_while_the_fork_server_forks_on])

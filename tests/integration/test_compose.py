@@ -71,6 +71,9 @@ class Stack:
         return self
 
     def __exit__(self, kind, value, tb):
+        if kind is not None:  # the reason first: CI shows the head of long output
+            print("FAILED in compose project %s: %s: %s" % (self.project, kind.__name__, value),
+                  flush=True)
         try:
             self.save_logs(show=kind is not None)
         except Exception as e:  # never let the logs stand between us and down
@@ -101,7 +104,7 @@ class Stack:
                 per.setdefault(m.group(1) if m else "?", []).append(line)
             print("---- compose logs of %s (tails; all in %s) ----" % (self.project, path))
             for service, lines in sorted(per.items()):
-                print("\n".join(lines[-25:]))
+                print("\n".join(lines[-12:]))
 
     def up(self, *services):
         t0 = time.monotonic()

@@ -146,6 +146,8 @@ class Stack:
         return self
 
     def __exit__(self, kind, value, tb):
+        if kind is not None:  # the reason first: CI shows the head of long output
+            print("FAILED in stack %s: %s: %s" % (self.name, kind.__name__, value), flush=True)
         try:
             self.save_logs(show=kind is not None)
         except Exception as e:  # never let the logs stand between us and rm

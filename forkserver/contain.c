@@ -338,21 +338,20 @@ bool contain_has_cgroup(const contain_t *self)
     return self->base != NULL;
 }
 
-int contain_prepare(contain_t *self, int *join_fd, uint32_t *slot)
+int contain_prepare(contain_t *self, int *cgroup_fd, uint32_t *slot)
 {
-    *join_fd = -1;
+    *cgroup_fd = -1;
     *slot = 0;
     if (!self->base)
         return 0;
     if (++self->next_slot == 0)
         self->next_slot = 1;
-    char dir[PATH_MAX], procs[PATH_MAX + 16];
+    char dir[PATH_MAX];
     s_node_dir(self, self->next_slot, dir, sizeof dir);
     if (mkdir(dir, 0755) != 0)
         return -1;
-    s_path(procs, sizeof procs, "%s/cgroup.procs", dir);
-    *join_fd = open(procs, O_WRONLY | O_CLOEXEC);
-    if (*join_fd < 0) {
+    *cgroup_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*cgroup_fd < 0) {
         int e = errno;
         rmdir(dir);
         errno = e;
@@ -362,11 +361,18 @@ int contain_prepare(contain_t *self, int *join_fd, uint32_t *slot)
     return 0;
 }
 
-int contain_join(int join_fd)
+int contain_join(int cgroup_fd)
 {
-    if (join_fd < 0)
+    if (cgroup_fd < 0)
         return 0;
-    return write(join_fd, "0", 1) == 1 ? 0 : -1; /* "0": the writer itself */
+    int fd = openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = write(fd, "0", 1) == 1 ? 0 : -1; /* "0": the writer itself */
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
 }
 
 void contain_abort(contain_t *self, uint32_t slot)

@@ -5,7 +5,9 @@
  * Two ways, the best the kernel allows:
  * - cgroup: a cgroup v2 per exec'd node, under one of this fork-server's
  *   own (arbor-fsrv-SUPERVISOR-FSRV, next to the fork-server in its
- *   cgroup). The child joins it before it execs; when the node's process
+ *   cgroup). The child is born in it (clone3 CLONE_INTO_CGROUP: no
+ *   migration, which would take the cgroup-wide lock every fork waits on),
+ *   or joins it before it execs where clone3 cannot; when the node's process
  *   ends, one write to its cgroup.kill ends everything left in it at once.
  *   Needs cgroup2 mounted, cgroup.kill (Linux 5.14) and the right to
  *   create cgroups there (root, or a delegated subtree).
@@ -35,12 +37,14 @@ void contain_destroy(contain_t **self);
 /* Whether nodes get a cgroup each. */
 bool contain_has_cgroup(const contain_t *self);
 
-/* Before forking an exec'd node: its cgroup, and *join_fd, an fd (CLOEXEC)
- * of its cgroup.procs for the child (-1 without the cgroup way). *slot
- * names the cgroup for contain_add/contain_abort. 0, or -1 with errno. */
-int contain_prepare(contain_t *self, int *join_fd, uint32_t *slot);
-/* In the child, before exec: join the node's cgroup. 0, or -1 with errno. */
-int contain_join(int join_fd);
+/* Before forking an exec'd node: its cgroup, and *cgroup_fd, an fd
+ * (CLOEXEC) of its directory, for clone3's CLONE_INTO_CGROUP or for
+ * contain_join (-1 without the cgroup way). *slot names the cgroup for
+ * contain_add/contain_abort. 0, or -1 with errno. */
+int contain_prepare(contain_t *self, int *cgroup_fd, uint32_t *slot);
+/* In a child that was not born in its cgroup, before exec: join it (write
+ * to its cgroup.procs). 0, or -1 with errno. */
+int contain_join(int cgroup_fd);
 /* The fork failed: drop the prepared cgroup. */
 void contain_abort(contain_t *self, uint32_t slot);
 

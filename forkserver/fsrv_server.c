@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h> /* struct clone_args, CLONE_INTO_CGROUP */
 
 #include "clock.h"
 #include "contain.h"
@@ -517,6 +518,31 @@ static void s_pending_reaped(s_server_t *s, pid_t pid)
         }
 }
 
+/* fork(), or for a node with a cgroup (cgroup_fd >= 0) clone3 with
+ * CLONE_INTO_CGROUP, so that the child is born in it: no migration, which
+ * takes the cgroup-wide lock every fork on the machine waits on. *born_in
+ * says whether it was; where clone3 cannot (an older kernel, a seccomp
+ * filter), fork, and the child joins with contain_join. The child of a
+ * raw clone3 must not rely on glibc's cached thread id (raise, abort,
+ * pthread_self's tid): it resets, execs or _exits, as a fork child does
+ * here anyway. */
+static pid_t s_fork_into(int cgroup_fd, bool *born_in)
+{
+    *born_in = false;
+    if (cgroup_fd >= 0) {
+        struct clone_args args = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD,
+                                  .cgroup = (uint64_t) cgroup_fd};
+        pid_t pid = (pid_t) syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0) {
+            *born_in = true;
+            return pid;
+        }
+        if (errno == EAGAIN || errno == ENOMEM)
+            return -1;
+    }
+    return fork();
+}
+
 static void s_spawn(s_server_t *s, uint64_t req, size_t len)
 {
     s->payload[len] = 0;
@@ -559,7 +585,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s->cap = cap;
     }
     /* out, err, status (exec), the notify socket (every worker), and the
-     * cgroup to join (exec). */
+     * node's cgroup directory (exec, cgroup way). */
     int fd[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
     int *out = fd, *err = fd + 2, *status = fd + 4, *link = fd + 6, *join = fd + 8;
     uint32_t slot = 0;
@@ -580,12 +606,13 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     }
     pid_t self_pid = getpid();
     int64_t forked_at = clk_now_ms();
-    pid_t pid = fork();
+    bool born_in;
+    pid_t pid = s_fork_into(*join, &born_in);
     if (pid == 0) {
         s_child_reset(s, self_pid, out[1], err[1]);
         if (is_exec) {
             /* Into its node's cgroup first: all it starts is born there. */
-            if (contain_join(*join) != 0)
+            if (!born_in && contain_join(*join) != 0)
                 s_child_fail(status[1], errno, NULL, "join the node's cgroup");
             /* fd 3 is the notify fd, kept across the exec (ARBOR_NOTIFY_FD);
              * fd 4 carries exec failures; everything above it is closed.

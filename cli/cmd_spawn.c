@@ -122,7 +122,7 @@ static int s_spawn_under(ctl_t *ctl, const spawn_opts_t *o, cJSON *spec, int64_t
         cJSON_Delete(spec);
         return rc;
     }
-    if (o->wait && (rc = query_subscribe_tree(ctl, tree)) != 0) {
+    if (o->wait && (rc = query_subscribe_wait(ctl, tree, slash + 1)) != 0) {
         cJSON_Delete(spec);
         return rc;
     }
@@ -193,7 +193,7 @@ int cmd_spawn(const char *broker, int argc, char **argv)
     else
         snprintf(tree, sizeof tree, "%s", rnd);
     /* Subscribe before spawning so that not even the first event is missed. */
-    if (o.wait && (rc = query_subscribe_tree(ctl, tree)) != 0)
+    if (o.wait && (rc = query_subscribe_wait(ctl, tree, NULL)) != 0)
         goto done;
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "spec", spec);

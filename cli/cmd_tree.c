@@ -183,6 +183,30 @@ static int s_cancel(ctl_t *ctl, const char *sup, const tree_opts_t *o)
     return rc;
 }
 
+/* The cancel sent straight to the supervisor the tree's id (or
+ * --supervisor) names, without first fetching the report to find it (for a
+ * big tree, most of the time a cancel of it took). 1 when it is
+ * cancelling (*ended: it had ended already), 0 when it was not the owner,
+ * or did not answer (the caller then looks for the tree), or an exit code. */
+static int s_cancel_direct(ctl_t *ctl, const char *sup, const tree_opts_t *o, bool *ended)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "tree", o->tree);
+    if (o->path)
+        cJSON_AddStringToObject(body, "path", o->path);
+    env_t *reply = ctl_request(ctl, sup, "cancel", body, CTL_REPLY_MS);
+    if (!reply)
+        return ctl_signalled() ? EXIT_INTERRUPTED : 0;
+    int rc = 0;
+    if (strcmp(reply->type, "cancelling") == 0 && strcmp(reply->from, sup) == 0) {
+        rc = 1;
+        *ended = o->path ? exitcode_node_ended(env_str(reply->body, "status"))
+                         : env_str(reply->body, "tree_status") != NULL;
+    }
+    env_destroy(&reply);
+    return rc;
+}
+
 /* Nothing to cancel: the tree (or the node) has ended already. Say so,
  * print the report with --json, and exit with its code (*rc). */
 static bool s_already_ended(const cJSON *report, const tree_opts_t *o, const char *sup, int *rc)
@@ -225,17 +249,35 @@ int cmd_cancel(const char *broker, int argc, char **argv)
         return rc;
     char sup[ENV_NAME_MAX + 1];
     cJSON *report = NULL;
-    rc = query_find_tree(ctl, o.tree, o.supervisor, sup, sizeof sup, &report);
-    if (rc)
-        goto done;
-    if (s_already_ended(report, &o, sup, &rc))
-        goto done;
-    /* Subscribe first: the end may follow the cancel at once. */
-    if (o.wait && (rc = query_subscribe_tree(ctl, o.tree)) != 0)
-        goto done;
-    rc = s_cancel(ctl, sup, &o);
-    if (rc)
-        goto done;
+    bool ended = false;
+    int direct = 0;
+    if (o.supervisor ? snprintf(sup, sizeof sup, "%s", o.supervisor) < (int) sizeof sup
+                     : query_named_supervisor(o.tree, sup, sizeof sup)) {
+        /* Subscribe first: the end may follow the cancel at once. */
+        if (o.wait && (rc = query_subscribe_wait(ctl, o.tree, o.path)) != 0)
+            goto done;
+        direct = s_cancel_direct(ctl, sup, &o, &ended);
+        if (direct > 1) {
+            rc = direct;
+            goto done;
+        }
+    }
+    if (direct == 0 || ended) {
+        /* Not where its id says, or nothing left to cancel: find the tree
+         * and its report, as the answer needs it. */
+        rc = query_find_tree(ctl, o.tree, o.supervisor, sup, sizeof sup, &report);
+        if (rc)
+            goto done;
+        if (s_already_ended(report, &o, sup, &rc))
+            goto done;
+    }
+    if (direct == 0) {
+        if (o.wait && (rc = query_subscribe_wait(ctl, o.tree, o.path)) != 0)
+            goto done;
+        rc = s_cancel(ctl, sup, &o);
+        if (rc)
+            goto done;
+    }
     cJSON_Delete(report);
     report = NULL;
     if (!o.wait) {

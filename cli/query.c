@@ -74,14 +74,21 @@ static cJSON *s_status_body(const char *tree)
 /* Tree ids that arbor makes are SUPERVISOR.RANDOM (the random part has no
  * dot): ask the supervisor they name first. 0 when it answered with the
  * report; otherwise the caller asks every supervisor. */
-static int s_ask_named(ctl_t *ctl, const char *tree, char *sup, size_t size, cJSON **report)
+bool query_named_supervisor(const char *tree, char *name, size_t size)
 {
     const char *dot = strrchr(tree, '.');
-    if (!dot || dot == tree || (size_t) (dot - tree) > ENV_NAME_MAX)
-        return -1;
-    char name[ENV_NAME_MAX + 1];
+    if (!dot || dot == tree || (size_t) (dot - tree) > ENV_NAME_MAX || (size_t) (dot - tree) >= size)
+        return false;
     memcpy(name, tree, (size_t) (dot - tree));
     name[dot - tree] = 0;
+    return true;
+}
+
+static int s_ask_named(ctl_t *ctl, const char *tree, char *sup, size_t size, cJSON **report)
+{
+    char name[ENV_NAME_MAX + 1];
+    if (!query_named_supervisor(tree, name, sizeof name))
+        return -1;
     env_t *reply = ctl_request(ctl, name, "status", s_status_body(tree), CTL_REPLY_MS);
     *report = reply && s_is(reply->from, name) ? s_take_report(reply) : NULL;
     env_destroy(&reply);
@@ -228,10 +235,12 @@ static bool s_ended(const cJSON *report, const char *path)
     return node && exitcode_node_ended(env_str(node, "status"));
 }
 
-int query_subscribe_tree(ctl_t *ctl, const char *tree)
+int query_subscribe_wait(ctl_t *ctl, const char *tree, const char *path)
 {
+    /* The end of a whole tree comes on end/ID alone; a node's end needs
+     * the tree's status events (tree/ID). */
     char topic[QUERY_TREE_MAX + 8];
-    snprintf(topic, sizeof topic, "tree/%s", tree);
+    snprintf(topic, sizeof topic, "%s/%s", path ? "tree" : "end", tree);
     if (ctl_subscribe(ctl, topic, CTL_REPLY_MS) == 0)
         return 0;
     if (ctl_signalled())

@@ -20,6 +20,11 @@
  * else the only peer with role "supervisor". */
 int query_pick_supervisor(ctl_t *ctl, const char *forced, char *out, size_t size);
 
+/* The supervisor a tree id names (ids arbor makes are SUPERVISOR.RANDOM):
+ * true with its name in name. Only a guess: that supervisor may be gone,
+ * or the id was chosen by hand. */
+bool query_named_supervisor(const char *tree, char *name, size_t size);
+
 /* Ask every supervisor (or only forced) for tree's status; the one answering
  * with a report owns it. Fills sup and *report (caller deletes). Unknown
  * tree: EXIT_USAGE; no answer: EXIT_UNREACHABLE. */
@@ -30,9 +35,11 @@ int query_find_tree(ctl_t *ctl, const char *tree, const char *forced, char *sup,
  * status — on events of topic tree/ID (subscribe first) with a status poll
  * every QUERY_POLL_MS as fallback. deadline: clk_now_ms() base, 0 = none.
  * Fills *report with the final report. */
-/* Subscribe to tree's events (topic tree/ID), before the request whose
- * end is awaited: 0, or the exit code with a message on stderr. */
-int query_subscribe_tree(ctl_t *ctl, const char *tree);
+/* Subscribe to what query_wait_end needs, before the request whose end is
+ * awaited: the tree's done event alone (topic end/ID) when path is NULL,
+ * else every event of the tree (tree/ID). 0, or the exit code with a
+ * message on stderr. */
+int query_subscribe_wait(ctl_t *ctl, const char *tree, const char *path);
 
 int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *path,
                    int64_t deadline, cJSON **report);

@@ -151,15 +151,23 @@ static void s_reply_error(super_t *s, const env_t *req, const char *code, const 
     peer_send(s->peer, req->from, "error", body, req->id);
 }
 
-static void s_publish(super_t *s, const tree_t *t, cJSON *body)
+/* An event of tree t on topic KIND/ID: "tree" for every event of the
+ * tree, "end" for its done event alone (clients that only wait for the end
+ * are spared the tree's phase events). */
+static void s_publish_on(super_t *s, const tree_t *t, const char *kind, cJSON *body)
 {
     char topic[TREE_ID_MAX + 16];
-    snprintf(topic, sizeof topic, "tree/%s", t->id);
+    snprintf(topic, sizeof topic, "%s/%s", kind, t->id);
     cJSON_AddStringToObject(body, "topic", topic);
     cJSON_AddStringToObject(body, "tree", t->id);
     char to[TREE_ID_MAX + 32];
     snprintf(to, sizeof to, "topic:%s", topic);
     peer_send(s->peer, to, "event", body, -1);
+}
+
+static void s_publish(super_t *s, const tree_t *t, cJSON *body)
+{
+    s_publish_on(s, t, "tree", body);
 }
 
 /* Record a phase that happened at mono_ms (CLOCK_MONOTONIC, one clock per
@@ -447,11 +455,17 @@ static void s_tree_done(super_t *s, tree_t *t)
              (long long) (t->ended_ms - t->started_ms), t->nnodes);
     /* The report travels with the event: clients waiting on the tree need
      * no second round trip, and a stopping supervisor no poll to answer. */
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "kind", "done");
-    cJSON_AddStringToObject(body, "status", tree_status_name(t->status));
-    cJSON_AddItemToObject(body, "report", s_report(s, t));
-    s_publish(s, t, body);
+    cJSON *report = s_report(s, t);
+    char *text = cJSON_PrintUnformatted(report); /* once, for both topics */
+    cJSON_Delete(report);
+    for (int i = 0; i < 2; i++) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "kind", "done");
+        cJSON_AddStringToObject(body, "status", tree_status_name(t->status));
+        cJSON_AddItemToObject(body, "report", text ? cJSON_CreateRaw(text) : cJSON_CreateNull());
+        s_publish_on(s, t, i == 0 ? "tree" : "end", body);
+    }
+    cJSON_free(text);
     /* Forget the oldest finished trees beyond the retention limit. */
     int finished = 0;
     for (tree_t *x = zlistx_first(s->trees); x; x = zlistx_next(s->trees))

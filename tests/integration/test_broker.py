@@ -551,6 +551,72 @@ def test_flags(run):
     check(r.returncode == 1 and "capture" in r.stderr, str(r))
 
 
+@with_peers
+def test_end_topic_carries_the_done_event_alone(run):
+    """A supervisor publishes a tree's done event, report included, on
+    end/ID as well as tree/ID, and nothing else on end/ID: a client that
+    waits for the end only (arborctl spawn/cancel --wait) is not sent the
+    tree's phase events."""
+    run.broker()
+    run.supervisor("sup1")
+    watchers = {}
+    for name, topic in (("endw", "end/t-end"), ("treew", "tree/t-end")):
+        p = Peer(run, name)
+        p.hello()
+        mid = p.send("broker", "subscribe", {"topics": [topic]})
+        p.expect("subscribed", re=mid)
+        watchers[name] = p
+    spec = {"name": "root", "children": [{"name": "ok", "run": "exit"},
+                                         {"name": "bad", "run": "fail"}]}
+    c = watchers["treew"]
+    mid = c.send("sup1", "spawn", {"spec": spec, "tree": "t-end"})
+    got = {"endw": [], "treew": []}
+    while not any(e["body"].get("kind") == "done" for e in got["treew"]):
+        frm, _, env = c.recv()
+        if env["type"] == "event":
+            got["treew"].append(env)
+        else:
+            check(env["type"] == "spawned" and env["re"] == mid, "spawn: %s" % env)
+    frm, _, env = watchers["endw"].recv()
+    got["endw"].append(env)
+    check(watchers["endw"].quiet(0.3), "end/t-end carried more than the done event")
+    end, = got["endw"]
+    done = [e for e in got["treew"] if e["body"].get("kind") == "done"]
+    phases = [e for e in got["treew"] if e["body"].get("kind") == "phase"]
+    check(frm == "sup1" and end["type"] == "event" and end["to"] == "topic:end/t-end" and
+          end["body"]["kind"] == "done" and end["body"]["topic"] == "end/t-end",
+          "end/t-end: %s" % end)
+    check(len(done) == 1 and len(phases) >= 6, "tree/t-end: %d done, %d phase events"
+          % (len(done), len(phases)))
+    check(end["body"]["report"] == done[0]["body"]["report"] and
+          end["body"]["report"]["tree"] == "t-end" and end["body"]["status"] == "failed" and
+          end["body"]["report"]["status"] == "failed",
+          "the two done events differ, or the report is wrong: %s" % end["body"])
+
+
+@with_peers
+def test_cancel_finds_trees_whose_id_names_no_supervisor(run):
+    """arborctl cancel sends the cancel straight to the supervisor a tree's
+    id names; an id chosen by a client (no dot, or naming no supervisor)
+    is looked for among every supervisor, as before."""
+    run.broker()
+    run.supervisor("sup1")
+    c = Peer(run, "client")
+    c.hello()
+    for tree in ("handmade", "nosuch.sup", "sup1.chosen"):
+        mid = c.send("sup1", "spawn", {"spec": {"name": "root", "run": "sleep"}, "tree": tree})
+        env = c.expect("spawned", re=mid, sender="sup1")
+        r = run.ctl("cancel", "--wait", "--json", tree)
+        check(r.returncode == 4 and json.loads(r.stdout)["status"] == "cancelled",
+              "cancel %s: exit %d %r %r" % (tree, r.returncode, r.stdout[-300:], r.stderr))
+        r = run.ctl("cancel", tree)
+        check(r.returncode == 4 and "already ended: cancelled" in r.stderr,
+              "cancel %s again: exit %d %r" % (tree, r.returncode, r.stderr))
+    r = run.ctl("cancel", "sup1.nosuchtree")
+    check(r.returncode == 2 and "sup1.nosuchtree" in r.stderr, "unknown tree: exit %d %r"
+          % (r.returncode, r.stderr))
+
+
 if __name__ == "__main__":
     harness.main([
         test_hello_welcome,
@@ -564,6 +630,8 @@ if __name__ == "__main__":
         test_expiry,
         test_garbage_then_legit,
         test_capture,
+        test_end_topic_carries_the_done_event_alone,
+        test_cancel_finds_trees_whose_id_names_no_supervisor,
         test_signals_exit_zero,
         test_flags,
     ])

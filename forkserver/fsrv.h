@@ -6,9 +6,9 @@
  * The supervisor starts it first, before any thread or ZeroMQ context
  * exists, and talks to it over an inherited SOCK_SEQPACKET socketpair:
  *
- *   supervisor -> fsrv   SPAWN {req, payload JSON}      ACK_EXIT {req}
- *   fsrv -> supervisor   SPAWNED {req, pid} + fds [pidfd, stdout, stderr, link]
- *                        (link: builtins only, see link.h)
+ *   supervisor -> fsrv   SPAWN {req, payload JSON}      ACK_EXIT {status = count}
+ *   fsrv -> supervisor   SPAWNED {req, pid} + fds [pidfd, stdout, stderr, notify]
+ *                        (an exec'd child's once it has exec'd)
  *                        SPAWN_FAILED {req, errno, text}
  *                        EXITED {req, pid, wait status}
  *
@@ -102,7 +102,8 @@ int fsrv_wire_recv(int fd, fsrv_hdr_t *hdr, char *payload, size_t cap, int *fds,
 
 /* Supervisor side: non-blocking; -1 with EAGAIN when the socket is full. */
 int fsrv_send_spawn(fsrv_t *self, uint64_t req, const char *payload, size_t len);
-int fsrv_send_ack(fsrv_t *self, uint64_t req);
+/* Acknowledge count exit statuses at once (one message per batch read). */
+int fsrv_send_ack(fsrv_t *self, uint32_t count);
 /* 1: an event was read; 0: none waiting; -1: the fork-server is gone. */
 int fsrv_recv(fsrv_t *self, fsrv_event_t *ev);
 

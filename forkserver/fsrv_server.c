@@ -839,8 +839,10 @@ static void s_serve(s_server_t *s)
                     s_shutdown(s, "supervisor is gone");
                 if (hdr.type == FSRV_SPAWN)
                     s_spawn(s, hdr.req, hdr.len);
-                else if (hdr.type == FSRV_ACK_EXIT && s->unacked > 0)
-                    s->unacked--;
+                else if (hdr.type == FSRV_ACK_EXIT) /* status: how many */
+                    s->unacked -= hdr.status > 0 && (size_t) hdr.status < s->unacked
+                                      ? (size_t) hdr.status
+                                      : s->unacked;
             }
         } else if (p[0].revents & (POLLHUP | POLLERR)) {
             s_shutdown(s, "supervisor is gone");

@@ -22,9 +22,9 @@ int fsrv_send_spawn(fsrv_t *self, uint64_t req, const char *payload, size_t len)
     return fsrv_wire_send(self->fd, &hdr, payload, NULL, 0);
 }
 
-int fsrv_send_ack(fsrv_t *self, uint64_t req)
+int fsrv_send_ack(fsrv_t *self, uint32_t count)
 {
-    fsrv_hdr_t hdr = {.type = FSRV_ACK_EXIT, .req = req};
+    fsrv_hdr_t hdr = {.type = FSRV_ACK_EXIT, .status = (int32_t) count};
     return fsrv_wire_send(self->fd, &hdr, NULL, NULL, 0);
 }
 

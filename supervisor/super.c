@@ -69,6 +69,7 @@ struct super_t {
     drain_t *drain;
     spawnq_t *spawnq;
     int inflight;              /* spawn requests the fork-server has not answered */
+    uint32_t exits_unacked;    /* exit statuses read, not acknowledged yet */
     bool token_timer;          /* a pump is due when the next spawn token is */
     place_t *place;
     bool stopping;
@@ -861,7 +862,7 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
 
 static void s_on_exited(super_t *s, fsrv_event_t *ev)
 {
-    fsrv_send_ack(&s->fsrv, ev->hdr.req);
+    s->exits_unacked++; /* acknowledged once per batch (s_on_fsrv) */
     tree_t *t;
     tree_node_t *n = s_node_by_req(s, ev->hdr.req, &t);
     if (!n || n->inc.pid != ev->hdr.pid || !node_state_alive(n->inc.life.state))
@@ -1004,6 +1005,8 @@ static int s_on_fsrv(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             s_on_fsrv_ready(s, ev.hdr.status);
         }
     }
+    if (s->exits_unacked && fsrv_send_ack(&s->fsrv, s->exits_unacked) == 0)
+        s->exits_unacked = 0; /* else (socket full) with the next batch */
     s_pump(s);
     return 0;
 }

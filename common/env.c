@@ -1,3 +1,4 @@
+#include "jprint.h"
 #include "env.h"
 #include "jnul.h"
 
@@ -152,7 +153,7 @@ char *env_encode(const char *type, const char *to, int64_t id, int64_t re, cJSON
     else
         cJSON_AddNullToObject(root, "re");
     cJSON_AddItemToObject(root, "body", body ? body : cJSON_CreateObject());
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = jprint_unformatted(root); /* root is dropped: its numbers may turn raw */
     cJSON_Delete(root);
     return text;
 }

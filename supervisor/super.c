@@ -4,6 +4,7 @@
  * decides. The rules live elsewhere, pure and unit-tested: a node's
  * lifecycle in node.c, a parent's strategy in strategy.c, statuses and the
  * report in tree.c, the spawn queue in spawnq.c, placement in place.c. */
+#include "jprint.h"
 #include "super.h"
 #include "sweep.h"
 
@@ -457,7 +458,7 @@ static void s_tree_done(super_t *s, tree_t *t)
     /* The report travels with the event: clients waiting on the tree need
      * no second round trip, and a stopping supervisor no poll to answer. */
     cJSON *report = s_report(s, t);
-    char *text = cJSON_PrintUnformatted(report); /* once, for both topics */
+    char *text = jprint_unformatted(report); /* once, for both topics */
     cJSON_Delete(report);
     for (int i = 0; i < 2; i++) {
         cJSON *body = cJSON_CreateObject();
@@ -488,7 +489,7 @@ static void s_tree_done(super_t *s, tree_t *t)
  * a worker that does not read cannot stall anyone. */
 static void s_notify_send(tree_t *t, tree_node_t *n, cJSON *msg)
 {
-    char *text = cJSON_PrintUnformatted(msg);
+    char *text = jprint_unformatted(msg);
     if (text && strlen(text) <= NOTIFY_MSG_MAX && wfd_send(&n->fds, text, strlen(text)) != 0 &&
         errno != EPIPE && errno != ECONNRESET)
         log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: a message to it was dropped: %s", t->id,

@@ -242,16 +242,22 @@ static void s_publish(brk_t *self, const s_in_t *in, const char *topic, zmq_msg_
     log_debug("published on %s from %s to %zu peers", topic, in->name, n);
 }
 
-/* An event of the broker's on topic "peers"; body is taken. */
+/* An event of the broker's on the topic its body names ("peers",
+ * "interest"); body is taken. */
 static void s_event(brk_t *self, cJSON *body)
 {
-    char *text = env_encode("event", ENV_TOPIC_PREFIX "peers", self->next_id++, -1, body);
+    if (!body)
+        return;
+    char topic[TOPICS_NAME_MAX + 1], to[TOPICS_NAME_MAX + sizeof ENV_TOPIC_PREFIX];
+    snprintf(topic, sizeof topic, "%s", env_str(body, "topic") ?: "peers");
+    snprintf(to, sizeof to, ENV_TOPIC_PREFIX "%s", topic);
+    char *text = env_encode("event", to, self->next_id++, -1, body);
     if (!text)
         return;
     if (self->cap)
         cap_out(self->cap, text);
     s_fanout_t f = {.self = self, .text = text};
-    topics_match(self->topics, "peers", s_deliver, &f);
+    topics_match(self->topics, topic, s_deliver, &f);
     self->stats.events++;
     cJSON_free(text);
 }
@@ -267,9 +273,22 @@ static void s_serve(brk_t *self, const s_in_t *in, const env_t *env)
         s_send_own(self, in, out.reply, env->id, out.body);
         out.body = NULL;
     }
+    /* In this same turn, before any other message is read: a change of
+     * interest reaches the supervisors before the subscriber can act on its
+     * "subscribed". */
     for (int i = 0; i < out.nevents; i++) {
         s_event(self, out.events[i]);
         out.events[i] = NULL;
+    }
+    if (out.direct) {
+        char *text = env_encode("event", ENV_TOPIC_PREFIX SVC_INTEREST_TOPIC, self->next_id++, -1,
+                                out.direct);
+        out.direct = NULL;
+        if (text && self->cap)
+            cap_out(self->cap, text);
+        if (text)
+            s_send_text(self, in->name, strlen(in->name), text);
+        cJSON_free(text);
     }
     svc_out_clear(&out);
 }
@@ -474,11 +493,12 @@ int brk_drain(brk_t *self, int budget)
 static void s_on_expired(const reg_peer_t *peer, void *arg)
 {
     brk_t *self = arg;
-    topics_drop_peer(self->topics, peer->name);
+    cJSON *interest = svc_drop_peer(&self->svc, peer->name);
     self->stats.expired++;
     log_info("peer %s expired (%s, silent for %lld ms)", peer->name, peer->role,
              (long long) (self->now - peer->last_seen_ms));
     s_event(self, svc_peer_event("peer_lost", peer, "expired"));
+    s_event(self, interest);
 }
 
 void brk_expire(brk_t *self, int64_t now_ms)

@@ -36,6 +36,41 @@ cJSON *svc_peer_event(const char *kind, const reg_peer_t *peer, const char *reas
     return body;
 }
 
+static bool s_told(const char *topic)
+{
+    return strncmp(topic, SVC_INTEREST_PREFIX, strlen(SVC_INTEREST_PREFIX)) == 0;
+}
+
+/* An "interest" event with these changes, or NULL when there are none. */
+static cJSON *s_interest_event(cJSON *added, cJSON *removed, bool snapshot)
+{
+    if (!snapshot && cJSON_GetArraySize(added) == 0 && cJSON_GetArraySize(removed) == 0) {
+        cJSON_Delete(added);
+        cJSON_Delete(removed);
+        return NULL;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "topic", SVC_INTEREST_TOPIC);
+    cJSON_AddStringToObject(body, "kind", "interest");
+    cJSON_AddBoolToObject(body, "snapshot", snapshot);
+    cJSON_AddItemToObject(body, "added", added);
+    cJSON_AddItemToObject(body, "removed", removed);
+    return body;
+}
+
+cJSON *svc_drop_peer(svc_t *self, const char *peer)
+{
+    cJSON *mine = topics_list(self->topics, peer);
+    topics_drop_peer(self->topics, peer);
+    cJSON *removed = cJSON_CreateArray();
+    const cJSON *t;
+    cJSON_ArrayForEach(t, mine)
+        if (s_told(t->valuestring) && topics_subscribers(self->topics, t->valuestring) == 0)
+            cJSON_AddItemToArray(removed, cJSON_CreateString(t->valuestring));
+    cJSON_Delete(mine);
+    return s_interest_event(cJSON_CreateArray(), removed, false);
+}
+
 static void s_on_hello(svc_t *self, const env_t *env, const char *sender, int64_t now,
                        svc_out_t *out)
 {
@@ -62,7 +97,7 @@ static void s_on_hello(svc_t *self, const env_t *env, const char *sender, int64_
         /* A restarted peer: its old subscriptions belong to the dead process. */
         log_info("peer %s replaced: incarnation %s -> %s (%s)", sender, old.incarnation,
                  incarnation, role);
-        topics_drop_peer(self->topics, sender);
+        s_event(out, svc_drop_peer(self, sender));
         s_event(out, svc_peer_event("peer_lost", &old, "replaced"));
     }
     if (rc == REG_JOINED)
@@ -109,13 +144,24 @@ static void s_on_subscribe(svc_t *self, const env_t *env, const char *sender, sv
     if (!list)
         return;
     const cJSON *t;
+    cJSON *added = cJSON_CreateArray();
+    bool wants_interest = false;
     cJSON_ArrayForEach(t, list) {
+        bool first = s_told(t->valuestring) && topics_subscribers(self->topics, t->valuestring) == 0;
         if (topics_subscribe(self->topics, sender, t->valuestring) != 0) {
             s_fail(out, "subscribe: cannot hold \"%s\" (at most %d topics per peer)",
                    t->valuestring, TOPICS_PER_PEER_MAX);
+            s_event(out, s_interest_event(added, cJSON_CreateArray(), false));
             return;
         }
+        if (first)
+            cJSON_AddItemToArray(added, cJSON_CreateString(t->valuestring));
+        wants_interest = wants_interest || strcmp(t->valuestring, SVC_INTEREST_TOPIC) == 0;
     }
+    s_event(out, s_interest_event(added, cJSON_CreateArray(), false));
+    if (wants_interest) /* where it starts from; changes follow as events */
+        out->direct = s_interest_event(topics_with_prefix(self->topics, SVC_INTEREST_PREFIX),
+                                       cJSON_CreateArray(), true);
     s_subscribed(self, sender, out);
 }
 
@@ -125,8 +171,14 @@ static void s_on_unsubscribe(svc_t *self, const env_t *env, const char *sender, 
     if (!list)
         return;
     const cJSON *t;
-    cJSON_ArrayForEach(t, list)
+    cJSON *removed = cJSON_CreateArray();
+    cJSON_ArrayForEach(t, list) {
+        bool had = topics_subscribers(self->topics, t->valuestring) > 0;
         topics_unsubscribe(self->topics, sender, t->valuestring);
+        if (had && s_told(t->valuestring) && topics_subscribers(self->topics, t->valuestring) == 0)
+            cJSON_AddItemToArray(removed, cJSON_CreateString(t->valuestring));
+    }
+    s_event(out, s_interest_event(cJSON_CreateArray(), removed, false));
     s_subscribed(self, sender, out);
 }
 
@@ -164,7 +216,7 @@ static void s_on_bye(svc_t *self, const char *sender, svc_out_t *out)
     reg_peer_t gone;
     if (reg_remove(self->reg, sender, &gone) != 0)
         return;
-    topics_drop_peer(self->topics, sender);
+    s_event(out, svc_drop_peer(self, sender));
     log_msg(strcmp(gone.role, "supervisor") == 0 ? ALOG_INFO : ALOG_DEBUG, "peer %s left (%s, bye)",
             sender, gone.role);
     s_event(out, svc_peer_event("peer_lost", &gone, "bye"));
@@ -197,6 +249,8 @@ void svc_out_clear(svc_out_t *out)
 {
     cJSON_Delete(out->body);
     out->body = NULL;
+    cJSON_Delete(out->direct);
+    out->direct = NULL;
     for (int i = 0; i < out->nevents; i++)
         cJSON_Delete(out->events[i]);
     out->nevents = 0;

@@ -151,6 +151,28 @@ cJSON *topics_list(topics_t *self, const char *peer)
     return list;
 }
 
+size_t topics_subscribers(topics_t *self, const char *topic)
+{
+    zhashx_t *set = zhashx_lookup(self->by_topic, topic);
+    return set ? zhashx_size(set) : 0;
+}
+
+cJSON *topics_with_prefix(topics_t *self, const char *prefix)
+{
+    cJSON *list = cJSON_CreateArray();
+    zlistx_t *keys = zhashx_keys(self->by_topic);
+    if (!list || !keys)
+        return list;
+    zlistx_set_comparator(keys, (zlistx_comparator_fn *) strcmp);
+    zlistx_sort(keys);
+    size_t n = strlen(prefix);
+    for (char *t = zlistx_first(keys); t; t = zlistx_next(keys))
+        if (strncmp(t, prefix, n) == 0)
+            cJSON_AddItemToArray(list, cJSON_CreateString(t));
+    zlistx_destroy(&keys);
+    return list;
+}
+
 size_t topics_match(topics_t *self, const char *topic, topics_match_fn *fn, void *arg)
 {
     /* The sets that match: each prefix ending in '/', then the topic. */

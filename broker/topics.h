@@ -33,6 +33,12 @@ size_t topics_count(topics_t *self, const char *peer);
 /* The peer's topics, sorted, as a new JSON array. */
 cJSON *topics_list(topics_t *self, const char *peer);
 
+/* How many peers are subscribed to exactly topic. */
+size_t topics_subscribers(topics_t *self, const char *topic);
+/* Every topic starting with prefix that has a subscriber, sorted, as a new
+ * JSON array. */
+cJSON *topics_with_prefix(topics_t *self, const char *prefix);
+
 /* Call fn for every peer that receives a message on topic; returns how many.
  * fn must not change the subscriptions. */
 size_t topics_match(topics_t *self, const char *topic, topics_match_fn *fn, void *arg);

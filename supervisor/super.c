@@ -4,6 +4,7 @@
  * decides. The rules live elsewhere, pure and unit-tested: a node's
  * lifecycle in node.c, a parent's strategy in strategy.c, statuses and the
  * report in tree.c, the spawn queue in spawnq.c, placement in place.c. */
+#include "interest.h"
 #include "jprint.h"
 #include "super.h"
 #include "sweep.h"
@@ -73,6 +74,8 @@ struct super_t {
     uint32_t exits_unacked;    /* exit statuses read, not acknowledged yet */
     bool token_timer;          /* a pump is due when the next spawn token is */
     place_t *place;
+    interest_t *interest;      /* which tree topics anyone listens to */
+    uint64_t events_unwatched; /* phase/status events not sent: no listener */
     bool stopping;
     int64_t stop_deadline;
     int exit_code;
@@ -167,8 +170,16 @@ static void s_publish_on(super_t *s, const tree_t *t, const char *kind, cJSON *b
     peer_send(s->peer, to, "event", body, -1);
 }
 
+/* A phase or status event: sent only when someone listens (interest.h). */
 static void s_publish(super_t *s, const tree_t *t, cJSON *body)
 {
+    char topic[TREE_ID_MAX + 16];
+    snprintf(topic, sizeof topic, "tree/%s", t->id);
+    if (!interest_wanted(s->interest, topic)) {
+        s->events_unwatched++;
+        cJSON_Delete(body);
+        return;
+    }
     s_publish_on(s, t, "tree", body);
 }
 
@@ -1389,6 +1400,7 @@ static void s_handle_stats(super_t *s, env_t *req)
     cJSON_AddNumberToObject(c, "lost", (double) s->count.lost);
     cJSON_AddNumberToObject(c, "restarts", (double) s->count.restarts);
     cJSON_AddNumberToObject(c, "bad_notify_messages", (double) s->count.bad_notify);
+    cJSON_AddNumberToObject(c, "events_unwatched", (double) s->events_unwatched);
     cJSON_AddNumberToObject(c, "broker_sends_dropped", (double) peer_dropped(s->peer));
     int running = 0, alive = 0;
     for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees)) {
@@ -1407,7 +1419,10 @@ static void s_handle_stats(super_t *s, env_t *req)
 
 static void s_handle_event(super_t *s, env_t *msg)
 {
-    if (!strcmp(msg->from, "broker"))
+    if (!strcmp(msg->from, "broker") && !strcmp(env_str(msg->body, "kind") ?: "", "interest")) {
+        if (interest_apply(s->interest, msg->body) != 0)
+            log_warn("a malformed interest event from the broker: every tree event is sent");
+    } else if (!strcmp(msg->from, "broker"))
         place_on_peer_lost(s->place, msg);
     else
         place_on_event(s->place, msg);
@@ -1598,14 +1613,16 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
     s->drain = drain_new(s_on_output, s);
     s->peer = peer_new(cfg->broker, cfg->name, "supervisor", 0);
     s->place = s->peer ? place_new(s->peer, (place_core_t){s, s_place_event, s_place_phase}) : NULL;
+    s->interest = interest_new();
     s->loop = zloop_new();
     if (s->timerfd < 0 || s->sigfd < 0 || !s->trees || !s->spawnq || !s->deadlines || !s->drain ||
-        !s->peer || !s->place || !s->loop) {
+        !s->peer || !s->place || !s->interest || !s->loop) {
         super_destroy(&s);
         return NULL;
     }
     zsock_set_rcvtimeo(peer_sock(s->peer), 0);
     peer_subscribe(s->peer, "peers"); /* to learn that a supervisor we rely on is lost */
+    peer_subscribe(s->peer, "interest"); /* to send only the events someone receives */
     if (zloop_reader(s->loop, peer_sock(s->peer), s_on_broker, s) != 0 ||
         s_poll_fd(s, s->fsrv.fd, s_on_fsrv) != 0 || s_poll_fd(s, drain_fd(s->drain), s_on_drain) != 0 ||
         s_poll_fd(s, s->timerfd, s_on_timer) != 0 || s_poll_fd(s, s->sigfd, s_on_signal) != 0 ||
@@ -1624,6 +1641,7 @@ void super_destroy(super_t **self)
     super_t *s = *self;
     zloop_destroy(&s->loop);
     place_destroy(&s->place);
+    interest_destroy(&s->interest);
     peer_destroy(&s->peer);
     zlistx_destroy(&s->trees);
     spawnq_destroy(&s->spawnq);

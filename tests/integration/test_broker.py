@@ -617,6 +617,48 @@ def test_cancel_finds_trees_whose_id_names_no_supervisor(run):
           % (r.returncode, r.stderr))
 
 
+@with_peers
+def test_events_go_only_where_someone_listens(run):
+    """The broker tells supervisors which tree topics have subscribers
+    (topic "interest"); a supervisor sends a tree's phase and status events
+    only when someone listens to it (or to "tree/"), its done event always."""
+    run.broker()
+    run.supervisor("sup1")
+    w = Peer(run, "w")
+    w.hello()
+    mid = w.send("broker", "subscribe", {"topics": ["tree/t-watched", "end/t-quiet"]})
+    w.expect("subscribed", re=mid)
+    spec = {"name": "root", "children": [{"name": "a", "run": "exit"}, {"name": "b", "run": "exit"}]}
+
+    def run_tree(tree):
+        mid = w.send("sup1", "spawn", {"spec": spec, "tree": tree})
+        events = []
+        while not any(e["body"].get("kind") == "done" and e["body"]["tree"] == tree for e in events):
+            frm, _, env = w.recv()
+            if env["type"] == "event":
+                events.append(env)
+            else:
+                check(env["type"] == "spawned" and env["re"] == mid, "spawn %s: %s" % (tree, env))
+        return events
+
+    watched = run_tree("t-watched")
+    kinds = sorted(set(e["body"]["kind"] for e in watched))
+    check(kinds == ["done", "phase", "status"], "t-watched: %s" % kinds)
+    quiet = run_tree("t-quiet")
+    check([e["body"]["kind"] for e in quiet] == ["done"] and quiet[0]["to"] == "topic:end/t-quiet",
+          "t-quiet, whose tree topic nobody watches, sent: %s" % [e["to"] for e in quiet])
+    mid = w.send("sup1", "stats", {})
+    _, _, env = w.recv()
+    unwatched = env["body"]["counters"]["events_unwatched"]
+    check(env["type"] == "stats" and unwatched >= 3 * 5, "events_unwatched %s" % unwatched)
+    # A watcher of every tree (arborctl watch) gets every tree's events.
+    mid = w.send("broker", "subscribe", {"topics": ["tree/"]})
+    w.expect("subscribed", re=mid)
+    all_ = run_tree("t-all")
+    check(sum(e["body"]["kind"] == "phase" for e in all_) >= 3 * 5, "t-all: %s" %
+          [e["body"]["kind"] for e in all_])
+
+
 if __name__ == "__main__":
     harness.main([
         test_hello_welcome,
@@ -632,6 +674,7 @@ if __name__ == "__main__":
         test_capture,
         test_end_topic_carries_the_done_event_alone,
         test_cancel_finds_trees_whose_id_names_no_supervisor,
+        test_events_go_only_where_someone_listens,
         test_signals_exit_zero,
         test_flags,
     ])

@@ -218,12 +218,16 @@ static void test_hello_welcome_and_events(void **state)
     assert_int_equal(topics_count(f->topics, "a"), 1);
     svc_out_clear(&out);
 
-    /* New incarnation: lost (replaced) + joined, old subscriptions gone. */
+    /* New incarnation: its subscriptions gone (tree/ had no other
+     * subscriber: interest removed), lost (replaced) + joined. */
     s_serve(f, "a", "hello", "{\"role\":\"client\",\"incarnation\":\"i2\"}", 30, &out);
-    assert_int_equal(out.nevents, 2);
-    assert_string_equal(s_kind(out.events[0]), "peer_lost");
-    assert_string_equal(env_str(out.events[0], "reason"), "replaced");
-    assert_string_equal(s_kind(out.events[1]), "peer_joined");
+    assert_int_equal(out.nevents, 3);
+    assert_string_equal(s_kind(out.events[0]), "interest");
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(out.events[0], "removed"), 0)->valuestring,
+                        "tree/");
+    assert_string_equal(s_kind(out.events[1]), "peer_lost");
+    assert_string_equal(env_str(out.events[1], "reason"), "replaced");
+    assert_string_equal(s_kind(out.events[2]), "peer_joined");
     assert_int_equal(topics_count(f->topics, "a"), 0);
     svc_out_clear(&out);
 }
@@ -271,6 +275,70 @@ static void test_subscribe_unsubscribe(void **state)
     assert_string_equal(text, "[\"tree/\"]");
     cJSON_free(text);
     svc_out_clear(&out);
+}
+
+/* The interest a supervisor is told: a snapshot when it subscribes to
+ * "interest", then a change only when a tree topic gains its first
+ * subscriber or loses its last (unsubscribe, bye). */
+static const char *s_first(const cJSON *event, const char *key)
+{
+    const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItem(event, key), 0);
+    return item ? item->valuestring : NULL;
+}
+
+static void test_interest(void **state)
+{
+    s_fix_t *f = *state;
+    svc_out_t out;
+    const char *hello = "{\"role\":\"client\",\"incarnation\":\"i1\"}";
+    s_serve(f, "c1", "hello", hello, 1, &out);
+    svc_out_clear(&out);
+    s_serve(f, "c2", "hello", hello, 1, &out);
+    svc_out_clear(&out);
+    s_serve(f, "sup", "hello", "{\"role\":\"supervisor\",\"incarnation\":\"s1\"}", 1, &out);
+    svc_out_clear(&out);
+
+    s_serve(f, "c1", "subscribe", "{\"topics\":[\"tree/t1\",\"peers\"]}", 2, &out);
+    assert_int_equal(out.nevents, 1); /* peers is not told */
+    assert_string_equal(s_kind(out.events[0]), "interest");
+    assert_string_equal(env_str(out.events[0], "topic"), "interest");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(out.events[0], "snapshot")));
+    assert_string_equal(s_first(out.events[0], "added"), "tree/t1");
+    assert_null(s_first(out.events[0], "removed"));
+    assert_null(out.direct);
+    svc_out_clear(&out);
+
+    /* A second subscriber of the same topic changes nothing to tell. */
+    s_serve(f, "c2", "subscribe", "{\"topics\":[\"tree/t1\"]}", 3, &out);
+    assert_int_equal(out.nevents, 0);
+    svc_out_clear(&out);
+
+    /* The supervisor's subscription: the snapshot, to it alone. */
+    s_serve(f, "sup", "subscribe", "{\"topics\":[\"interest\"]}", 4, &out);
+    assert_int_equal(out.nevents, 0);
+    assert_non_null(out.direct);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(out.direct, "snapshot")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(out.direct, "added")), 1);
+    assert_string_equal(s_first(out.direct, "added"), "tree/t1");
+    svc_out_clear(&out);
+
+    /* The last subscriber leaves: removed; not before. */
+    s_serve(f, "c1", "unsubscribe", "{\"topics\":[\"tree/t1\"]}", 5, &out);
+    assert_int_equal(out.nevents, 0);
+    svc_out_clear(&out);
+    s_serve(f, "c2", "bye", "{}", 6, &out);
+    assert_true(out.nevents >= 1);
+    assert_string_equal(s_kind(out.events[0]), "interest");
+    assert_string_equal(s_first(out.events[0], "removed"), "tree/t1");
+    svc_out_clear(&out);
+
+    /* A peer that expires (broker.c): the same, through svc_drop_peer. */
+    topics_subscribe(f->topics, "c1", "tree/t2");
+    cJSON *ev = svc_drop_peer(&f->svc, "c1");
+    assert_non_null(ev);
+    assert_string_equal(s_first(ev, "removed"), "tree/t2");
+    cJSON_Delete(ev);
+    assert_null(svc_drop_peer(&f->svc, "c1")); /* nothing left to tell */
 }
 
 static void test_peers_stats_bye(void **state)
@@ -338,6 +406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_requests, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_unsubscribe, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_peers_stats_bye, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_interest, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

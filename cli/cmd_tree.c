@@ -88,7 +88,7 @@ static int s_parse(const char *cmd, int argc, char **argv, tree_opts_t *o, const
     return 0;
 }
 
-static int s_print(const cJSON *report, bool json)
+static int s_print(cJSON *report, bool json)
 {
     if (query_print_report(report, json) != 0) {
         fprintf(stderr, "arborctl: cannot write the report to stdout\n");
@@ -209,7 +209,7 @@ static int s_cancel_direct(ctl_t *ctl, const char *sup, const tree_opts_t *o, bo
 
 /* Nothing to cancel: the tree (or the node) has ended already. Say so,
  * print the report with --json, and exit with its code (*rc). */
-static bool s_already_ended(const cJSON *report, const tree_opts_t *o, const char *sup, int *rc)
+static bool s_already_ended(cJSON *report, const tree_opts_t *o, const char *sup, int *rc)
 {
     const char *status = query_status(report);
     const cJSON *node = o->path ? query_node(report, o->path) : NULL;

@@ -1,3 +1,4 @@
+#include "jprint.h"
 #include "query.h"
 
 #include <czmq.h>
@@ -331,9 +332,9 @@ int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *pa
     }
 }
 
-int query_print_report(const cJSON *report, bool json)
+int query_print_report(cJSON *report, bool json)
 {
-    char *text = json ? cJSON_PrintUnformatted(report)
+    char *text = json ? jprint_unformatted(report) /* its numbers may turn raw */
                       : render_report(report, render_colour_wanted(STDOUT_FILENO));
     if (!text)
         return -1;

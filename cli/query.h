@@ -48,8 +48,9 @@ int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *pa
 const cJSON *query_node(const cJSON *report, const char *path);
 
 /* Report to stdout: the JSON object on one line, or the human rendering.
- * 0, or -1 when stdout failed. */
-int query_print_report(const cJSON *report, bool json);
+ * 0, or -1 when stdout failed. With json its numbers are printed as raw
+ * items (jprint.h): read statuses after, not numbers. */
+int query_print_report(cJSON *report, bool json);
 
 /* "status" of a report ("?" when absent). */
 const char *query_status(const cJSON *report);

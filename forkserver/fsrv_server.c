@@ -28,6 +28,35 @@
 #include "log.h"
 #include "ptree.h"
 
+/* ---- cJSON's memory: one small arena ---------------------------------------- */
+
+/* After each fork every page the fork-server writes is copied first (a
+ * page fault each). glibc's malloc spreads one payload's parse over the
+ * pages of several size bins; this arena keeps it in the fewest, and its
+ * frees write nothing. Reset before each request, when no cJSON object
+ * is alive (the payload is deleted before s_spawn returns); what does not
+ * fit comes from malloc. A child keeps using its own copy. */
+static char s_arena[32768] __attribute__((aligned(16)));
+static size_t s_arena_used;
+
+static void *s_arena_alloc(size_t n)
+{
+    n = (n + 15) & ~(size_t) 15;
+    if (n <= sizeof s_arena - s_arena_used) {
+        void *p = s_arena + s_arena_used;
+        s_arena_used += n;
+        return p;
+    }
+    return malloc(n);
+}
+
+static void s_arena_free(void *p)
+{
+    if ((char *) p >= s_arena && (char *) p < s_arena + sizeof s_arena)
+        return;
+    free(p);
+}
+
 /* ---- the server ----------------------------------------------------------- */
 
 typedef struct {
@@ -82,6 +111,7 @@ typedef struct {
     s_out_t *out_head, *out_tail; /* replies waiting for room in the socket */
     size_t unacked;                /* exit statuses sent but not acknowledged */
     int devnull;                   /* a child's stdin */
+    bool single_threaded;          /* checked once per batch of requests (rule 1) */
     int nhandled;                  /* signals whose disposition is not SIG_DFL here */
     int handled[NSIG];
     char payload[FSRV_MAX_PAYLOAD + 1];
@@ -546,13 +576,13 @@ static pid_t s_fork_into(int cgroup_fd, bool *born_in)
 static void s_spawn(s_server_t *s, uint64_t req, size_t len)
 {
     s->payload[len] = 0;
-    int threads = fsrv_thread_count();
-    if (threads != 1) {
+    if (!s->single_threaded) {
         /* Rule 1: forking a multi-threaded process copies locks held by
          * threads that do not exist in the child. Refuse. */
         s_reply_failed(s, req, EDEADLK, "fork-server is not single-threaded");
         return;
     }
+    s_arena_used = 0; /* nothing of the last request's parse is alive */
     cJSON *payload = cJSON_ParseWithLength(s->payload, len);
     const cJSON *spec = cJSON_GetObjectItem(payload, "spec");
     bool is_exec = cJSON_IsString(cJSON_GetObjectItem(spec, "run")) &&
@@ -830,6 +860,9 @@ static void s_serve(s_server_t *s)
             s_reap(s);
         }
         if (p[0].revents & POLLIN) {
+            /* /proc read once per batch, not per fork: nothing in this
+             * process starts threads, this only proves it. */
+            s->single_threaded = fsrv_thread_count() == 1;
             for (int budget = 64; budget > 0; budget--) {
                 fsrv_hdr_t hdr;
                 int rc = fsrv_wire_recv(s->sock, &hdr, s->payload, FSRV_MAX_PAYLOAD, NULL, NULL);
@@ -857,6 +890,7 @@ static void __attribute__((noreturn)) s_server_main(int sock, pid_t supervisor,
                                                      fsrv_builtin_fn builtin)
 {
     log_init("arbor-forkserver", ALOG_INFO);
+    cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = s_arena_alloc, .free_fn = s_arena_free});
     prctl(PR_SET_NAME, "arbor-forksrv");
     sigset_t mask;
     sigemptyset(&mask);

@@ -6,8 +6,8 @@
  *
  * Until the broker's first snapshot (an old broker never sends one), every
  * topic is wanted. A "tree/" subscriber (arborctl watch of everything)
- * wants them all. A tree's done event is always sent (interest_wanted is
- * not asked for it): it is one message, and placement relies on it. */
+ * wants them all. A tree's done event goes to end/ID always (the broker
+ * tells only tree/ topics), to tree/ID when wanted, like the rest. */
 #ifndef ARBOR_INTEREST_H
 #define ARBOR_INTEREST_H
 

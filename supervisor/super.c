@@ -471,7 +471,12 @@ static void s_tree_done(super_t *s, tree_t *t)
     cJSON *report = s_report(s, t);
     char *text = jprint_unformatted(report); /* once, for both topics */
     cJSON_Delete(report);
-    for (int i = 0; i < 2; i++) {
+    char topic[TREE_ID_MAX + 16];
+    snprintf(topic, sizeof topic, "tree/%s", t->id);
+    /* end/ID always (its subscribers are not told to us); tree/ID when
+     * someone listens there (a watcher, a parent supervisor of a placed
+     * subtree): half a megabyte for a 1111-node tree otherwise swallowed. */
+    for (int i = interest_wanted(s->interest, topic) ? 0 : 1; i < 2; i++) {
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "kind", "done");
         cJSON_AddStringToObject(body, "status", tree_status_name(t->status));

@@ -18,11 +18,19 @@ static int s_bad(char *why, size_t size, const char *fmt, const char *ep)
 
 static int s_tcp(const char *ep, const char *rest, bool bind, char *why, size_t size)
 {
+    /* tcp://SRC;HOST:PORT: the source interface of a connect. */
+    const char *semi = strchr(rest, ';');
+    if (semi && bind)
+        return s_bad(why, size, "\"%s\": a source address (SRC;) is for connecting, not binding",
+                     ep);
+    if (semi)
+        rest = semi + 1;
     const char *colon = strrchr(rest, ':');
     if (!colon || colon == rest)
         return s_bad(why, size, "\"%s\" is not tcp://HOST:PORT", ep);
     size_t host_len = (size_t) (colon - rest);
-    if (rest[0] == '[' && rest[host_len - 1] != ']')
+    if (rest[0] == '[' ? host_len < 3 || rest[host_len - 1] != ']'
+                       : memchr(rest, ':', host_len) != NULL)
         return s_bad(why, size, "\"%s\": an IPv6 host goes in brackets, [::1]:PORT", ep);
     for (const char *p = rest; p < colon; p++)
         if (*p <= ' ' || *p == '/')

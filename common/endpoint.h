@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* 0 when ep is tcp://HOST:PORT (PORT 1..65535; HOST "*" only to bind),
+/* 0 when ep is tcp://[SRC;]HOST:PORT (PORT 1..65535; HOST "*" only to bind,
+ * SRC; only to connect, an IPv6 HOST in brackets),
  * ipc://PATH (a path that fits a socket address, or @name: abstract) or
  * inproc://NAME; else -1 with the reason in why. Pure: no system call. */
 int endpoint_check(const char *ep, bool bind, char *why, size_t size);

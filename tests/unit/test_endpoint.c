@@ -26,6 +26,8 @@ static void test_good_endpoints(void **state)
             fail_msg("%s refused: %s", bind_ok[i], why);
     }
     assert_int_equal(endpoint_check("tcp://broker:5555", false, NULL, 0), 0);
+    assert_int_equal(endpoint_check("tcp://eth0;broker:5555", false, NULL, 0), 0); /* source */
+    assert_int_equal(endpoint_check("tcp://eth0;[::1]:5555", false, NULL, 0), 0);
 }
 
 static void test_bad_endpoints_say_why(void **state)
@@ -46,6 +48,9 @@ static void test_bad_endpoints_say_why(void **state)
         {"tcp://:5555", true, "tcp://HOST:PORT"},
         {"tcp://*:5555", false, "to bind"},
         {"tcp://a b:5555", false, "space"},
+        {"tcp://::1:5555", false, "brackets"},
+        {"tcp://[]:5555", false, "brackets"},
+        {"tcp://eth0;broker:5555", true, "not binding"},
         {"ipc://", true, "no path"},
         {"ipc://*", false, "to bind"},
         {"localhost:5555", false, "not an endpoint"},

@@ -14,12 +14,14 @@
 typedef struct s_reg_t {
     int fd;
     uint64_t key;
+    bool writable; /* EPOLLOUT asked for */
     struct s_reg_t *prev, *next; /* every open registration, to free them at the end */
 } s_reg_t;
 
 struct drain_t {
     int epfd;
     drain_fn *fn;
+    drain_writable_fn *wfn;
     void *arg;
     s_reg_t *regs;
     s_reg_t **byfd;   /* registrations by fd number, for drain_forget */
@@ -71,6 +73,24 @@ void drain_destroy(drain_t **self)
 
 int drain_fd(drain_t *self) { return self->epfd; }
 
+void drain_on_writable(drain_t *self, drain_writable_fn *fn) { self->wfn = fn; }
+
+int drain_want_writable(drain_t *self, int fd, bool want)
+{
+    s_reg_t *reg = fd >= 0 && fd < self->cap ? self->byfd[fd] : NULL;
+    if (!reg) {
+        errno = EBADF;
+        return -1;
+    }
+    if (reg->writable == want)
+        return 0;
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = reg};
+    if (epoll_ctl(self->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)
+        return -1;
+    reg->writable = want;
+    return 0;
+}
+
 int drain_add(drain_t *self, int fd, uint64_t key)
 {
     if (fd < 0)
@@ -87,7 +107,7 @@ int drain_add(drain_t *self, int fd, uint64_t key)
     s_reg_t *reg = malloc(sizeof *reg);
     if (!reg)
         return -1;
-    *reg = (s_reg_t){fd, key, NULL, self->regs};
+    *reg = (s_reg_t){.fd = fd, .key = key, .next = self->regs};
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = reg};
     if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -134,6 +154,11 @@ void drain_ready(drain_t *self)
     int n = epoll_wait(self->epfd, evs, DRAIN_EVENTS, 0);
     for (int i = 0; i < n; i++) {
         s_reg_t *reg = evs[i].data.ptr;
+        if ((evs[i].events & EPOLLOUT) && reg->writable &&
+            !(self->wfn && self->wfn(self->arg, reg->key)))
+            drain_want_writable(self, reg->fd, false); /* nothing waits any more */
+        if (!(evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+            continue;
         if (s_read(self, reg->fd, reg->key, 4 * DRAIN_CHUNK)) {
             epoll_ctl(self->epfd, EPOLL_CTL_DEL, reg->fd, NULL);
             close(reg->fd);

@@ -13,7 +13,16 @@ typedef struct drain_t drain_t;
 /* Called with what was read from the pipe registered under key; eof once. */
 typedef void (drain_fn)(void *arg, uint64_t key, const char *data, size_t len, bool eof);
 
+/* Called when an fd asked for with drain_want_writable can take more;
+ * returns whether it still wants to be told (something still waits). */
+typedef bool (drain_writable_fn)(void *arg, uint64_t key);
+
 drain_t *drain_new(drain_fn *fn, void *arg);
+/* Who is told of room to write (drain_want_writable). */
+void drain_on_writable(drain_t *self, drain_writable_fn *fn);
+/* Watch registered fd for room to write too (a queue waits for it), or no
+ * longer. 0, or -1 with errno (not registered: EBADF). */
+int drain_want_writable(drain_t *self, int fd, bool want);
 void drain_destroy(drain_t **self);
 int drain_fd(drain_t *self);
 int drain_add(drain_t *self, int fd, uint64_t key);

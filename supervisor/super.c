@@ -278,7 +278,7 @@ static void s_tell(super_t *s, tree_t *t, tree_node_t *n, unsigned tells)
         {NA_TELL_CANCEL, LINK_EV_CANCEL}, {NA_TELL_CHILDREN_EXITED, LINK_EV_CHILDREN_EXITED}};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         const char *text = notify_event_text(order[i].ev);
-        if ((tells & order[i].bit) && wfd_send(&n->fds, text, strlen(text)) != 0 &&
+        if ((tells & order[i].bit) && wfd_send(&n->fds, s->drain, text, strlen(text)) != 0 &&
             errno != EPIPE && errno != ECONNRESET) /* those: it has exited, its exit settles it */
             log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: cannot tell it %s: %s", t->id,
                      n->path, text, strerror(errno));
@@ -503,10 +503,10 @@ static void s_tree_done(super_t *s, tree_t *t)
 /* Send one JSON message to a worker over its notify fd, without blocking:
  * what its socket cannot take now waits in its queue (wfd.h), bounded, so
  * a worker that does not read cannot stall anyone. */
-static void s_notify_send(tree_t *t, tree_node_t *n, cJSON *msg)
+static void s_notify_send(super_t *s, tree_t *t, tree_node_t *n, cJSON *msg)
 {
     char *text = jprint_unformatted(msg);
-    if (text && strlen(text) <= NOTIFY_MSG_MAX && wfd_send(&n->fds, text, strlen(text)) != 0 &&
+    if (text && strlen(text) <= NOTIFY_MSG_MAX && wfd_send(&n->fds, s->drain, text, strlen(text)) != 0 &&
         errno != EPIPE && errno != ECONNRESET)
         log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: a message to it was dropped: %s", t->id,
                  n->path, strerror(errno));
@@ -537,7 +537,7 @@ static void s_tell_child_exited(super_t *s, tree_t *t, tree_node_t *p, const tre
         cJSON_ReplaceItemInObject(msg, "error", e);
     }
     free(text);
-    s_notify_send(t, p, msg);
+    s_notify_send(s, t, p, msg);
 }
 
 /* Node n has its terminal status: tell its watchers, its parent, the tree. */
@@ -714,11 +714,11 @@ static bool s_worker_phase(phase_t ph)
 
 static void s_on_dynamic(super_t *s, tree_t *t, tree_node_t *n, notify_msg_t *m);
 
-static void s_notify_send(tree_t *t, tree_node_t *n, cJSON *msg);
+static void s_notify_send(super_t *s, tree_t *t, tree_node_t *n, cJSON *msg);
 
 /* A malformed spawn request that still has its "id": answer it with the
  * error, so the worker waiting for it is not left waiting. */
-static bool s_refuse_bad_spawn(tree_t *t, tree_node_t *n, const char *data, size_t len,
+static bool s_refuse_bad_spawn(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len,
                                const char *why)
 {
     cJSON *msg = cJSON_ParseWithLength(data, len);
@@ -730,7 +730,7 @@ static bool s_refuse_bad_spawn(tree_t *t, tree_node_t *n, const char *data, size
         cJSON *e = cJSON_AddObjectToObject(reply, "error");
         cJSON_AddStringToObject(e, "type", "SpawnRefused");
         cJSON_AddStringToObject(e, "message", why && *why ? why : "a malformed spawn request");
-        s_notify_send(t, n, reply);
+        s_notify_send(s, t, n, reply);
     }
     cJSON_Delete(msg);
     return spawn;
@@ -775,7 +775,7 @@ static void s_on_error(super_t *s, tree_t *t, tree_node_t *n, cJSON *error, phas
 static void s_on_notify(super_t *s, tree_t *t, tree_node_t *n, const char *data, size_t len)
 {
     if (wfd_queued(&n->fds)) /* it reads its socket too, now: send what waits */
-        wfd_flush(&n->fds);
+        wfd_flush(&n->fds, s->drain);
     notify_msg_t m;
     notify_kind_t kind = notify_parse(data, len, &m);
     log_debug("notify %s: %.*s", n->path, (int) (len < 512 ? len : 512), data);
@@ -804,7 +804,7 @@ static void s_on_notify(super_t *s, tree_t *t, tree_node_t *n, const char *data,
         m.error = NULL;
     } else if (kind == NOTIFY_SPAWN || kind == NOTIFY_CANCEL_REQ) {
         s_on_dynamic(s, t, n, &m);
-    } else if (kind == NOTIFY_MALFORMED && s_refuse_bad_spawn(t, n, data, len, m.why)) {
+    } else if (kind == NOTIFY_MALFORMED && s_refuse_bad_spawn(s, t, n, data, len, m.why)) {
         ; /* a spawn request it can match to its answer */
     } else {
         n->inc.bad_messages++;
@@ -816,6 +816,19 @@ static void s_on_notify(super_t *s, tree_t *t, tree_node_t *n, const char *data,
                      (unsigned long long) n->inc.bad_messages);
     }
     notify_msg_clear(&m);
+}
+
+/* A worker's notify socket has room again: send what waits for it (no
+ * polling: the drain watches for room only while something waits). */
+static bool s_on_writable(void *arg, uint64_t key)
+{
+    super_t *s = arg;
+    tree_t *t;
+    tree_node_t *n = s_node_by_req(s, WFD_KEY_REQ(key), &t);
+    if (!n || WFD_KEY_WHICH(key) != WFD_NOTIFY)
+        return false;
+    wfd_flush(&n->fds, s->drain);
+    return wfd_queued(&n->fds) > 0;
 }
 
 static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, bool eof)
@@ -1181,7 +1194,7 @@ static void s_on_dynamic(super_t *s, tree_t *t, tree_node_t *n, notify_msg_t *m)
             for (int i = 0; i < n->nchildren; i++)
                 if (n->children[i]->idx >= first)
                     cJSON_AddItemToArray(paths, cJSON_CreateString(n->children[i]->path));
-            s_notify_send(t, n, reply);
+            s_notify_send(s, t, n, reply);
             return;
         }
     }
@@ -1189,7 +1202,7 @@ static void s_on_dynamic(super_t *s, tree_t *t, tree_node_t *n, notify_msg_t *m)
     cJSON *e = cJSON_AddObjectToObject(reply, "error");
     cJSON_AddStringToObject(e, "type", "SpawnRefused");
     cJSON_AddStringToObject(e, "message", why);
-    s_notify_send(t, n, reply);
+    s_notify_send(s, t, n, reply);
 }
 
 /* ---- requests from clients, one handler each ------------------------------ */
@@ -1555,15 +1568,6 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return s_all_done(s) ? -1 : 0;
 }
 
-/* Messages that waited for a worker to read: try again. */
-static void s_flush_notify(super_t *s)
-{
-    for (tree_t *t = zlistx_first(s->trees); t; t = zlistx_next(s->trees))
-        for (int i = 0; !t->ended_ms && i < t->nnodes; i++)
-            if (wfd_queued(&t->nodes[i].fds))
-                wfd_flush(&t->nodes[i].fds);
-}
-
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
@@ -1575,7 +1579,6 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
         peer_tick(s->peer);
         s->next_beat = now + PEER_HEARTBEAT_MS;
     }
-    s_flush_notify(s);
     place_tick(s->place, now);
     s_pump(s);
     if (s->stopping && now >= s->stop_deadline) {
@@ -1616,6 +1619,8 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
     s->spawnq = spawnq_new(cfg->spawn_rate);
     s->deadlines = dl_new();
     s->drain = drain_new(s_on_output, s);
+    if (s->drain)
+        drain_on_writable(s->drain, s_on_writable);
     s->peer = peer_new(cfg->broker, cfg->name, "supervisor", 0);
     s->place = s->peer ? place_new(s->peer, (place_core_t){s, s_place_event, s_place_phase}) : NULL;
     s->interest = interest_new();

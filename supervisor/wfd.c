@@ -30,32 +30,36 @@ static int s_send_one(int fd, const char *text, size_t len)
     return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 }
 
-void wfd_flush(wfd_t *w)
+void wfd_flush(wfd_t *w, drain_t *d)
 {
     int fd = w->pipe[WFD_NOTIFY];
     while (w->outq_n > 0 && fd >= 0) {
         wfd_msg_t *m = &w->outq[w->outq_head];
         int rc = s_send_one(fd, m->text, m->len);
-        if (rc == 0)
-            return; /* still full: the next flush goes on */
+        if (rc == 0) {
+            drain_want_writable(d, fd, true); /* still full: flushed again when it has room */
+            return;
+        }
         /* sent, or it cannot be (the worker is gone): either way done */
         w->outq_bytes -= m->len;
         free(m->text);
         w->outq_head = (w->outq_head + 1) % w->outq_cap;
         w->outq_n--;
     }
+    if (fd >= 0)
+        drain_want_writable(d, fd, false);
 }
 
 size_t wfd_queued(const wfd_t *w) { return w->outq_n; }
 
-int wfd_send(wfd_t *w, const char *text, size_t len)
+int wfd_send(wfd_t *w, drain_t *d, const char *text, size_t len)
 {
     int fd = w->pipe[WFD_NOTIFY];
     if (fd < 0) {
         errno = EPIPE;
         return -1;
     }
-    wfd_flush(w);
+    wfd_flush(w, d);
     if (w->outq_n == 0) { /* nothing ahead of it: try at once */
         int rc = s_send_one(fd, text, len);
         if (rc != 0)
@@ -87,6 +91,7 @@ int wfd_send(wfd_t *w, const char *text, size_t len)
     memcpy(copy, text, len);
     w->outq[(w->outq_head + w->outq_n++) % w->outq_cap] = (wfd_msg_t){copy, len};
     w->outq_bytes += len;
+    drain_want_writable(d, fd, true); /* flushed when its socket has room */
     return 0;
 }
 

@@ -48,12 +48,14 @@ unsigned wfd_drain_final(wfd_t *w, drain_t *d, uint64_t req);
 /* Signal it through its pidfd (never a bare pid): 0, or -1 with errno. */
 int wfd_signal(const wfd_t *w, int sig);
 /* Send one message (a JSON text) to the worker over its notify fd without
- * blocking: what its socket cannot take now waits in order in its queue.
+ * blocking: what its socket cannot take now waits in order in its queue,
+ * and the drain is asked to say when there is room (drain_want_writable).
  * 0 sent or queued; -1 with errno: EPIPE (no notify fd, or it is closed),
  * ENOBUFS (the queue holds WFD_OUTQ_MAX_BYTES: dropped), EMSGSIZE. */
-int wfd_send(wfd_t *w, const char *text, size_t len);
-/* Send what waits in the queue, until the socket is full again. */
-void wfd_flush(wfd_t *w);
+int wfd_send(wfd_t *w, drain_t *d, const char *text, size_t len);
+/* Send what waits in the queue, until the socket is full again; the drain
+ * watches for room only while something waits. */
+void wfd_flush(wfd_t *w, drain_t *d);
 /* Messages waiting. */
 size_t wfd_queued(const wfd_t *w);
 /* Close everything it still holds; what waits to be sent is dropped. */

@@ -381,6 +381,20 @@ void contain_abort(contain_t *self, uint32_t slot)
         s_retire(self, slot);
 }
 
+void contain_drop(contain_t *self, pid_t pid)
+{
+    s_worker_t **link = s_bucket(self, pid);
+    while (*link && (*link)->pid != pid)
+        link = &(*link)->next;
+    s_worker_t *w = *link;
+    if (!w)
+        return;
+    *link = w->next;
+    self->nworkers--;
+    contain_abort(self, w->slot);
+    s_free_worker(w);
+}
+
 int contain_add(contain_t *self, pid_t pid, const char *tree, const char *path, uint32_t slot)
 {
     s_worker_t *w = calloc(1, sizeof *w);

@@ -48,8 +48,12 @@ int contain_join(int cgroup_fd);
 /* The fork failed: drop the prepared cgroup. */
 void contain_abort(contain_t *self, uint32_t slot);
 
-/* A worker was forked (builtin: tree and path NULL, slot 0). */
+/* A worker was forked (builtin: tree and path NULL, slot 0). At once, not
+ * when its exec succeeds: until then a sweep must know it for a worker. */
 int contain_add(contain_t *self, pid_t pid, const char *tree, const char *path, uint32_t slot);
+/* Its exec failed: it is no worker (its cgroup is dropped too); reaped, it
+ * is an orphan of nobody. */
+void contain_drop(contain_t *self, pid_t pid);
 
 /* Workers were reaped (pids[0..n)): kill every process their nodes left
  * behind. escaped[i]: how many had to be killed for pids[i] (0 for a

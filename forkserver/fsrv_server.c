@@ -80,8 +80,6 @@ typedef struct {
     uint64_t req;
     int status;                 /* read end of its CLOEXEC status pipe, O_NONBLOCK */
     int fds[FSRV_MAX_FDS];      /* pidfd, stdout, stderr, notify: sent with SPAWNED */
-    uint32_t slot;              /* its cgroup (contain.c), 0: none */
-    char *tree, *path;          /* what its descendants inherit (contain_add) */
     int64_t forked_at, deadline;
     s_execfail_t f;
     size_t got;
@@ -457,8 +455,6 @@ static void s_adopt_child(s_server_t *s, pid_t pid, uint64_t req)
 
 static void s_pending_free(s_pending_t *p)
 {
-    free(p->tree);
-    free(p->path);
     if (p->status >= 0)
         close(p->status);
 }
@@ -488,8 +484,6 @@ static void s_settle(s_server_t *s, size_t i, int verdict)
     s_pending_t p = s->pending[i];
     s->pending[i] = s->pending[--s->npending];
     if (verdict == 1) {
-        if (contain_add(s->contain, p.pid, p.tree, p.path, p.slot) != 0)
-            log_error("fork-server: out of memory: what %s starts is not contained", p.path);
         s_adopt_child(s, p.pid, p.req);
         fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = p.req, .pid = p.pid,
                           .mono_ms = p.forked_at};
@@ -500,7 +494,7 @@ static void s_settle(s_server_t *s, size_t i, int verdict)
         if (verdict < 0)
             kill(p.pid, SIGKILL);
         s_close_all(p.fds, FSRV_MAX_FDS);
-        contain_abort(s->contain, p.slot);
+        contain_drop(s->contain, p.pid); /* and its cgroup */
         if (verdict == 2) {
             s_reply_child_failed(s, p.req, &p.f);
         } else {
@@ -695,19 +689,20 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         return;
     }
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    /* A worker from now on, for containment: a sweep while its verdict is
+     * pending must not take it for an orphan of an ended node. */
+    if (contain_add(s->contain, pid, is_exec ? tree : NULL, is_exec ? path : NULL, slot) != 0)
+        log_error("fork-server: out of memory: what %s starts is not contained", path ?: "?");
     if (is_exec) {
         /* Its verdict comes later (s_pending_check): fork the next one now. */
         s_pending_t *p = &s->pending[s->npending++];
-        *p = (s_pending_t){.pid = pid, .req = req, .status = status[0], .slot = slot,
+        *p = (s_pending_t){.pid = pid, .req = req, .status = status[0],
                            .fds = {pidfd, out[0], err[0], link[0]},
-                           .tree = tree ? strdup(tree) : NULL, .path = path ? strdup(path) : NULL,
                            .forked_at = forked_at,
                            .deadline = clk_now_ms() + FSRV_EXEC_DEADLINE_MS};
         cJSON_Delete(payload);
         return;
     }
-    if (contain_add(s->contain, pid, NULL, NULL, slot) != 0)
-        log_error("fork-server: out of memory: what %s starts is not contained", path ?: "?");
     cJSON_Delete(payload);
     s_adopt_child(s, pid, req);
     fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = req, .pid = pid, .mono_ms = forked_at};

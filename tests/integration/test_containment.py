@@ -208,6 +208,36 @@ def case_sigkill_fork_server(run, cgroup):
     check(code == 0 and report["status"] == "ok", "after the restart: %d %s" % (code, report["status"]))
 
 
+def case_siblings_forked_while_others_end(run, cgroup):
+    """Exec'd nodes end while the fork-server is forking their siblings: a
+    sibling that has exec'd, but whose exec verdict the fork-server has not
+    read yet, is a worker, not an orphan of the node that just ended (the
+    subreaper's sweep killed such siblings once: "died by SIGKILL, which
+    arbor did not send")."""
+    started(run, cgroup)
+    m = uuid.uuid4().hex
+    kids = []
+    for i in range(120):
+        argv = ["true"] if i % 2 else ["sleep", "1000"]
+        kids.append({"name": "%s-%d" % ("quick" if i % 2 else "stay", i), "run": "exec",
+                     "argv": argv, "env": mark_env(m), "restart": "temporary"})
+    spec = {"name": "root", "strategy": "one_for_one", "children": kids}
+    tree = run.ctl("spawn", "-", input=json.dumps(spec)).stdout.strip()
+    run.wait_report(tree, lambda rep: all(
+        n["status"] == ("ok" if n["name"].startswith("quick") else "running")
+        for n in walk(rep["root"])
+        if n["path"] != "root") or any(n["status"] in ("failed", "lost") for n in walk(rep["root"])),
+        "the quick ones ended, the others running (or one failed)")
+    report = run.report(tree)
+    check_mode(run, report, cgroup)
+    bad = ["%s %s %r" % (n["path"], n["status"], n["error"]) for n in walk(report["root"])
+           if n["path"] != "root" and n["status"] not in ("ok", "running")]
+    check(not bad, "%d siblings did not survive the others' ends: %s" % (len(bad), bad[:3]))
+    r = run.ctl("cancel", "--wait", tree)
+    check(r.returncode == 4, "cancel: exit %d %s" % (r.returncode, r.stderr))
+    none_left(m, 1.0)
+
+
 def with_modes(case):
     def cg(run):
         case(run, True)
@@ -260,7 +290,8 @@ def test_exec_format_error_says_enoexec(run):
 
 
 CASES = [case_setsid_child_outlives_failing_shell, case_cancel_shell_whose_child_ignores_term,
-         case_double_fork_daemon, case_sigkill_supervisor, case_sigkill_fork_server]
+         case_double_fork_daemon, case_sigkill_supervisor, case_sigkill_fork_server,
+         case_siblings_forked_while_others_end]
 
 if __name__ == "__main__":
     main([t for c in CASES for t in with_modes(c)] +

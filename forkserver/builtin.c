@@ -126,7 +126,11 @@ static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, in
     s_phase(n, "exiting");
     arbor_worker_close(&n->w);
     cJSON_Delete(n->payload);
-    exit(code);
+    /* _exit, not exit: a fork of the fork-server must not run its atexit
+     * handlers and library destructors (nor flush what its stdio held at
+     * the fork a second time); what this builtin wrote itself is flushed. */
+    fflush(NULL);
+    _exit(code);
 }
 
 void builtin_run(const char *payload_text, size_t len)

@@ -211,11 +211,12 @@ class Run:
                 p.kill()
                 p.wait(timeout=5)
 
-    def survivors(self, timeout=3):
-        """Marked processes still alive after a deadline (polling /proc)."""
+    def survivors(self, timeout=3, besides=()):
+        """Marked processes (but those in besides) still alive after at most
+        timeout s: none, or those left at the deadline."""
         deadline = time.monotonic() + timeout * SLOW
         while True:
-            left = marked_pids(self.marker)
+            left = [p for p in marked_pids(self.marker) if p not in besides]
             if not left or time.monotonic() >= deadline:
                 return left
             time.sleep(0.02)  # polling /proc: there is no event for "none left"
@@ -227,12 +228,7 @@ class Run:
         for p in self.procs:
             if p.arbor_name.startswith("sup"):
                 daemons |= set(children_of(p.pid))
-        deadline = time.monotonic() + timeout * SLOW
-        while True:
-            left = [p for p in marked_pids(self.marker) if p not in daemons]
-            if not left or time.monotonic() >= deadline:
-                return left
-            time.sleep(0.02)  # polling /proc: no event says "none left"
+        return self.survivors(timeout, besides=daemons)
 
     def cleanup(self):
         self.kill_all()

@@ -15,7 +15,7 @@ import random
 import signal
 import time
 
-from harness import (SLOW, check, fork_server_of, main, marked_pids,
+from harness import (SLOW, check, fork_server_of, main,
                      validate_report, walk)
 
 TERMINAL = {"ok", "failed", "cancelled", "killed", "spawn_failed", "lost"}
@@ -97,16 +97,6 @@ def random_tree(rng, depth, name="root"):
     return node
 
 
-def workers_left(run, daemons, timeout):
-    """Processes of the run other than the daemons, after at most timeout s."""
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        left = [p for p in marked_pids(run.marker) if p not in daemons]
-        if not left or time.monotonic() >= deadline:
-            return left
-        time.sleep(0.02)  # polling /proc: no event tells "all gone"
-
-
 def test_chaos(run):
     rng = random.Random(SEED)
     print("chaos: %d runs, seed %d" % (RUNS, SEED), flush=True)
@@ -145,7 +135,7 @@ def test_chaos(run):
             sup.wait()
             run.procs.remove(sup)
             # Everything of its trees dies with it, within a second.
-            left = workers_left(run, {broker.pid}, 1.0)
+            left = run.survivors(1.0, besides={broker.pid})
             check(not left, "run %d (seed %d): survivors of the supervisor: %r" % (i, SEED, left))
             check(not marked_alive(), "run %d (seed %d): escaped the supervisor" % (i, SEED))
             sup = run.supervisor("sup1")
@@ -165,7 +155,7 @@ def test_chaos(run):
             if n["status"] == "lost":
                 check(victim == "fork-server", "run %d: %s lost without the fork-server dying" % (i, n["path"]))
         # No worker of this run is left: only the daemons remain.
-        left = workers_left(run, {broker.pid, sup.pid, fork_server_of(sup.pid)}, 3.0)
+        left = run.survivors(3.0, besides={broker.pid, sup.pid, fork_server_of(sup.pid)})
         check(not left, "run %d (seed %d, victim %s): survivors %r" % (i, SEED, victim, left))
         # And none of what the programs started (already covered by the
         # run's marker; this one is set by the spec, as a user would).

@@ -148,14 +148,20 @@ int cmd_status(const char *broker, int argc, char **argv)
     return rc;
 }
 
-/* Send cancel and read the answer. 0 when the supervisor is cancelling. */
-static int s_cancel(ctl_t *ctl, const char *sup, const tree_opts_t *o)
+/* The cancel request to sup, and its answer (NULL: none in time). */
+static env_t *s_cancel_request(ctl_t *ctl, const char *sup, const tree_opts_t *o)
 {
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "tree", o->tree);
     if (o->path)
         cJSON_AddStringToObject(body, "path", o->path);
-    env_t *reply = ctl_request(ctl, sup, "cancel", body, CTL_REPLY_MS);
+    return ctl_request(ctl, sup, "cancel", body, CTL_REPLY_MS);
+}
+
+/* Send cancel and read the answer. 0 when the supervisor is cancelling. */
+static int s_cancel(ctl_t *ctl, const char *sup, const tree_opts_t *o)
+{
+    env_t *reply = s_cancel_request(ctl, sup, o);
     if (!reply) {
         if (ctl_signalled())
             return EXIT_INTERRUPTED;
@@ -190,11 +196,7 @@ static int s_cancel(ctl_t *ctl, const char *sup, const tree_opts_t *o)
  * or did not answer (the caller then looks for the tree), or an exit code. */
 static int s_cancel_direct(ctl_t *ctl, const char *sup, const tree_opts_t *o, bool *ended)
 {
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "tree", o->tree);
-    if (o->path)
-        cJSON_AddStringToObject(body, "path", o->path);
-    env_t *reply = ctl_request(ctl, sup, "cancel", body, CTL_REPLY_MS);
+    env_t *reply = s_cancel_request(ctl, sup, o);
     if (!reply)
         return ctl_signalled() ? EXIT_INTERRUPTED : 0;
     int rc = 0;

@@ -230,6 +230,21 @@ static s_worker_t *s_find(contain_t *c, pid_t pid)
     return NULL;
 }
 
+/* Remove pid's record from the table and return it (the caller frees it),
+ * or NULL: no worker (an adopted orphan, a child whose exec failed). */
+static s_worker_t *s_take(contain_t *c, pid_t pid)
+{
+    s_worker_t **link = s_bucket(c, pid);
+    while (*link && (*link)->pid != pid)
+        link = &(*link)->next;
+    s_worker_t *w = *link;
+    if (w) {
+        *link = w->next;
+        c->nworkers--;
+    }
+    return w;
+}
+
 /* Whether an exec'd node (tree, path) still has its process. */
 static bool s_node_alive(contain_t *c, const char *tree, const char *path)
 {
@@ -383,14 +398,9 @@ void contain_abort(contain_t *self, uint32_t slot)
 
 void contain_drop(contain_t *self, pid_t pid)
 {
-    s_worker_t **link = s_bucket(self, pid);
-    while (*link && (*link)->pid != pid)
-        link = &(*link)->next;
-    s_worker_t *w = *link;
+    s_worker_t *w = s_take(self, pid);
     if (!w)
         return;
-    *link = w->next;
-    self->nworkers--;
     contain_abort(self, w->slot);
     s_free_worker(w);
 }
@@ -426,14 +436,9 @@ void contain_reaped(contain_t *self, const pid_t *pids, int *escaped, size_t n)
     size_t nended = 0;
     for (size_t i = 0; i < n; i++) {
         escaped[i] = 0;
-        s_worker_t **link = s_bucket(self, pids[i]);
-        while (*link && (*link)->pid != pids[i])
-            link = &(*link)->next;
-        s_worker_t *w = *link;
+        s_worker_t *w = s_take(self, pids[i]);
         if (!w)
             continue; /* an adopted orphan, not a worker */
-        *link = w->next;
-        self->nworkers--;
         if (w->slot && self->base) {
             char dir[PATH_MAX], file[PATH_MAX + 16];
             s_node_dir(self, w->slot, dir, sizeof dir);

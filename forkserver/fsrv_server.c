@@ -453,12 +453,6 @@ static void s_adopt_child(s_server_t *s, pid_t pid, uint64_t req)
     s->children[s->nchildren++] = (s_child_t){pid, req};
 }
 
-static void s_pending_free(s_pending_t *p)
-{
-    if (p->status >= 0)
-        close(p->status);
-}
-
 /* Read what the status pipe of pending child i holds: 0 no verdict yet,
  * 1 it runs its program (EOF), 2 p->f says why not. */
 static int s_verdict_read(s_pending_t *p)
@@ -504,7 +498,7 @@ static void s_settle(s_server_t *s, size_t i, int verdict)
             s_reply_failed(s, p.req, ETIMEDOUT, what);
         }
     }
-    s_pending_free(&p);
+    close(p.status);
 }
 
 /* Settle every pending child whose pipe has spoken or whose deadline has

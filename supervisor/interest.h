@@ -25,10 +25,11 @@ void interest_destroy(interest_t **self);
  * until the next snapshot). */
 int interest_apply(interest_t *self, const cJSON *body);
 
-/* Whether an event on topic (e.g. "tree/sup1.ab12") would reach anyone. */
-bool interest_wanted(const interest_t *self, const char *topic);
+/* Whether an event of tree (its id: "sup1.ab12", topic tree/sup1.ab12)
+ * would reach anyone. */
+bool interest_wanted(const interest_t *self, const char *tree);
 
-/* Topics known to have a subscriber (for stats and tests). */
+/* Tree topics known to have a subscriber ("tree/" counted too). */
 size_t interest_size(const interest_t *self);
 
 #endif

@@ -173,9 +173,7 @@ static void s_publish_on(super_t *s, const tree_t *t, const char *kind, cJSON *b
 /* A phase or status event: sent only when someone listens (interest.h). */
 static void s_publish(super_t *s, const tree_t *t, cJSON *body)
 {
-    char topic[TREE_ID_MAX + 16];
-    snprintf(topic, sizeof topic, "tree/%s", t->id);
-    if (!interest_wanted(s->interest, topic)) {
+    if (!interest_wanted(s->interest, t->id)) {
         s->events_unwatched++;
         cJSON_Delete(body);
         return;
@@ -471,12 +469,10 @@ static void s_tree_done(super_t *s, tree_t *t)
     cJSON *report = s_report(s, t);
     char *text = jprint_unformatted(report); /* once, for both topics */
     cJSON_Delete(report);
-    char topic[TREE_ID_MAX + 16];
-    snprintf(topic, sizeof topic, "tree/%s", t->id);
     /* end/ID always (its subscribers are not told to us); tree/ID when
      * someone listens there (a watcher, a parent supervisor of a placed
      * subtree): half a megabyte for a 1111-node tree otherwise swallowed. */
-    for (int i = interest_wanted(s->interest, topic) ? 0 : 1; i < 2; i++) {
+    for (int i = interest_wanted(s->interest, t->id) ? 0 : 1; i < 2; i++) {
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "kind", "done");
         cJSON_AddStringToObject(body, "status", tree_status_name(t->status));

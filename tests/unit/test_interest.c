@@ -21,13 +21,13 @@ static void test_everything_until_the_first_snapshot(void **state)
 {
     (void) state;
     interest_t *in = interest_new();
-    assert_true(interest_wanted(in, "tree/a"));
+    assert_true(interest_wanted(in, "a"));
     /* Changes alone (an old snapshot lost) do not make it selective. */
     assert_int_equal(s_apply(in, "{\"snapshot\":false,\"added\":[\"tree/b\"],\"removed\":[]}"), 0);
-    assert_true(interest_wanted(in, "tree/a"));
+    assert_true(interest_wanted(in, "a"));
     assert_int_equal(s_apply(in, "{\"snapshot\":true,\"added\":[\"tree/b\"],\"removed\":[]}"), 0);
-    assert_false(interest_wanted(in, "tree/a"));
-    assert_true(interest_wanted(in, "tree/b"));
+    assert_false(interest_wanted(in, "a"));
+    assert_true(interest_wanted(in, "b"));
     interest_destroy(&in);
     assert_null(in);
 }
@@ -37,20 +37,20 @@ static void test_changes_and_the_all_topic(void **state)
     (void) state;
     interest_t *in = interest_new();
     s_apply(in, "{\"snapshot\":true,\"added\":[],\"removed\":[]}");
-    assert_false(interest_wanted(in, "tree/a"));
+    assert_false(interest_wanted(in, "a"));
     s_apply(in, "{\"snapshot\":false,\"added\":[\"tree/a\",\"tree/a\"],\"removed\":[]}");
-    assert_true(interest_wanted(in, "tree/a"));
+    assert_true(interest_wanted(in, "a"));
     assert_int_equal(interest_size(in), 1);
     s_apply(in, "{\"snapshot\":false,\"added\":[\"tree/\"],\"removed\":[\"tree/a\"]}");
-    assert_true(interest_wanted(in, "tree/a")); /* a watcher of every tree */
-    assert_true(interest_wanted(in, "tree/z"));
+    assert_true(interest_wanted(in, "a")); /* a watcher of every tree */
+    assert_true(interest_wanted(in, "z"));
     s_apply(in, "{\"snapshot\":false,\"added\":[],\"removed\":[\"tree/\",\"tree/never\"]}");
-    assert_false(interest_wanted(in, "tree/a"));
+    assert_false(interest_wanted(in, "a"));
     /* A new snapshot replaces everything. */
     s_apply(in, "{\"snapshot\":false,\"added\":[\"tree/x\"],\"removed\":[]}");
     s_apply(in, "{\"snapshot\":true,\"added\":[\"tree/y\"],\"removed\":[]}");
-    assert_false(interest_wanted(in, "tree/x"));
-    assert_true(interest_wanted(in, "tree/y"));
+    assert_false(interest_wanted(in, "x"));
+    assert_true(interest_wanted(in, "y"));
     interest_destroy(&in);
 }
 
@@ -63,8 +63,8 @@ static void test_malformed_changes_nothing(void **state)
     assert_int_equal(s_apply(in, "{\"snapshot\":true,\"added\":[1],\"removed\":[]}"), -1);
     assert_int_equal(s_apply(in, "{\"snapshot\":true}"), -1);
     assert_int_equal(s_apply(in, "{\"snapshot\":true,\"added\":[],\"removed\":{}}"), -1);
-    assert_true(interest_wanted(in, "tree/a"));
-    assert_false(interest_wanted(in, "tree/b"));
+    assert_true(interest_wanted(in, "a"));
+    assert_false(interest_wanted(in, "b"));
     interest_destroy(&in);
 }
 

@@ -6,6 +6,7 @@
  * report in tree.c, the spawn queue in spawnq.c, placement in place.c. */
 #include "interest.h"
 #include "jprint.h"
+#include "report.h"
 #include "super.h"
 #include "sweep.h"
 
@@ -209,11 +210,17 @@ static void s_add_guarantees(super_t *s, cJSON *obj)
             cJSON_AddItemToArray(list, cJSON_CreateString(fsrv_guarantee_name(bit)));
 }
 
-static cJSON *s_report(super_t *s, const tree_t *t)
+/* The tree's report as JSON text (report.h), with this supervisor's
+ * guarantees. NULL when out of memory. */
+static char *s_report(super_t *s, const tree_t *t)
 {
-    cJSON *report = tree_report(t, clk_now_ms());
-    s_add_guarantees(s, report);
-    return report;
+    const char *names[8 * sizeof s->guarantees + 1];
+    int n = 0;
+    for (int bit = 1; bit <= FSRV_G_LAST; bit <<= 1)
+        if (s->guarantees & bit)
+            names[n++] = fsrv_guarantee_name(bit);
+    names[n] = NULL;
+    return report_text(t, clk_now_ms(), names);
 }
 
 /* ---- deadlines ------------------------------------------------------------ */
@@ -466,9 +473,7 @@ static void s_tree_done(super_t *s, tree_t *t)
              (long long) (t->ended_ms - t->started_ms), t->nnodes);
     /* The report travels with the event: clients waiting on the tree need
      * no second round trip, and a stopping supervisor no poll to answer. */
-    cJSON *report = s_report(s, t);
-    char *text = jprint_unformatted(report); /* once, for both topics */
-    cJSON_Delete(report);
+    char *text = s_report(s, t); /* once, for both topics */
     /* end/ID always (its subscribers are not told to us); tree/ID when
      * someone listens there (a watcher, a parent supervisor of a placed
      * subtree): half a megabyte for a 1111-node tree otherwise swallowed. */
@@ -479,7 +484,7 @@ static void s_tree_done(super_t *s, tree_t *t)
         cJSON_AddItemToObject(body, "report", text ? cJSON_CreateRaw(text) : cJSON_CreateNull());
         s_publish_on(s, t, i == 0 ? "tree" : "end", body);
     }
-    cJSON_free(text);
+    free(text);
     /* Forget the oldest finished trees beyond the retention limit. */
     int finished = 0;
     for (tree_t *x = zlistx_first(s->trees); x; x = zlistx_next(s->trees))
@@ -1338,8 +1343,10 @@ static void s_handle_status(super_t *s, env_t *req)
                       env_str(req->body, "tree") ?: "");
         return;
     }
+    char *text = s_report(s, t);
     cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "report", s_report(s, t));
+    cJSON_AddItemToObject(body, "report", text ? cJSON_CreateRaw(text) : cJSON_CreateNull());
+    free(text);
     peer_send(s->peer, req->from, "report", body, req->id);
 }
 

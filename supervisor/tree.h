@@ -193,7 +193,4 @@ void tree_settle_remote_part(tree_t *tree, tree_node_t *top, status_t status, co
 /* Tree status from its root (running until every node is terminal). */
 tree_status_t tree_status_of(const tree_t *self);
 
-/* The report (schema/report.json): caller owns the result. */
-cJSON *tree_report(const tree_t *self, int64_t now_ms);
-
 #endif

@@ -6,11 +6,24 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "spec.h"
+#include "report.h"
 #include "tree.h"
+
+/* The report as the supervisor sends it, parsed back (report.h). */
+static cJSON *s_report(const tree_t *t, int64_t now_ms)
+{
+    char *text = report_text(t, now_ms, NULL);
+    assert_non_null(text);
+    cJSON *r = cJSON_Parse(text);
+    assert_non_null(r);
+    free(text);
+    return r;
+}
 
 static tree_node_t s_node(run_kind_t run)
 {
@@ -130,7 +143,7 @@ static void test_settle_once_and_report(void **state)
     root->inc.child_failed = true;
     tree_node_settle(t, root, tree_node_final_status(root));
     assert_int_equal(tree_status_of(t), TREE_FAILED);
-    cJSON *r = tree_report(t, 1500);
+    cJSON *r = s_report(t, 1500);
     assert_string_equal(cJSON_GetObjectItem(r, "status")->valuestring, "failed");
     cJSON *rroot = cJSON_GetObjectItem(r, "root");
     cJSON *rerr = cJSON_GetObjectItem(rroot, "error");
@@ -141,6 +154,70 @@ static void test_settle_once_and_report(void **state)
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(kids, 1), "status")->valuestring,
                         "cancelled");
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(kids, 1), "error")));
+    cJSON_Delete(r);
+    tree_destroy(&t);
+}
+
+/* The report's text: every key of schema/report.json, what JSON must
+ * escape in strings, exits by signal, escalation, and guarantees. */
+static void test_report_text(void **state)
+{
+    (void) state;
+    const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"a\",\"run\":\"hang\"}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t\"1", 1, "sup\\1", NULL, &err);
+    assert_non_null(t);
+    t->started_ms = 1000;
+    snprintf(t->reason, sizeof t->reason, "cancel\n\x01");
+    tree_node_t *a = &t->nodes[1], *root = &t->nodes[0];
+    a->inc.pid = 4242;
+    tree_node_phase(a, PH_RUNNING, 3);
+    tree_node_phase(a, PH_TERM_SENT, 9);
+    a->inc.life.end = END_EXITED;
+    a->inc.life.exit_signal = SIGKILL;
+    a->inc.life.escalated = SIGKILL;
+    a->inc.life.stop = true;
+    a->inc.stuck_phase = PH_RUNNING;
+    tree_node_settle(t, a, tree_node_final_status(a));
+    root->inc.life.end = END_EXITED;
+    root->inc.life.stop = true;
+    tree_node_settle(t, root, tree_node_final_status(root));
+
+    const char *g[] = {"pidfd_signals", "cgroup", NULL};
+    char *text = report_text(t, 1500, g);
+    assert_non_null(text);
+    cJSON *r = cJSON_Parse(text);
+    assert_non_null(r);
+    free(text);
+    assert_string_equal(cJSON_GetObjectItem(r, "tree")->valuestring, "t\"1");
+    assert_string_equal(cJSON_GetObjectItem(r, "supervisor")->valuestring, "sup\\1");
+    assert_string_equal(cJSON_GetObjectItem(r, "reason")->valuestring, "cancel\n\x01");
+    assert_int_equal(cJSON_GetObjectItem(r, "duration_ms")->valueint, 500);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "guarantees"), 1)->valuestring,
+                        "cgroup");
+    cJSON *ra = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "root"), "children"), 0);
+    assert_string_equal(cJSON_GetObjectItem(ra, "path")->valuestring, "root/a");
+    assert_int_equal(cJSON_GetObjectItem(ra, "pid")->valueint, 4242);
+    assert_string_equal(cJSON_GetObjectItem(ra, "status")->valuestring, "killed");
+    cJSON *ex = cJSON_GetObjectItem(ra, "exit");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(ex, "code")));
+    assert_string_equal(cJSON_GetObjectItem(ex, "signal")->valuestring, "SIGKILL");
+    cJSON *esc = cJSON_GetObjectItem(ra, "escalation");
+    assert_string_equal(cJSON_GetObjectItem(esc, "stuck_phase")->valuestring, "running");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(esc, "signals")), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ra, "error"), "type")->valuestring,
+                        "ShutdownTimeout");
+    cJSON *ph = cJSON_GetObjectItem(ra, "phases");
+    assert_int_equal(cJSON_GetArraySize(ph), 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(ph, 1), "t_ms")->valueint, 9);
+    assert_int_equal(cJSON_GetObjectItem(ra, "escaped")->valueint, 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ra, "restarts")), 0);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ra, "logs"), "lines")->valueint, 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ra, "children")), 0);
+    cJSON_Delete(r);
+    /* no guarantees: no key */
+    r = s_report(t, 1500);
+    assert_null(cJSON_GetObjectItem(r, "guarantees"));
     cJSON_Delete(r);
     tree_destroy(&t);
 }
@@ -273,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_cancel_never_hides_an_error),
         cmocka_unit_test(test_special_outcomes),
         cmocka_unit_test(test_settle_once_and_report),
+        cmocka_unit_test(test_report_text),
         cmocka_unit_test(test_tail_is_bounded),
         cmocka_unit_test(test_phases_keep_time_order),
         cmocka_unit_test(test_error_from_stderr_tail),

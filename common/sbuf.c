@@ -67,6 +67,48 @@ void sbuf_add_clean(sbuf_t *self, const char *text, size_t max)
         sbuf_add(self, "...", 3);
 }
 
+void sbuf_add_jstr(sbuf_t *self, const char *text)
+{
+    if (!text) {
+        sbuf_add(self, "null", 4);
+        return;
+    }
+    size_t n = strlen(text);
+    if (!s_reserve(self, n + 2))
+        return;
+    self->data[self->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) text[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            if (!s_reserve(self, 2)) /* one byte, and room for the closing quote */
+                return;
+            self->data[self->len++] = (char) c;
+            continue;
+        }
+        char esc[8];
+        int k;
+        switch (c) {
+        case '"': k = snprintf(esc, sizeof esc, "\\\""); break;
+        case '\\': k = snprintf(esc, sizeof esc, "\\\\"); break;
+        case '\b': k = snprintf(esc, sizeof esc, "\\b"); break;
+        case '\f': k = snprintf(esc, sizeof esc, "\\f"); break;
+        case '\n': k = snprintf(esc, sizeof esc, "\\n"); break;
+        case '\r': k = snprintf(esc, sizeof esc, "\\r"); break;
+        case '\t': k = snprintf(esc, sizeof esc, "\\t"); break;
+        default: k = snprintf(esc, sizeof esc, "\\u%04x", c); break;
+        }
+        sbuf_add(self, esc, (size_t) k);
+    }
+    sbuf_add(self, "\"", 1);
+}
+
+void sbuf_add_i64(sbuf_t *self, long long v)
+{
+    char digits[24];
+    int k = snprintf(digits, sizeof digits, "%lld", v);
+    sbuf_add(self, digits, (size_t) k);
+}
+
 char *sbuf_take(sbuf_t *self)
 {
     if (!self->data && s_reserve(self, 0))

@@ -1,6 +1,6 @@
 /* sbuf: a growable text buffer for building output before one write. */
-#ifndef ARBOR_CLI_SBUF_H
-#define ARBOR_CLI_SBUF_H
+#ifndef ARBOR_SBUF_H
+#define ARBOR_SBUF_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,6 +18,12 @@ void sbuf_add(sbuf_t *self, const char *text, size_t len);
  * (0: no limit): report strings come from workers and must not drive the
  * terminal. */
 void sbuf_add_clean(sbuf_t *self, const char *text, size_t max);
+/* Append text as a JSON string: quoted, with '"', '\\' and control
+ * characters escaped as cJSON escapes them (everything else, UTF-8
+ * included, as it is). NULL appends null. */
+void sbuf_add_jstr(sbuf_t *self, const char *text);
+/* Append a number in decimal, as JSON writes an integer. */
+void sbuf_add_i64(sbuf_t *self, long long v);
 /* Hand the text over (never NULL unless out of memory); the buffer is reset. */
 char *sbuf_take(sbuf_t *self);
 void sbuf_reset(sbuf_t *self);

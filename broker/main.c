@@ -68,7 +68,9 @@ static void s_usage(FILE *out)
             "      --plain            no encryption, no authentication, self-declared roles;\n"
             "                         required for a tcp endpoint without --curve-*\n"
             "                         (ipc endpoints alone default to plain, with a warning)\n"
-            "      --allow-root       run even as root\n"
+            "      --allow-root       as root: log one short warning, not the loud one, and\n"
+            "                         start even with ARBOR_REFUSE_ROOT=1 (as root without\n"
+            "                         it: a loud warning; exit 1 when ARBOR_REFUSE_ROOT=1)\n"
             "      --allow-shared-dir accept an ipc socket directory (or --curve-allow DIR)\n"
             "                         that others may write to\n"
             LOG_FLAGS_HELP

@@ -142,6 +142,13 @@ static void s_node_fields(ctx_t *c, const cJSON *node)
     sbuf_add_clean(&c->out, name ? name : "?", FIELD_MAX);
     sbuf_printf(&c->out, "  ");
     s_status(c, env_str(node, "status"));
+    /* A placed node ("on") ran on another supervisor: its pid, and those
+     * of its subtree, are that supervisor's host's, not this one's. */
+    const char *sup = env_str(node, "supervisor");
+    if (sup) {
+        sbuf_printf(&c->out, "  on ");
+        sbuf_add_clean(&c->out, sup, 140);
+    }
     int64_t pid;
     if (env_num(node, "pid", &pid))
         sbuf_printf(&c->out, "  pid %" PRId64, pid);

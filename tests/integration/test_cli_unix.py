@@ -190,6 +190,30 @@ def test_list_placed_under_tree(run):
     run.ctl("cancel", "--wait", other)
 
 
+def test_status_names_placed_supervisor(run):
+    """A placed node's line in status says which supervisor ran it: its pid
+    is that supervisor's host's."""
+    run.broker()
+    run.supervisor("sup1")
+    run.supervisor("sup2")
+    spec = {"name": "root", "children": [{"name": "here", "run": "sleep"},
+                                         {"name": "there", "on": "sup2",
+                                          "children": [{"name": "x", "run": "sleep"}]}]}
+    r = run.ctl("spawn", "--supervisor", "sup1", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: all(n["status"] == "running" for n in walk(rep["root"])),
+                    "every node running")
+    text = run.ctl("status", tree).stdout
+    check("there  running  on sup2  " in text and "here  running  pid" in text, text)
+    # The placed subtree's pids come with its report, once it has ended.
+    r = run.ctl("cancel", "--wait", "--json", tree)
+    there = harness.by_path(json.loads(r.stdout))["root/there"]
+    check(r.returncode == 4 and there.get("supervisor") == "sup2" and there["pid"], r.stdout)
+    text = run.ctl("status", tree).stdout
+    check("there  cancelled  on sup2  pid %d  exited" % there["pid"] in text, text)
+    check(text.count(" on sup2 ") == 1, "only the placed node names sup2: " + text)
+
 def allow_root_help(prog):
     """The --allow-root entry of prog's --help, on one line."""
     out = subprocess.run([os.path.join(BIN, prog), "--help"], capture_output=True, text=True,
@@ -239,4 +263,5 @@ def test_root_as_help_says(run):
 if __name__ == "__main__":
     main([test_version, test_local_mistakes_are_usage_errors, test_missing_ipc_socket_fails_at_once,
           test_curve_hint, test_status_subtree, test_cancel_ended, test_watch_state_and_json,
-          test_peers_lists_broker, test_list_placed_under_tree, test_root_as_help_says])
+          test_peers_lists_broker, test_list_placed_under_tree, test_status_names_placed_supervisor,
+          test_root_as_help_says])

@@ -127,6 +127,28 @@ static void test_spawn_failed(void **state)
     cJSON_Delete(r);
 }
 
+/* A node placed on another supervisor ("on") says which one ran it: its pid
+ * is that supervisor's host's. */
+static void test_placed_node_names_its_supervisor(void **state)
+{
+    (void) state;
+    cJSON *r = s_json(
+        "{\"tree\":\"sup1.ab\",\"supervisor\":\"sup1\",\"status\":\"running\","
+        "\"root\":{\"name\":\"root\",\"path\":\"root\",\"pid\":10,\"status\":\"running\","
+        "\"phase\":\"running\",\"children\":["
+        "{\"name\":\"there\",\"path\":\"root/there\",\"pid\":7,\"status\":\"running\","
+        "\"phase\":\"running\",\"supervisor\":\"sup2\",\"children\":["
+        "{\"name\":\"x\",\"path\":\"root/there/x\",\"pid\":8,\"status\":\"running\","
+        "\"phase\":\"running\",\"children\":[]}]}]}}");
+    char *text = render_report(r, false);
+    assert_non_null(strstr(text, "\nroot  running  pid 10  running\n"));
+    assert_non_null(strstr(text, "\n└── there  running  on sup2  pid 7  running\n"));
+    assert_non_null(strstr(text, "\n    └── x  running  pid 8  running\n"));
+    assert_int_equal(s_count(text, " on sup2"), 1);
+    free(text);
+    cJSON_Delete(r);
+}
+
 static void test_odd_json_does_not_crash(void **state)
 {
     (void) state;
@@ -349,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_nested_failed_report),
         cmocka_unit_test(test_killed_with_escalation),
         cmocka_unit_test(test_spawn_failed),
+        cmocka_unit_test(test_placed_node_names_its_supervisor),
         cmocka_unit_test(test_odd_json_does_not_crash),
         cmocka_unit_test(test_control_characters_are_neutralised),
         cmocka_unit_test(test_colour_only_when_asked),

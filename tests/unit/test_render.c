@@ -322,6 +322,67 @@ static void test_tables(void **state)
     cJSON_Delete(rows);
 }
 
+/* The screen column at which needle starts in line (first match): UTF-8
+ * continuation bytes and colour sequences take none. */
+static size_t s_column(const char *line, const char *needle)
+{
+    const char *at = strstr(line, needle);
+    assert_non_null(at);
+    size_t col = 0;
+    for (const char *p = line; p < at; p++) {
+        if (*p == '\033') { /* ESC [ ... m */
+            while (p < at && *p != 'm')
+                p++;
+            continue;
+        }
+        col += ((unsigned char) *p & 0xC0) != 0x80;
+    }
+    return col;
+}
+
+/* arborctl list: columns sized from the rows (ids are longer than any fixed
+ * width), a placed subtree's "└ " and colours padded by what shows. */
+static void test_trees_columns_line_up(void **state)
+{
+    (void) state;
+    cJSON *rows = s_json(
+        "[{\"supervisor\":\"sup1\",\"tree\":\"sup1.0123456789abcdef\",\"status\":\"running\","
+        "  \"root\":\"root\"},"
+        " {\"supervisor\":\"supervisor-number-two\",\"tree\":\"sup1.0123456789abcdef.2.0\","
+        "  \"placed_in\":\"sup1.0123456789abcdef\",\"status\":\"running\",\"root\":\"there\"},"
+        " {\"supervisor\":\"s\",\"tree\":\"s.1\",\"status\":\"failed\",\"root\":\"r\"}]");
+    for (int colour = 0; colour < 2; colour++) {
+        char *text = render_trees(rows, colour);
+        char *lines[4];
+        char *save = NULL;
+        int n = 0;
+        for (char *l = strtok_r(text, "\n", &save); l && n < 4; l = strtok_r(NULL, "\n", &save))
+            lines[n++] = l;
+        assert_int_equal(n, 4);
+        /* TREE starts after the longest supervisor name and one space */
+        size_t tree_col = strlen("supervisor-number-two") + 1;
+        assert_int_equal(s_column(lines[0], "TREE"), tree_col);
+        assert_int_equal(s_column(lines[1], "sup1.0123"), tree_col);
+        assert_int_equal(s_column(lines[2], "\u2514 sup1.0123"), tree_col);
+        assert_int_equal(s_column(lines[3], "s.1"), tree_col);
+        /* STATUS after the longest tree cell, "└ " counted as 2 columns */
+        size_t status_col = tree_col + strlen("\u2514 ") - 2 + strlen("sup1.0123456789abcdef.2.0") + 1;
+        assert_int_equal(s_column(lines[0], "STATUS"), status_col);
+        assert_int_equal(s_column(lines[1], "running"), status_col);
+        assert_int_equal(s_column(lines[2], "running"), status_col);
+        assert_int_equal(s_column(lines[3], "failed"), status_col);
+        /* ROOT after the longest status, colour or not */
+        size_t root_col = status_col + strlen("running") + 1;
+        assert_int_equal(s_column(lines[0], "ROOT"), root_col);
+        assert_int_equal(s_column(lines[1], "root"), root_col);
+        assert_int_equal(s_column(lines[2], "there"), root_col);
+        assert_int_equal(s_column(lines[3], " r") + 1, root_col);
+        assert_true((strchr(lines[3], '\033') != NULL) == colour);
+        free(text);
+    }
+    cJSON_Delete(rows);
+}
+
 static void test_exit_codes(void **state)
 {
     (void) state;
@@ -379,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_deep_tree_is_cut),
         cmocka_unit_test(test_event_lines),
         cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_trees_columns_line_up),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_specfile_parse_errors),
     };

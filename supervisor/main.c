@@ -61,8 +61,10 @@ static void s_usage(FILE *out)
             "\n"
             "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
             "If it dies, its fork-server kills every worker within a second.\n"
-            "Exit codes: 0 stopped; 1 runtime failure (fork-server); 2 bad flag, endpoint or\n"
-            "certificate; 3 the broker refused to register it (CURVE key, name or role).\n",
+            "Without its broker (no socket yet, broker down) it runs on and keeps trying.\n"
+            "Exit codes: 0 stopped; 1 runtime failure (fork-server), or root refused\n"
+            "(ARBOR_REFUSE_ROOT=1); 2 bad flag, endpoint, --log-dir or certificate; 3 the\n"
+            "broker refused to register it (CURVE key, name or role).\n",
             SPEC_DEFAULT_MAX_NODES, SPEC_DEFAULT_MAX_DEPTH, LOGBUF_DEFAULT_LINES,
             LOGBUF_DEFAULT_BYTES);
 }

@@ -214,6 +214,29 @@ def test_status_names_placed_supervisor(run):
     check("there  cancelled  on sup2  pid %d  exited" % there["pid"] in text, text)
     check(text.count(" on sup2 ") == 1, "only the placed node names sup2: " + text)
 
+def test_daemons_missing_certificate_and_broker(run):
+    """A certificate file that is not there is a usage error (2) for both
+    daemons; a broker that is not there yet is not: the supervisor keeps
+    trying and registers once it comes."""
+    none = os.path.join(run.dir, "none.cert")
+    r = subprocess.run([os.path.join(BIN, "arbor-broker"), "--bind", run.broker_ep,
+                        "--curve-secret", none, "--curve-allow", run.dir] +
+                       harness.root_flag("arbor-broker"),
+                       capture_output=True, text=True, timeout=10 * SLOW, env=run.env)
+    check(r.returncode == 2 and none in r.stderr, "broker: %d %s" % (r.returncode, r.stderr))
+    r = subprocess.run([os.path.join(BIN, "arbor-supervisor"), "--name", "s", "--curve-cert", none,
+                        "--curve-server-key", KEY] + harness.root_flag("arbor-supervisor"),
+                       capture_output=True, text=True, timeout=10 * SLOW, env=run.env)
+    check(r.returncode == 2 and none in r.stderr, "supervisor: %d %s" % (r.returncode, r.stderr))
+    # No broker socket yet: the supervisor runs on (wait_log fails if it exits).
+    sup = run.start("sup1", [os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
+                             "--name", "sup1"] + harness.root_flag("arbor-supervisor"))
+    run.wait_log(sup, "fork-server ready")
+    run.broker()
+    run.wait_log(sup, "registered with broker")
+    check(sup.poll() is None, "the supervisor exited")
+
+
 def allow_root_help(prog):
     """The --allow-root entry of prog's --help, on one line."""
     out = subprocess.run([os.path.join(BIN, prog), "--help"], capture_output=True, text=True,
@@ -264,4 +287,4 @@ if __name__ == "__main__":
     main([test_version, test_local_mistakes_are_usage_errors, test_missing_ipc_socket_fails_at_once,
           test_curve_hint, test_status_subtree, test_cancel_ended, test_watch_state_and_json,
           test_peers_lists_broker, test_list_placed_under_tree, test_status_names_placed_supervisor,
-          test_root_as_help_says])
+          test_daemons_missing_certificate_and_broker, test_root_as_help_says])

@@ -107,8 +107,9 @@ ep=ipc://$tmp/broker.sock
 bench_ep=ipc://$tmp/bench-broker.sock
 raw_ep=ipc://$tmp/raw.sock
 export ARBOR_LOG_LEVEL=${ARBOR_LOG_LEVEL:-warn}
-# Daemons that refuse to run as root without it get --allow-root (this is a
-# throwaway benchmark on ipc endpoints in a private temp dir).
+# As root the daemons get --allow-root: without it they warn loudly, and
+# refuse when ARBOR_REFUSE_ROOT=1 (this is a throwaway benchmark on ipc
+# endpoints in a private temp dir).
 root_ok() {
     if [ "$(id -u)" -eq 0 ] && "$bin/$1" --help 2>&1 | grep -q -- --allow-root; then
         echo --allow-root

@@ -73,6 +73,21 @@ static void s_check_secret_mode(const char *path)
                  (unsigned) (st.st_mode & 07777));
 }
 
+int auth_check_files(const char *secret_file, const char *allow_dir, bool allow_shared, char *err,
+                     size_t errsize)
+{
+    if (s_check_dir(allow_dir, allow_shared, err, errsize) != 0)
+        return -1;
+    char why[512];
+    zcert_t *cert = curve_load_secret(secret_file, why, sizeof why);
+    if (!cert) {
+        snprintf(err, errsize, "--curve-secret: %s", why);
+        return -1;
+    }
+    zcert_destroy(&cert);
+    return 0;
+}
+
 auth_t *auth_new(zsock_t *router, const char *secret_file, const char *allow_dir,
                  bool allow_shared, char *err, size_t errsize)
 {

@@ -21,6 +21,15 @@ auth_t *auth_new(zsock_t *router, const char *secret_file, const char *allow_dir
                  bool allow_shared, char *err, size_t errsize);
 void auth_destroy(auth_t **self);
 
+/* What auth_new checks of its files, alone and before anything starts (no
+ * thread, no ZeroMQ context): secret_file a certificate with its secret half,
+ * allow_dir a directory (that others may not write to, unless allow_shared).
+ * A file named on the command line that is not there or not usable is the
+ * caller's mistake, told apart from a failure to start. 0, or -1 with the
+ * reason (naming the flag) in err. */
+int auth_check_files(const char *secret_file, const char *allow_dir, bool allow_shared, char *err,
+                     size_t errsize);
+
 /* The broker's public key, z85. */
 const char *auth_public_key(auth_t *self);
 

@@ -68,14 +68,20 @@ static void s_usage(FILE *out)
             "      --plain            no encryption, no authentication, self-declared roles;\n"
             "                         required for a tcp endpoint without --curve-*\n"
             "                         (ipc endpoints alone default to plain, with a warning)\n"
-            "      --allow-root       run even as root\n"
+            "      --allow-root       as root: log one short warning, not the loud one, and\n"
+            "                         start even with ARBOR_REFUSE_ROOT=1 (as root without\n"
+            "                         it: a loud warning; exit 1 when ARBOR_REFUSE_ROOT=1)\n"
             "      --allow-shared-dir accept an ipc socket directory (or --curve-allow DIR)\n"
             "                         that others may write to\n"
             LOG_FLAGS_HELP
             "  -h, --help             show this help\n"
             "      --version          print the version and exit\n"
             "\n"
-            "ARBOR_LOG_LEVEL=debug|info|warn|error sets the log level (default info).\n");
+            "ARBOR_LOG_LEVEL=debug|info|warn|error sets the log level (default info).\n"
+            "Exit codes: 0 stopped; 1 cannot start (an endpoint it cannot bind, the capture\n"
+            "file), or root refused (ARBOR_REFUSE_ROOT=1); 2 bad flag or endpoint, a tcp\n"
+            "endpoint without --curve-* or --plain, or a --curve-secret certificate or\n"
+            "--curve-allow directory that is missing or unusable.\n");
 }
 
 /* A whole number in [min, max], or -1. */
@@ -421,6 +427,15 @@ int main(int argc, char **argv)
     int rc = s_parse(argc, argv, &opts);
     if (rc)
         return rc == 1 ? 0 : rc;
+    /* A certificate or allow directory that is not there is a mistake in the
+     * command line (2, as for the supervisor's certificate), not a failure
+     * to start (1): told before anything starts. */
+    char why[600];
+    if (opts.curve_secret && auth_check_files(opts.curve_secret, opts.curve_allow,
+                                              opts.allow_shared_dir, why, sizeof why) != 0) {
+        fprintf(stderr, "arbor-broker: %s\n", why);
+        return 2;
+    }
     if (sec_check_root("arbor-broker", opts.allow_root) != 0)
         return 1;
     int sigfd = s_signals();

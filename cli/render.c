@@ -142,6 +142,13 @@ static void s_node_fields(ctx_t *c, const cJSON *node)
     sbuf_add_clean(&c->out, name ? name : "?", FIELD_MAX);
     sbuf_printf(&c->out, "  ");
     s_status(c, env_str(node, "status"));
+    /* A placed node ("on") ran on another supervisor: its pid, and those
+     * of its subtree, are that supervisor's host's, not this one's. */
+    const char *sup = env_str(node, "supervisor");
+    if (sup) {
+        sbuf_printf(&c->out, "  on ");
+        sbuf_add_clean(&c->out, sup, 140);
+    }
     int64_t pid;
     if (env_num(node, "pid", &pid))
         sbuf_printf(&c->out, "  pid %" PRId64, pid);
@@ -365,31 +372,84 @@ char *render_peers(const cJSON *peers_body)
     return sbuf_take(&out);
 }
 
+/* Columns as wide as they are on screen: one per code point. UTF-8
+ * continuation bytes take no column (the "└" of a placed subtree is three
+ * bytes, one column); every string here is a name, an id or a status, none
+ * of them double-width. */
+static size_t s_width(const char *text)
+{
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+        w += (*p & 0xC0) != 0x80;
+    return w;
+}
+
+enum { T_SUP, T_TREE, T_STATUS, T_ROOT, T_COLS };
+
+/* The text of one cell of a trees row, cleaned (workers name nothing here,
+ * but a supervisor's answer is still not trusted to drive the terminal). */
+static void s_tree_cell(sbuf_t *cell, const cJSON *r, int col)
+{
+    const char *text = NULL;
+    const cJSON *root;
+    switch (col) {
+    case T_SUP: text = env_str(r, "supervisor"); break;
+    case T_TREE:
+        if (env_str(r, "placed_in")) /* a placed subtree, under its tree */
+            sbuf_printf(cell, "\u2514 ");
+        text = env_str(r, "tree");
+        break;
+    case T_STATUS: text = env_str(r, "status"); break;
+    default:
+        root = cJSON_GetObjectItemCaseSensitive(r, "root");
+        text = cJSON_IsString(root) ? root->valuestring : env_str(root, "name");
+    }
+    sbuf_add_clean(cell, text ? text : "?", col == T_STATUS ? 40 : 128);
+}
+
+/* text, then spaces up to width columns and one more between columns. */
+static void s_padded(ctx_t *c, const char *text, size_t width, const char *colour)
+{
+    size_t shown = s_width(text);
+    sbuf_printf(&c->out, "%s%s%s%*s ", colour, text, *colour ? C_RESET : "",
+                (int) (shown < width ? width - shown : 0), "");
+}
+
 char *render_trees(const cJSON *rows, bool colour)
 {
     ctx_t c = {.colour = colour};
-    sbuf_printf(&c.out, "%-20s %-20s %-12s %s\n", "SUPERVISOR", "TREE", "STATUS", "ROOT");
+    static const char *heads[T_COLS] = {"SUPERVISOR", "TREE", "STATUS", "ROOT"};
+    size_t widths[T_COLS];
+    for (int i = 0; i < T_COLS; i++)
+        widths[i] = strlen(heads[i]);
+    if (!cJSON_IsArray(rows))
+        rows = NULL;
+    sbuf_t cell = {0};
     const cJSON *r;
-    cJSON_ArrayForEach(r, (cJSON_IsArray(rows) ? rows : NULL))
+    /* Sized from the rows: ids are SUPERVISOR.RANDOM, placed ones longer. */
+    cJSON_ArrayForEach(r, rows)
     {
-        const char *cols[] = {env_str(r, "supervisor"), env_str(r, "tree")};
-        for (int i = 0; i < 2; i++) {
-            sbuf_t cell = {0};
-            if (i == 1 && env_str(r, "placed_in")) /* a placed subtree, under its tree */
-                sbuf_printf(&cell, "\u2514 ");
-            sbuf_add_clean(&cell, cols[i] ? cols[i] : "?", 128);
-            sbuf_printf(&c.out, "%-20s ", cell.data ? cell.data : "");
+        for (int i = 0; i < T_ROOT; i++) {
+            s_tree_cell(&cell, r, i);
+            size_t w = s_width(cell.data ? cell.data : "");
+            widths[i] = w > widths[i] ? w : widths[i];
             sbuf_reset(&cell);
         }
-        const char *status = env_str(r, "status");
-        s_status(&c, status);
-        /* pad by the visible width, not the colour bytes */
-        size_t shown = strlen(status ? status : "?");
-        sbuf_printf(&c.out, "%*s ", (int) (shown < 12 ? 12 - shown : 0), "");
-        const cJSON *root = cJSON_GetObjectItemCaseSensitive(r, "root");
-        const char *root_name = cJSON_IsString(root) ? root->valuestring : env_str(root, "name");
-        sbuf_add_clean(&c.out, root_name ? root_name : "?", 128);
-        sbuf_printf(&c.out, "\n");
+    }
+    for (int i = 0; i < T_ROOT; i++)
+        s_padded(&c, heads[i], widths[i], "");
+    sbuf_printf(&c.out, "%s\n", heads[T_ROOT]);
+    cJSON_ArrayForEach(r, rows)
+    {
+        for (int i = 0; i < T_ROOT; i++) {
+            s_tree_cell(&cell, r, i);
+            const char *col = i == T_STATUS && colour ? render_status_colour(cell.data) : "";
+            s_padded(&c, cell.data ? cell.data : "", widths[i], col);
+            sbuf_reset(&cell);
+        }
+        s_tree_cell(&cell, r, T_ROOT);
+        sbuf_printf(&c.out, "%s\n", cell.data ? cell.data : "");
+        sbuf_reset(&cell);
     }
     return sbuf_take(&c.out);
 }

@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* 0 when the process may go on; -1 (message on stderr, prefixed by prog)
- * when it runs as root (effective uid 0) and allow_root is false. With
- * allow_root, a warning is logged instead. */
+/* As root (effective uid 0): -1 (message on stderr, prefixed by prog) when
+ * ARBOR_REFUSE_ROOT=1 and allow_root is false; otherwise 0 after a warning,
+ * a loud one without allow_root, one short line with it. 0 for other users. */
 int sec_check_root(const char *prog, bool allow_root);
 
 /* For an ipc:// endpoint about to be bound: create the socket's directory

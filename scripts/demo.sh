@@ -21,7 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The daemons refuse root unless told (docs/SECURITY.md); the demo runs as root.
+# As root the daemons warn loudly, or refuse with ARBOR_REFUSE_ROOT=1, unless
+# given --allow-root (docs/SECURITY.md); the demo means to run as root.
 broker_root=() sup_root=()
 if [ "$(id -u)" = 0 ]; then
     broker_root=(--allow-root)

@@ -52,15 +52,19 @@ static void s_usage(FILE *out)
             "                         default $ARBOR_CURVE_CERT); never passed to its workers\n"
             "      --curve-server-key KEY  the broker's public key, or its certificate file\n"
             "                         (default $ARBOR_CURVE_SERVERKEY)\n"
-            "      --allow-root       run even as root (refused otherwise: every worker\n"
-            "                         would run as root)\n"
+            "      --allow-root       as root: log one short warning, not the loud one, and\n"
+            "                         start even with ARBOR_REFUSE_ROOT=1 (as root without\n"
+            "                         it: a loud warning, since every worker runs as root\n"
+            "                         too; exit 1 when ARBOR_REFUSE_ROOT=1)\n"
             "  -h, --help             this text\n"
             "      --version          print the version and exit\n"
             "\n"
             "Stops on SIGTERM/SIGINT: cancels every tree, waits for them (bounded), exits 0.\n"
             "If it dies, its fork-server kills every worker within a second.\n"
-            "Exit codes: 0 stopped; 1 runtime failure (fork-server); 2 bad flag, endpoint or\n"
-            "certificate; 3 the broker refused to register it (CURVE key, name or role).\n",
+            "Without its broker (no socket yet, broker down) it runs on and keeps trying.\n"
+            "Exit codes: 0 stopped; 1 runtime failure (fork-server), or root refused\n"
+            "(ARBOR_REFUSE_ROOT=1); 2 bad flag, endpoint, --log-dir or certificate; 3 the\n"
+            "broker refused to register it (CURVE key, name or role).\n",
             SPEC_DEFAULT_MAX_NODES, SPEC_DEFAULT_MAX_DEPTH, LOGBUF_DEFAULT_LINES,
             LOGBUF_DEFAULT_BYTES);
 }

@@ -87,7 +87,8 @@ _root_flags = {}
 
 def root_flag(program):
     """["--allow-root"] when the tests run as root (CI does) and program knows
-    the flag (daemons refuse root without it, docs/SECURITY.md), else []."""
+    the flag, else []: without it a daemon run as root warns loudly, and
+    refuses when ARBOR_REFUSE_ROOT=1 is set (docs/SECURITY.md)."""
     if os.geteuid() != 0:
         return []
     if program not in _root_flags:

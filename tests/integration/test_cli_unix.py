@@ -1,8 +1,9 @@
 """arborctl as the docs say (issue 16): exit codes for local mistakes (2)
 and for a broker that cannot be there (3, at once), the CURVE hint, status
 of one subtree, cancel of an ended tree, watch's current state and --json,
-peers listing the broker, placed subtrees under their tree in list, and
---version everywhere."""
+peers listing the broker, placed subtrees under their tree in list,
+--version everywhere, and the daemons doing as root what their --help
+says."""
 
 import json
 import os
@@ -189,7 +190,101 @@ def test_list_placed_under_tree(run):
     run.ctl("cancel", "--wait", other)
 
 
+def test_status_names_placed_supervisor(run):
+    """A placed node's line in status says which supervisor ran it: its pid
+    is that supervisor's host's."""
+    run.broker()
+    run.supervisor("sup1")
+    run.supervisor("sup2")
+    spec = {"name": "root", "children": [{"name": "here", "run": "sleep"},
+                                         {"name": "there", "on": "sup2",
+                                          "children": [{"name": "x", "run": "sleep"}]}]}
+    r = run.ctl("spawn", "--supervisor", "sup1", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: all(n["status"] == "running" for n in walk(rep["root"])),
+                    "every node running")
+    text = run.ctl("status", tree).stdout
+    check("there  running  on sup2  " in text and "here  running  pid" in text, text)
+    # The placed subtree's pids come with its report, once it has ended.
+    r = run.ctl("cancel", "--wait", "--json", tree)
+    there = harness.by_path(json.loads(r.stdout))["root/there"]
+    check(r.returncode == 4 and there.get("supervisor") == "sup2" and there["pid"], r.stdout)
+    text = run.ctl("status", tree).stdout
+    check("there  cancelled  on sup2  pid %d  exited" % there["pid"] in text, text)
+    check(text.count(" on sup2 ") == 1, "only the placed node names sup2: " + text)
+
+def test_daemons_missing_certificate_and_broker(run):
+    """A certificate file that is not there is a usage error (2) for both
+    daemons; a broker that is not there yet is not: the supervisor keeps
+    trying and registers once it comes."""
+    none = os.path.join(run.dir, "none.cert")
+    r = subprocess.run([os.path.join(BIN, "arbor-broker"), "--bind", run.broker_ep,
+                        "--curve-secret", none, "--curve-allow", run.dir] +
+                       harness.root_flag("arbor-broker"),
+                       capture_output=True, text=True, timeout=10 * SLOW, env=run.env)
+    check(r.returncode == 2 and none in r.stderr, "broker: %d %s" % (r.returncode, r.stderr))
+    r = subprocess.run([os.path.join(BIN, "arbor-supervisor"), "--name", "s", "--curve-cert", none,
+                        "--curve-server-key", KEY] + harness.root_flag("arbor-supervisor"),
+                       capture_output=True, text=True, timeout=10 * SLOW, env=run.env)
+    check(r.returncode == 2 and none in r.stderr, "supervisor: %d %s" % (r.returncode, r.stderr))
+    # No broker socket yet: the supervisor runs on (wait_log fails if it exits).
+    sup = run.start("sup1", [os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
+                             "--name", "sup1"] + harness.root_flag("arbor-supervisor"))
+    run.wait_log(sup, "fork-server ready")
+    run.broker()
+    run.wait_log(sup, "registered with broker")
+    check(sup.poll() is None, "the supervisor exited")
+
+
+def allow_root_help(prog):
+    """The --allow-root entry of prog's --help, on one line."""
+    out = subprocess.run([os.path.join(BIN, prog), "--help"], capture_output=True, text=True,
+                         timeout=10).stdout
+    entry = out.split("--allow-root", 1)[1]
+    entry = re.split(r"\n  +-", entry, maxsplit=1)[0]  # up to the next option
+    return " ".join(entry.split())
+
+
+def test_root_as_help_says(run):
+    """As root, each daemon does what its --help says: a loud warning without
+    --allow-root, one short warning with it, and the exit code --help names
+    when ARBOR_REFUSE_ROOT=1 asks for a refusal (overridden by --allow-root)."""
+    if os.geteuid() != 0:
+        print("  (not root: the behaviour as root cannot be seen; skipped)")
+        return
+    broker = os.path.join(BIN, "arbor-broker")
+    supervisor = os.path.join(BIN, "arbor-supervisor")
+    strict = dict(run.env, ARBOR_REFUSE_ROOT="1")
+    p = run.broker()  # with --allow-root
+    run.wait_log(p, "running as root (--allow-root)")
+    daemons = {"arbor-broker": lambda n: [broker, "--bind", "ipc://%s/%s.sock" % (run.dir, n)],
+               "arbor-supervisor": lambda n: [supervisor, "--broker", run.broker_ep, "--name", n]}
+    started = {"arbor-broker": "listening", "arbor-supervisor": "registered with broker"}
+    for prog, argv in daemons.items():
+        text = allow_root_help(prog)
+        m = re.search(r"exit (\d+) when ARBOR_REFUSE_ROOT=1", text)
+        check(m and "warning" in text and "refused otherwise" not in text, "%s --help: %r" %
+              (prog, text))
+        # Without --allow-root: it starts, and warns loudly.
+        p = run.start(prog + "-plain", argv("plain"))
+        run.wait_log(p, started[prog])
+        run.wait_log(p, "RUNNING AS ROOT")
+        # ARBOR_REFUSE_ROOT=1: refused, with the exit code --help gives.
+        r = subprocess.run(argv("strict"), capture_output=True, text=True, timeout=10 * SLOW,
+                           env=strict)
+        check(r.returncode == int(m.group(1)) and "--allow-root" in r.stderr,
+              "%s with ARBOR_REFUSE_ROOT=1: exit %d, --help says %s: %s" %
+              (prog, r.returncode, m.group(1), r.stderr))
+        # --allow-root overrides it: starts, with the short warning only.
+        p = run.start(prog + "-allowed", argv("allowed") + ["--allow-root"], env=strict)
+        run.wait_log(p, started[prog])
+        log = run.log_of(p)
+        check("running as root (--allow-root)" in log and "RUNNING AS ROOT" not in log, log)
+
+
 if __name__ == "__main__":
     main([test_version, test_local_mistakes_are_usage_errors, test_missing_ipc_socket_fails_at_once,
           test_curve_hint, test_status_subtree, test_cancel_ended, test_watch_state_and_json,
-          test_peers_lists_broker, test_list_placed_under_tree])
+          test_peers_lists_broker, test_list_placed_under_tree, test_status_names_placed_supervisor,
+          test_daemons_missing_certificate_and_broker, test_root_as_help_says])

@@ -14,6 +14,10 @@ on failure.
   d. one supervisor partitioned (`docker network disconnect`) and
      reconnected: it comes back and its trees are intact.
 
+Every stack brought up must also get its cli service healthy (its
+healthcheck, exec-form arborctl, passes) within the deadline its own
+healthcheck settings give.
+
 Runs whenever a Docker engine answers; otherwise prints why it is skipped
 and exits 0. Waits poll arborctl with deadlines; nothing sleeps to
 synchronise."""
@@ -113,6 +117,39 @@ class Stack:
         self.ids = {}
         self.wait_peers(lambda names: {"sup1", "sup2"} <= names, "sup1 and sup2 registered")
         print("  stack %s up in %.1fs" % (self.project, time.monotonic() - t0), flush=True)
+        took = self.wait_healthy("cli", since=t0)
+        print("  cli healthy %.1fs after up" % took, flush=True)
+
+    def inspect_json(self, service, template):
+        """docker inspect -f '{{json TEMPLATE}}' of service's container (None for null)."""
+        r = sh(["docker", "inspect", "-f", "{{json %s}}" % template, self.cid(service)])
+        check(r.returncode == 0, "docker inspect %s: %s" % (service, r.stderr))
+        return json.loads(r.stdout)
+
+    def wait_healthy(self, service, since):
+        """Wait until Docker says service is healthy; the seconds it took since
+        `since` (a time.monotonic() taken before `up`). The deadline is the
+        container's own healthcheck's: the start period, then `retries`
+        probes, each an interval and a timeout (when Docker would call it
+        unhealthy), and one more interval for the first probe."""
+        hc = self.inspect_json(service, ".Config.Healthcheck")
+        check(hc and hc.get("Test", [])[:2] == ["CMD", "/arborctl"],
+              "%s: no exec-form arborctl healthcheck: %r" % (service, hc))
+        s = 1e-9  # Docker's durations are in ns; 0 means its default
+        interval = (hc.get("Interval") or 30e9) * s
+        deadline = ((hc.get("StartPeriod") or 0) * s + interval +
+                    (hc.get("Retries") or 3) * (interval + (hc.get("Timeout") or 30e9) * s))
+        deadline = since + deadline * harness.SLOW
+        health = None
+        while time.monotonic() < deadline:
+            health = self.inspect_json(service, ".State.Health") or {}
+            if health.get("Status") == "healthy":
+                return time.monotonic() - since
+            check(health.get("Status") != "unhealthy", "%s unhealthy: %s" %
+                  (service, probes(health)))
+            time.sleep(0.2)  # polling Docker's health state: no event to wait on here
+        raise TestFailure("%s not healthy within %.0fs of up (healthcheck %r): %s" %
+                          (service, deadline - since, hc["Test"], probes(health)))
 
     def cid(self, service):
         """The container id of service (cached until the service is recreated)."""
@@ -197,6 +234,16 @@ class Stack:
         for s in expect_exit0:
             r = sh(["docker", "inspect", "-f", "{{.State.ExitCode}}", self.cid(s)])
             check(r.stdout.strip() == "0", "%s stopped with exit %s, not 0" % (s, r.stdout.strip()))
+
+
+def probes(health):
+    """The last healthcheck probes Docker kept (exit code and output), as text."""
+    if not health:
+        return "no health recorded"
+    last = (health.get("Log") or [])[-3:]
+    return "%s; last probes: %s" % (health.get("Status"), "; ".join(
+        "exit %s: %s" % (p.get("ExitCode"), (p.get("Output") or "").strip()[-300:]) for p in last)
+        or "none")
 
 
 # -- specs and report checks --------------------------------------------------

@@ -55,6 +55,25 @@ def test_daemons(run):
         check(not gone, "%s: options of --help missing from %s: %s" % (prog, name, gone))
 
 
+def exit_codes(help_text):
+    """The exit codes a --help lists after "Exit codes:" ("0 stopped; 1 ...")."""
+    text = " ".join(help_text.split("Exit codes:", 1)[1].split())
+    return re.findall(r"(?:^|; )(\d+) ", text)
+
+
+def test_daemon_exit_codes(run):
+    """Every exit code a daemon's --help lists has its entry in its page's
+    EXIT STATUS."""
+    for prog, name in (("arbor-broker", "arbor-broker.8"),
+                       ("arbor-supervisor", "arbor-supervisor.8")):
+        codes = exit_codes(help_of(prog))
+        check(codes[:3] == ["0", "1", "2"], "%s --help exit codes: %r" % (prog, codes))
+        section = page(name).split(".SH EXIT STATUS", 1)[1].split("\n.SH ", 1)[0]
+        gone = [c for c in codes if not re.search(r"(?m)^%s$" % c, section)]
+        check(not gone, "%s: exit codes of --help missing from %s EXIT STATUS: %s" %
+              (prog, name, gone))
+
+
 def commands():
     out = help_of("arborctl")
     block = out.split("commands:\n", 1)[1].split("\n\n", 1)[0]
@@ -98,4 +117,4 @@ def test_pages_render(run):
 
 
 if __name__ == "__main__":
-    main([test_daemons, test_arborctl, test_pages_render])
+    main([test_daemons, test_daemon_exit_codes, test_arborctl, test_pages_render])

@@ -485,16 +485,16 @@ def test_transport_defaults_and_ipc_dirs(run):
                   harness.root_flag("arbor-broker"))
     run.wait_log(p, "listening")
     check(stat.S_IMODE(os.stat(fresh).st_mode) == 0o700, "mode %o" % os.stat(fresh).st_mode)
-    # CURVE with an allow dir others can write to: refused.
+    # CURVE with an allow dir others can write to: refused, a usage error.
     curve = Curve(run)
     os.chmod(curve.allow, 0o777)
     r = broker("--bind", run.broker_ep, *curve.broker_args())
-    check(r.returncode == 1 and "--curve-allow" in r.stderr, str(r))
+    check(r.returncode == 2 and "--curve-allow" in r.stderr, str(r))
     # A certificate without its secret half cannot be the broker's.
     os.chmod(curve.allow, 0o700)
     os.unlink(curve.broker_cert + "_secret")
     r = broker("--bind", run.broker_ep, *curve.broker_args())
-    check(r.returncode == 1 and "secret" in r.stderr, str(r))
+    check(r.returncode == 2 and "secret" in r.stderr, str(r))
 
 
 def test_keygen(run):

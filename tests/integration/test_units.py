@@ -52,6 +52,17 @@ def test_declarations(run):
     stop = units.seconds(units.get(s, "TimeoutStopSec") or "90s")
     check(stop >= deadline_s + 3, "TimeoutStopSec %ss is not above --stop-deadline %ss + 3 s" %
           (stop, deadline_s))
+    # A supervisor that never reaches its broker never says READY=1: the
+    # README tells what systemd then does with these settings (the default
+    # 90 s start timeout, a restart 2 s later, no start limit reached).
+    for key in ("TimeoutStartSec", "TimeoutSec"):
+        check(units.get(s, key) is None, "supervisor: %s=%s: the README says 90 s (the default)" %
+              (key, units.get(s, key)))
+    check(units.get(s, "RestartSec") == "2s", "supervisor: RestartSec=%r, the README says 2s" %
+          units.get(s, "RestartSec"))
+    for key in ("StartLimitBurst", "StartLimitIntervalSec"):
+        check(units.get(s, key, section="Unit") is None,
+              "supervisor: %s: the README says systemd's default start limit" % key)
     bind = units.exec_argv(b, "", {}, {})
     ep = bind[bind.index("--bind") + 1]
     env = units.environment(s, {})

@@ -127,6 +127,28 @@ static void test_spawn_failed(void **state)
     cJSON_Delete(r);
 }
 
+/* A node placed on another supervisor ("on") says which one ran it: its pid
+ * is that supervisor's host's. */
+static void test_placed_node_names_its_supervisor(void **state)
+{
+    (void) state;
+    cJSON *r = s_json(
+        "{\"tree\":\"sup1.ab\",\"supervisor\":\"sup1\",\"status\":\"running\","
+        "\"root\":{\"name\":\"root\",\"path\":\"root\",\"pid\":10,\"status\":\"running\","
+        "\"phase\":\"running\",\"children\":["
+        "{\"name\":\"there\",\"path\":\"root/there\",\"pid\":7,\"status\":\"running\","
+        "\"phase\":\"running\",\"supervisor\":\"sup2\",\"children\":["
+        "{\"name\":\"x\",\"path\":\"root/there/x\",\"pid\":8,\"status\":\"running\","
+        "\"phase\":\"running\",\"children\":[]}]}]}}");
+    char *text = render_report(r, false);
+    assert_non_null(strstr(text, "\nroot  running  pid 10  running\n"));
+    assert_non_null(strstr(text, "\n└── there  running  on sup2  pid 7  running\n"));
+    assert_non_null(strstr(text, "\n    └── x  running  pid 8  running\n"));
+    assert_int_equal(s_count(text, " on sup2"), 1);
+    free(text);
+    cJSON_Delete(r);
+}
+
 static void test_odd_json_does_not_crash(void **state)
 {
     (void) state;
@@ -300,6 +322,67 @@ static void test_tables(void **state)
     cJSON_Delete(rows);
 }
 
+/* The screen column at which needle starts in line (first match): UTF-8
+ * continuation bytes and colour sequences take none. */
+static size_t s_column(const char *line, const char *needle)
+{
+    const char *at = strstr(line, needle);
+    assert_non_null(at);
+    size_t col = 0;
+    for (const char *p = line; p < at; p++) {
+        if (*p == '\033') { /* ESC [ ... m */
+            while (p < at && *p != 'm')
+                p++;
+            continue;
+        }
+        col += ((unsigned char) *p & 0xC0) != 0x80;
+    }
+    return col;
+}
+
+/* arborctl list: columns sized from the rows (ids are longer than any fixed
+ * width), a placed subtree's "└ " and colours padded by what shows. */
+static void test_trees_columns_line_up(void **state)
+{
+    (void) state;
+    cJSON *rows = s_json(
+        "[{\"supervisor\":\"sup1\",\"tree\":\"sup1.0123456789abcdef\",\"status\":\"running\","
+        "  \"root\":\"root\"},"
+        " {\"supervisor\":\"supervisor-number-two\",\"tree\":\"sup1.0123456789abcdef.2.0\","
+        "  \"placed_in\":\"sup1.0123456789abcdef\",\"status\":\"running\",\"root\":\"there\"},"
+        " {\"supervisor\":\"s\",\"tree\":\"s.1\",\"status\":\"failed\",\"root\":\"r\"}]");
+    for (int colour = 0; colour < 2; colour++) {
+        char *text = render_trees(rows, colour);
+        char *lines[4];
+        char *save = NULL;
+        int n = 0;
+        for (char *l = strtok_r(text, "\n", &save); l && n < 4; l = strtok_r(NULL, "\n", &save))
+            lines[n++] = l;
+        assert_int_equal(n, 4);
+        /* TREE starts after the longest supervisor name and one space */
+        size_t tree_col = strlen("supervisor-number-two") + 1;
+        assert_int_equal(s_column(lines[0], "TREE"), tree_col);
+        assert_int_equal(s_column(lines[1], "sup1.0123"), tree_col);
+        assert_int_equal(s_column(lines[2], "\u2514 sup1.0123"), tree_col);
+        assert_int_equal(s_column(lines[3], "s.1"), tree_col);
+        /* STATUS after the longest tree cell, "└ " counted as 2 columns */
+        size_t status_col = tree_col + strlen("\u2514 ") - 2 + strlen("sup1.0123456789abcdef.2.0") + 1;
+        assert_int_equal(s_column(lines[0], "STATUS"), status_col);
+        assert_int_equal(s_column(lines[1], "running"), status_col);
+        assert_int_equal(s_column(lines[2], "running"), status_col);
+        assert_int_equal(s_column(lines[3], "failed"), status_col);
+        /* ROOT after the longest status, colour or not */
+        size_t root_col = status_col + strlen("running") + 1;
+        assert_int_equal(s_column(lines[0], "ROOT"), root_col);
+        assert_int_equal(s_column(lines[1], "root"), root_col);
+        assert_int_equal(s_column(lines[2], "there"), root_col);
+        assert_int_equal(s_column(lines[3], " r") + 1, root_col);
+        assert_true((strchr(lines[3], '\033') != NULL) == colour);
+        free(text);
+    }
+    cJSON_Delete(rows);
+}
+
 static void test_exit_codes(void **state)
 {
     (void) state;
@@ -349,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_nested_failed_report),
         cmocka_unit_test(test_killed_with_escalation),
         cmocka_unit_test(test_spawn_failed),
+        cmocka_unit_test(test_placed_node_names_its_supervisor),
         cmocka_unit_test(test_odd_json_does_not_crash),
         cmocka_unit_test(test_control_characters_are_neutralised),
         cmocka_unit_test(test_colour_only_when_asked),
@@ -356,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_deep_tree_is_cut),
         cmocka_unit_test(test_event_lines),
         cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_trees_columns_line_up),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_specfile_parse_errors),
     };

@@ -482,11 +482,14 @@ tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
                 child->remote_part = n->remote_part || n->remote_sup[0];
                 const char *on = cJSON_GetStringValue(cJSON_GetObjectItem(c, "on"));
                 if (on && !child->remote_part) {
-                    /* The subtree as the other supervisor will see it. */
+                    /* The subtree as the other supervisor will see it: a
+                     * tree whose root has no parent there. Its restart
+                     * type stays here, where its parent decides. */
                     snprintf(child->remote_sup, sizeof child->remote_sup, "%s", on);
                     child->subtree_spec = cJSON_Duplicate(c, 1);
                     cJSON_DeleteItemFromObject(child->subtree_spec, "on");
                     cJSON_DeleteItemFromObject(child->subtree_spec, "count");
+                    cJSON_DeleteItemFromObject(child->subtree_spec, "restart");
                     cJSON_ReplaceItemInObject(child->subtree_spec, "name",
                                               cJSON_CreateString(child->name));
                 }

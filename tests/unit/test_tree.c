@@ -220,7 +220,8 @@ static void test_graft_remote_subtree(void **state)
 {
     (void) state;
     const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"far\",\"on\":\"away\","
-                       "\"children\":[{\"name\":\"w\",\"run\":\"fail\"},{\"name\":\"gone\"}]}]}";
+                       "\"restart\":\"temporary\",\"children\":[{\"name\":\"w\",\"run\":\"fail\"},"
+                       "{\"name\":\"gone\"}]}]}";
     spec_err_t err;
     tree_t *t = spec_build_text(spec, strlen(spec), "t", 1, "home", NULL, &err);
     assert_non_null(t);
@@ -228,6 +229,9 @@ static void test_graft_remote_subtree(void **state)
     assert_string_equal(far->remote_sup, "away");
     assert_true(w->remote_part && gone->remote_part && !far->remote_part);
     assert_null(cJSON_GetObjectItem(far->subtree_spec, "on"));
+    /* its restart type is decided here: the other supervisor gets a root */
+    assert_null(cJSON_GetObjectItem(far->subtree_spec, "restart"));
+    assert_int_equal(far->restart, RESTART_TEMPORARY);
     assert_non_null(cJSON_GetObjectItem(far->subtree_spec, "children"));
     far->remote_t0_ms = 100; /* its times are shifted by when we asked */
     cJSON *remote = cJSON_Parse(

@@ -172,7 +172,44 @@ def test_nursery_starts_a_placed_child(run):
     check(code == 1 and report["root"]["error"]["type"] == "ChildrenFailed", "root %r" % report["root"]["error"])
 
 
+def test_dynamic_children_of_a_placed_worker_are_in_the_report(run):
+    """A placed worker starts a child at run time, over there: the home
+    supervisor never knew it, yet its report holds it (status, error,
+    phases), grafted from the other supervisor's."""
+    two(run)
+    kid = python_node(run, "kid", """
+        import arbor
+        with arbor.worker():
+            raise ValueError("kid failed")
+    """)
+    far = python_node(run, "far", """
+        import json, arbor
+        with arbor.worker():
+            with arbor.nursery() as n:
+                n.start(json.loads(%r))
+    """ % json.dumps(kid), on="away")
+    spec = {"name": "root", "children": [far]}
+    code, report = run.spawn_wait(spec, "--supervisor", "home", timeout=HANG_GUARD)
+    nodes = by_path(report)
+    k = nodes.get("root/far/kid")
+    check(k is not None, "root/far/kid is missing from the report: %s" % sorted(nodes))
+    check(k["status"] == "failed" and k["error"]["type"] == "ValueError" and
+          k["error"]["message"] == "kid failed" and "Traceback" in k["error"].get("traceback", ""),
+          "kid %s %r" % (k["status"], k["error"]))
+    phases = [p["phase"] for p in k["phases"]]
+    check(k["pid"] and "running" in phases and phases[-1] == "exited", "kid phases %s" % phases)
+    check(k["restart"] == "temporary", "kid restart %r" % k.get("restart"))
+    f = nodes["root/far"]
+    check(f["status"] == "failed" and f["error"]["type"] == "ChildrenFailed" and
+          [c["path"] for c in f["children"]] == ["root/far/kid"], "far %s %r" % (f["status"], f["error"]))
+    # The home report's times are on its clock: the kid started after far.
+    f_spawned = [p["t_ms"] for p in f["phases"] if p["phase"] == "spawned"][0]
+    check(k["phases"][0]["t_ms"] >= f_spawned, "kid at %r, far at %r" % (k["phases"][0], f_spawned))
+    check(code == 1, "exit %d" % code)
+
+
 if __name__ == "__main__":
     main([test_remote_failure_is_one_report, test_cancel_crosses_supervisors,
           test_loss_of_the_other_supervisor, test_unknown_supervisor_is_spawn_failed,
-          test_placed_nodes_keep_their_restart_type, test_nursery_starts_a_placed_child])
+          test_placed_nodes_keep_their_restart_type, test_nursery_starts_a_placed_child,
+          test_dynamic_children_of_a_placed_worker_are_in_the_report])

@@ -242,7 +242,7 @@ static void test_graft_remote_subtree(void **state)
         "\"pid\":78,\"status\":\"killed\",\"phase\":\"exited\",\"exit\":{\"code\":null,\"signal\":\"SIGKILL\"},"
         "\"error\":null,\"escalation\":{\"stuck_phase\":\"cleanup\",\"signals\":[\"SIGTERM\",\"SIGKILL\"]},"
         "\"phases\":[{\"phase\":\"cleanup\",\"t_ms\":3}],\"restarts\":[],\"children\":[]}]}");
-    status_t st = tree_graft(t, far, remote);
+    status_t st = tree_graft(t, far->idx, remote);
     assert_int_equal(st, ST_FAILED);
     assert_int_equal(w->status, ST_KILLED);
     assert_int_equal(w->inc.pid, 78);
@@ -253,6 +253,58 @@ static void test_graft_remote_subtree(void **state)
     assert_int_equal(gone->status, ST_LOST); /* missing from its report */
     assert_int_equal(far->inc.phases[1].t_ms, 109);
     assert_int_equal(t->nterminal, 2); /* far itself is settled by the caller */
+    cJSON_Delete(remote);
+    tree_destroy(&t);
+}
+
+static void test_graft_adopts_children_started_there(void **state)
+{
+    (void) state;
+    const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"far\",\"on\":\"away\","
+                       "\"run\":\"sleep\"}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t", 1, "home", NULL, &err);
+    assert_non_null(t);
+    assert_int_equal(t->nnodes, 2);
+    t->nodes[1].remote_t0_ms = 50;
+    /* far (a worker there) started kid at run time, and kid started gk. */
+    cJSON *remote = cJSON_Parse(
+        "{\"name\":\"far\",\"path\":\"far\",\"status\":\"failed\",\"exit\":{\"code\":0},"
+        "\"error\":{\"type\":\"ChildrenFailed\",\"message\":\"m\",\"phase\":\"running\"},"
+        "\"phases\":[],\"children\":[{\"name\":\"kid\",\"path\":\"far/kid\",\"pid\":9,"
+        "\"status\":\"failed\",\"restart\":\"temporary\",\"exit\":{\"code\":1},"
+        "\"error\":{\"type\":\"ValueError\",\"message\":\"bad\",\"phase\":\"running\"},"
+        "\"phases\":[{\"phase\":\"spawned\",\"t_ms\":5},{\"phase\":\"exited\",\"t_ms\":8}],"
+        "\"children\":[{\"name\":\"gk\",\"path\":\"far/kid/gk\",\"status\":\"cancelled\","
+        "\"exit\":{\"code\":0},\"error\":null,\"phases\":[],\"children\":[]}]},"
+        "{\"name\":\"bad/name\",\"status\":\"ok\",\"children\":[]}]}");
+    assert_int_equal(tree_graft(t, 1, remote), ST_FAILED);
+    assert_int_equal(t->nnodes, 4); /* kid and gk; a name that cannot be a node is left out */
+    tree_node_t *far = &t->nodes[1];
+    tree_node_t *kid = tree_find_path(t, "root/far/kid"), *gk = tree_find_path(t, "root/far/kid/gk");
+    assert_non_null(kid);
+    assert_non_null(gk);
+    assert_true(far->nchildren == 1 && far->children[0] == kid && kid->parent == far);
+    assert_true(kid->nchildren == 1 && kid->children[0] == gk && gk->parent == kid);
+    assert_true(kid->remote_part && kid->grafted);
+    assert_int_equal(kid->status, ST_FAILED);
+    assert_string_equal(cJSON_GetObjectItem(kid->inc.error, "type")->valuestring, "ValueError");
+    assert_int_equal(kid->restart, RESTART_TEMPORARY);
+    assert_int_equal(kid->inc.pid, 9);
+    assert_int_equal(kid->inc.phases[0].t_ms, 55);
+    assert_int_equal(gk->status, ST_CANCELLED);
+    assert_int_equal(t->nterminal, 2);
+    /* far placed again (a restart) and its new report lacks them: they did
+     * not start in this incarnation. */
+    tree_subtree_reset(t, far, 100);
+    assert_int_equal(t->nterminal, 0);
+    cJSON *again = cJSON_Parse("{\"name\":\"far\",\"status\":\"ok\",\"exit\":{\"code\":0},"
+                               "\"error\":null,\"phases\":[],\"children\":[]}");
+    assert_int_equal(tree_graft(t, 1, again), ST_OK);
+    assert_int_equal(t->nnodes, 4);
+    assert_int_equal(tree_find_path(t, "root/far/kid")->status, ST_CANCELLED);
+    assert_int_equal(tree_find_path(t, "root/far/kid/gk")->status, ST_CANCELLED);
+    cJSON_Delete(again);
     cJSON_Delete(remote);
     tree_destroy(&t);
 }
@@ -281,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_phases_keep_time_order),
         cmocka_unit_test(test_error_from_stderr_tail),
         cmocka_unit_test(test_graft_remote_subtree),
+        cmocka_unit_test(test_graft_adopts_children_started_there),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

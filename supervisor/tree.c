@@ -260,27 +260,31 @@ static phase_t s_last_worker_phase(const tree_node_t *n)
     return PH_NONE;
 }
 
+/* Failed children named in a ChildrenFailed message; "failed" has them all. */
+#define S_NAMED_MAX 8
+
 static cJSON *s_children_failed_error(const tree_node_t *n)
 {
     int failed = 0;
-    char names[512] = "";
+    char names[S_NAMED_MAX * (TREE_NAME_MAX + 2) + 32] = "";
     size_t used = 0;
+    cJSON *paths = cJSON_CreateArray();
     for (int i = 0; i < n->nchildren; i++) {
         const tree_node_t *c = n->children[i];
         if (!status_is_failure(c->status))
             continue;
-        failed++;
-        if (used < sizeof names - 80) {
-            int w = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", c->name);
-            used += (size_t) (w > 0 ? w : 0);
-        } else if (used < sizeof names - 5) {
-            used += (size_t) snprintf(names + used, sizeof names - used, ", …");
-        }
+        if (failed++ < S_NAMED_MAX)
+            used += (size_t) snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "",
+                                      c->name);
+        cJSON_AddItemToArray(paths, cJSON_CreateString(c->path));
     }
-    char msg[700];
+    if (failed > S_NAMED_MAX)
+        snprintf(names + used, sizeof names - used, " and %d more", failed - S_NAMED_MAX);
+    char msg[sizeof names + 128];
     if (n->restart_limit_hit && failed == 0) {
         /* permanent children that kept ending: no child failed, the
          * restart intensity did */
+        cJSON_Delete(paths);
         snprintf(msg, sizeof msg, "more than %d restarts within %lld ms (children that keep ending)",
                  n->max_restarts, (long long) n->within_ms);
         return s_error("RestartLimit", msg,
@@ -296,6 +300,7 @@ static cJSON *s_children_failed_error(const tree_node_t *n)
                        n->inc.child_failed_phase != PH_NONE ? n->inc.child_failed_phase
                                                             : s_last_worker_phase(n));
     cJSON_AddNumberToObject(e, "failed_children", failed);
+    cJSON_AddItemToObject(e, "failed", paths); /* every failed child, by path, in order */
     return e;
 }
 

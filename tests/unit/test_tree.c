@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -309,6 +310,65 @@ static void test_graft_adopts_children_started_there(void **state)
     tree_destroy(&t);
 }
 
+/* ChildrenFailed names a bounded number of failed children, then says how
+ * many more, once; "failed" lists every one of them by path. */
+static void test_children_failed_lists_every_failure(void **state)
+{
+    (void) state;
+    const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"c\",\"run\":\"fail\","
+                       "\"count\":12},{\"name\":\"fine\",\"run\":\"sleep\"}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t", 1, "home", NULL, &err);
+    assert_non_null(t);
+    for (int i = 1; i < t->nnodes; i++) {
+        tree_node_t *c = &t->nodes[i];
+        c->inc.life.end = END_EXITED;
+        c->inc.life.exit_code = strcmp(c->name, "fine") ? 1 : 0;
+        tree_node_settle(t, c, tree_node_final_status(c));
+    }
+    tree_node_t *root = &t->nodes[0];
+    root->inc.life.end = END_EXITED;
+    root->inc.child_failed = true;
+    tree_node_settle(t, root, tree_node_final_status(root));
+    const cJSON *e = root->inc.error;
+    assert_string_equal(cJSON_GetObjectItem(e, "type")->valuestring, "ChildrenFailed");
+    assert_string_equal(cJSON_GetObjectItem(e, "message")->valuestring,
+                        "12 of 13 children failed: c-0, c-1, c-2, c-3, c-4, c-5, c-6, c-7 and 4 more");
+    assert_int_equal(cJSON_GetObjectItem(e, "failed_children")->valueint, 12);
+    const cJSON *failed = cJSON_GetObjectItem(e, "failed");
+    assert_int_equal(cJSON_GetArraySize(failed), 12);
+    assert_string_equal(cJSON_GetArrayItem(failed, 0)->valuestring, "root/c-0");
+    assert_string_equal(cJSON_GetArrayItem(failed, 11)->valuestring, "root/c-11");
+    tree_destroy(&t);
+
+    /* Long names: still one "and N more", never a run of ", …". */
+    char name[61];
+    memset(name, 'n', 60);
+    name[60] = 0;
+    char spec2[256];
+    snprintf(spec2, sizeof spec2,
+             "{\"name\":\"root\",\"children\":[{\"name\":\"%s\",\"run\":\"fail\",\"count\":40}]}",
+             name);
+    t = spec_build_text(spec2, strlen(spec2), "t", 1, "home", NULL, &err);
+    assert_non_null(t);
+    for (int i = 1; i < t->nnodes; i++) {
+        t->nodes[i].inc.life.end = END_EXITED;
+        t->nodes[i].inc.life.exit_code = 1;
+        tree_node_settle(t, &t->nodes[i], tree_node_final_status(&t->nodes[i]));
+    }
+    root = &t->nodes[0];
+    root->inc.life.end = END_EXITED;
+    root->inc.child_failed = true;
+    tree_node_settle(t, root, tree_node_final_status(root));
+    const char *msg = cJSON_GetObjectItem(root->inc.error, "message")->valuestring;
+    assert_null(strstr(msg, "…"));
+    const char *more = strstr(msg, " and 32 more");
+    assert_non_null(more);
+    assert_string_equal(more, " and 32 more");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root->inc.error, "failed")), 40);
+    tree_destroy(&t);
+}
+
 static void test_names(void **state)
 {
     (void) state;
@@ -334,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_error_from_stderr_tail),
         cmocka_unit_test(test_graft_remote_subtree),
         cmocka_unit_test(test_graft_adopts_children_started_there),
+        cmocka_unit_test(test_children_failed_lists_every_failure),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@ subtree under a running node. The workers here speak the raw protocol with
 the standard library only, so the supervisor's side is what is tested."""
 
 import json
+import os
 import sys
 import textwrap
 
@@ -226,7 +227,38 @@ def test_a_spawn_read_at_the_exit(run):
     check(report["status"] in ("ok", "cancelled") and code in (0, 4), "tree %s exit %d" % (report["status"], code))
 
 
+def test_a_worker_chooses_the_strategy_of_its_dynamic_children(run):
+    """A worker whose children are all dynamic has a strategy and restarts
+    (OTP's simple_one_for_one): its transient child fails once, is
+    restarted, then ends ok; the worker hears both ends and the tree is ok."""
+    started(run)
+    counter = os.path.join(run.dir, "attempts")
+    job = ('n=$(cat %s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s; '
+           '[ $n -ge 2 ] && exit 0; exit 7') % (counter, counter)
+    spec = program(run, "root", """
+        send({"spawn": {"name": "job", "run": "exec", "argv": ["sh", "-c", %r]}, "id": 1})
+        assert "path" in answer(1)
+        ends = []
+        while not ends or ends[-1] != "ok":
+            m = recv()
+            assert m is not None, "no child_exited in time: %%r" %% ends
+            if m.get("event") == "child_exited":
+                ends.append(m["status"])
+        assert ends == ["failed", "ok"], ends
+        send({"phase": "exiting"})
+    """ % job, strategy="one_for_one", max_restarts=2, within_ms=60000)
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    check(report is not None, "no report (exit %d): the spec was refused?" % code)
+    nodes = by_path(report)
+    root, j = nodes["root"], nodes["root/job"]
+    check(root["exit"]["code"] == 0, "the worker's own checks failed: %r" % root["error"])
+    check(j["status"] == "ok" and [h["exit"]["code"] for h in j["restarts"]] == [7],
+          "job %s %r" % (j["status"], j["restarts"]))
+    check(code == 0 and report["status"] == "ok", "tree %s exit %d" % (report["status"], code))
+
+
 if __name__ == "__main__":
     main([test_worker_spawns_children_and_collects_their_errors, test_bad_spawn_requests_change_nothing,
           test_dynamic_children_are_cancelled_with_their_parent, test_spawn_under_from_the_cli,
-          test_a_busy_worker_loses_no_child_exited, test_a_spawn_read_at_the_exit])
+          test_a_busy_worker_loses_no_child_exited, test_a_spawn_read_at_the_exit,
+          test_a_worker_chooses_the_strategy_of_its_dynamic_children])

@@ -126,5 +126,17 @@ def test_cli_md_and_readme(run):
             check(not gone, "arborctl %s --help options missing from %s: %s" % (cmd, where, gone))
 
 
+def test_worker_page_covers_the_header(run):
+    """arbor-worker.3 names every function and event of worker/arbor_worker.h."""
+    with open(os.path.join(SRC, "worker", "arbor_worker.h")) as f:
+        header = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)  # declarations, not comments
+    names = set(re.findall(r"\b(arbor_\w+)\s*\(", header)) | set(re.findall(r"\b(ARBOR_EV_\w+)\b", header))
+    check(len(names) > 10, "arbor_worker.h: only %r found" % sorted(names))
+    text = page("arbor-worker.3")
+    gone = sorted(n for n in names if not re.search(r"(?<!\w)%s(?!\w)" % n, text))
+    check(not gone, "arbor_worker.h declares what arbor-worker.3 does not name: %s" % gone)
+
+
 if __name__ == "__main__":
-    main([test_daemons, test_arborctl, test_pages_render, test_cli_md_and_readme])
+    main([test_daemons, test_arborctl, test_pages_render, test_cli_md_and_readme,
+          test_worker_page_covers_the_header])

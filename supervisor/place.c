@@ -230,8 +230,8 @@ static void s_ended(place_t *self, const char *from, const cJSON *report)
     s_placement_t *p = s_by_tree(self, from, env_str(report, "tree"));
     if (!p || !status || !strcmp(status, "running"))
         return;
-    tree_node_t *n = s_node(p);
-    status_t st = tree_graft(p->tree, n, cJSON_GetObjectItem(report, "root"));
+    status_t st = tree_graft(p->tree, p->idx, cJSON_GetObjectItem(report, "root"));
+    tree_node_t *n = s_node(p); /* after the graft: the node array may have grown */
     log_node(ALOG_INFO, p->tree->id, n->path, "tree %s: %s ended on supervisor %s: %s",
              p->tree->id, n->path, n->remote_sup, status_name(st));
     s_end(self, p, (node_event_t){.kind = NEV_REMOTE_ENDED, .status = (int) st}, NULL);

@@ -389,15 +389,18 @@ static int s_check_node(s_walk_t *w, const cJSON *node, const char *path, int de
         return s_fail(err, path, "restart: the root has no parent to restart it");
     if (s_check_behaviour(node, kind, w->limits, path, err) || s_check_size(node, path, err))
         return -1;
-    /* Settings that cannot work: a strategy needs children to act on, and
-     * a restart window needs restarts to count. */
+    /* Settings that cannot work: a strategy needs children to act on (in
+     * the spec, or started at run time by a program: a builtin starts
+     * none), and a restart window needs restarts to count. */
     const cJSON *kids = cJSON_GetObjectItemCaseSensitive(node, "children");
-    bool has_children = cJSON_IsArray(kids) && cJSON_GetArraySize(kids) > 0;
+    bool may_have_children = (cJSON_IsArray(kids) && cJSON_GetArraySize(kids) > 0) ||
+                             kind == RUN_EXEC;
     static const char *parent_keys[] = {"strategy", "max_restarts", "within_ms", NULL};
-    for (int i = 0; !has_children && parent_keys[i]; i++)
+    for (int i = 0; !may_have_children && parent_keys[i]; i++)
         if (cJSON_HasObjectItem(node, parent_keys[i]))
-            return s_fail(err, path, "%s: only a node with children has a strategy",
-                          parent_keys[i]);
+            return s_fail(err, path,
+                          "%s: only a node with children, or a program (run \"exec\") that "
+                          "may start some, has a strategy", parent_keys[i]);
     const cJSON *mr = cJSON_GetObjectItemCaseSensitive(node, "max_restarts");
     if (cJSON_HasObjectItem(node, "within_ms") && mr && mr->valuedouble == 0)
         return s_fail(err, path, "within_ms: max_restarts is 0, so there is nothing to count");
@@ -482,11 +485,14 @@ tree_t *spec_build(const cJSON *spec, const char *tree_id, uint64_t serial,
                 child->remote_part = n->remote_part || n->remote_sup[0];
                 const char *on = cJSON_GetStringValue(cJSON_GetObjectItem(c, "on"));
                 if (on && !child->remote_part) {
-                    /* The subtree as the other supervisor will see it. */
+                    /* The subtree as the other supervisor will see it: a
+                     * tree whose root has no parent there. Its restart
+                     * type stays here, where its parent decides. */
                     snprintf(child->remote_sup, sizeof child->remote_sup, "%s", on);
                     child->subtree_spec = cJSON_Duplicate(c, 1);
                     cJSON_DeleteItemFromObject(child->subtree_spec, "on");
                     cJSON_DeleteItemFromObject(child->subtree_spec, "count");
+                    cJSON_DeleteItemFromObject(child->subtree_spec, "restart");
                     cJSON_ReplaceItemInObject(child->subtree_spec, "name",
                                               cJSON_CreateString(child->name));
                 }

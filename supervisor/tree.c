@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
 #include "link.h"
 #include "sig.h"
 
@@ -259,27 +260,31 @@ static phase_t s_last_worker_phase(const tree_node_t *n)
     return PH_NONE;
 }
 
+/* Failed children named in a ChildrenFailed message; "failed" has them all. */
+#define S_NAMED_MAX 8
+
 static cJSON *s_children_failed_error(const tree_node_t *n)
 {
     int failed = 0;
-    char names[512] = "";
+    char names[S_NAMED_MAX * (TREE_NAME_MAX + 2) + 32] = "";
     size_t used = 0;
+    cJSON *paths = cJSON_CreateArray();
     for (int i = 0; i < n->nchildren; i++) {
         const tree_node_t *c = n->children[i];
         if (!status_is_failure(c->status))
             continue;
-        failed++;
-        if (used < sizeof names - 80) {
-            int w = snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", c->name);
-            used += (size_t) (w > 0 ? w : 0);
-        } else if (used < sizeof names - 5) {
-            used += (size_t) snprintf(names + used, sizeof names - used, ", …");
-        }
+        if (failed++ < S_NAMED_MAX)
+            used += (size_t) snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "",
+                                      c->name);
+        cJSON_AddItemToArray(paths, cJSON_CreateString(c->path));
     }
-    char msg[700];
+    if (failed > S_NAMED_MAX)
+        snprintf(names + used, sizeof names - used, " and %d more", failed - S_NAMED_MAX);
+    char msg[sizeof names + 128];
     if (n->restart_limit_hit && failed == 0) {
         /* permanent children that kept ending: no child failed, the
          * restart intensity did */
+        cJSON_Delete(paths);
         snprintf(msg, sizeof msg, "more than %d restarts within %lld ms (children that keep ending)",
                  n->max_restarts, (long long) n->within_ms);
         return s_error("RestartLimit", msg,
@@ -295,6 +300,7 @@ static cJSON *s_children_failed_error(const tree_node_t *n)
                        n->inc.child_failed_phase != PH_NONE ? n->inc.child_failed_phase
                                                             : s_last_worker_phase(n));
     cJSON_AddNumberToObject(e, "failed_children", failed);
+    cJSON_AddItemToObject(e, "failed", paths); /* every failed child, by path, in order */
     return e;
 }
 
@@ -555,31 +561,135 @@ static status_t s_graft_one(tree_node_t *n, const cJSON *r, int64_t shift)
     return status_is_terminal(st) ? st : ST_LOST;
 }
 
-static void s_graft_below(tree_t *tree, tree_node_t *n, const cJSON *r, int64_t shift)
+/* A report node's name, when it can name a node here (NULL if not). */
+static const char *s_report_name(const cJSON *r)
 {
-    const cJSON *kids = cJSON_GetObjectItem(r, "children");
-    for (int i = 0; i < n->nchildren; i++) {
-        tree_node_t *c = n->children[i];
-        const cJSON *match = NULL, *k;
-        cJSON_ArrayForEach(k, kids) if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(k, "name"))
-                                                   ?: "", c->name) == 0) match = k;
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(r, "name"));
+    return name && env_name_valid(name, TREE_NAME_MAX) ? name : NULL;
+}
+
+static const cJSON *s_report_child(const cJSON *r, const char *name)
+{
+    const cJSON *k;
+    cJSON_ArrayForEach(k, cJSON_GetObjectItem(r, "children"))
+    {
+        const char *kname = s_report_name(k);
+        if (kname && strcmp(kname, name) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+static bool s_has_child(const tree_node_t *n, const char *name)
+{
+    for (int i = 0; i < n->nchildren; i++)
+        if (strcmp(n->children[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Report nodes in r's subtree (r included) that can be nodes here. */
+static int s_report_size(const cJSON *r)
+{
+    int size = 1;
+    const cJSON *k;
+    cJSON_ArrayForEach(k, cJSON_GetObjectItem(r, "children")) if (s_report_name(k)) size +=
+        s_report_size(k);
+    return size;
+}
+
+/* The report children of r that node n does not know, as a tree whose root
+ * stands for n (for tree_adopt): breadth-first, like spec_build. NULL when
+ * there are none, or out of memory. */
+static tree_t *s_unknown_part(const tree_t *tree, const tree_node_t *n, const cJSON *r)
+{
+    int total = 1;
+    const cJSON *k;
+    cJSON_ArrayForEach(k, cJSON_GetObjectItem(r, "children"))
+    {
+        const char *name = s_report_name(k);
+        if (name && !s_has_child(n, name))
+            total += s_report_size(k);
+    }
+    if (total == 1)
+        return NULL;
+    tree_t *w = tree_new(tree->id, tree->serial, tree->supervisor, total);
+    const cJSON **src = calloc((size_t) total, sizeof *src);
+    if (!w || !src) {
+        free(src);
+        tree_destroy(&w);
+        return NULL;
+    }
+    snprintf(w->nodes[0].name, sizeof w->nodes[0].name, "%s", n->name);
+    w->nodes[0].path = strdup(n->name);
+    src[0] = r;
+    int next = 1;
+    for (int i = 0; i < next; i++) {
+        tree_node_t *x = &w->nodes[i];
+        const cJSON *kids = cJSON_GetObjectItem(src[i], "children");
+        x->children = calloc((size_t) cJSON_GetArraySize(kids) + 1, sizeof *x->children);
+        cJSON_ArrayForEach(k, kids)
+        {
+            const char *name = s_report_name(k);
+            if (!name || (i == 0 && s_has_child(n, name)) || !x->children)
+                continue;
+            tree_node_t *c = &w->nodes[next];
+            src[next++] = k;
+            snprintf(c->name, sizeof c->name, "%s", name);
+            size_t len = strlen(x->path ? x->path : "") + strlen(name) + 2;
+            if ((c->path = malloc(len)))
+                snprintf(c->path, len, "%s/%s", x->path ? x->path : "", name);
+            c->parent = x;
+            c->remote_part = c->grafted = true;
+            int restart = restart_parse(cJSON_GetStringValue(cJSON_GetObjectItem(k, "restart")));
+            c->restart = restart < 0 ? RESTART_TRANSIENT : (restart_t) restart;
+            x->children[x->nchildren++] = c;
+        }
+    }
+    free(src);
+    /* A node skipped for want of memory leaves the count short: give up. */
+    bool whole = next == total;
+    for (int i = 0; whole && i < total; i++)
+        whole = w->nodes[i].path != NULL;
+    if (!whole)
+        tree_destroy(&w);
+    return w;
+}
+
+/* Settle n's children from report node r, deepest first. Children that
+ * ran there but are unknown here (a placed worker's dynamic children) are
+ * adopted first. The node array may grow: nodes are held by index. */
+static void s_graft_below(tree_t *tree, int idx, const cJSON *r, int64_t shift)
+{
+    tree_t *w = s_unknown_part(tree, &tree->nodes[idx], r);
+    if (w && tree_adopt(tree, idx, &w) < 0)
+        tree_destroy(&w); /* out of memory: the report lacks them, nothing else */
+    for (int i = 0; i < tree->nodes[idx].nchildren; i++) {
+        int ci = tree->nodes[idx].children[i]->idx;
+        const cJSON *match = s_report_child(r, tree->nodes[ci].name);
+        if (match)
+            s_graft_below(tree, ci, match, shift);
+        tree_node_t *c = &tree->nodes[ci];
+        c->inc.life.state = NODE_DONE;
         if (match) {
-            s_graft_below(tree, c, match, shift);
-            c->inc.life.state = NODE_DONE;
             tree_node_settle(tree, c, s_graft_one(c, match, shift));
+        } else if (c->grafted) {
+            /* seen in an earlier incarnation's report only: not started in this one */
+            tree_settle_remote_part(tree, c, ST_CANCELLED, NULL);
+            tree_node_settle(tree, c, ST_CANCELLED);
         } else {
             tree_settle_remote_part(tree, c, ST_LOST, NULL);
             c->inc.life.end = END_LOST;
-            c->inc.life.state = NODE_DONE;
             tree_node_settle(tree, c, ST_LOST);
         }
     }
 }
 
-status_t tree_graft(tree_t *tree, tree_node_t *top, const cJSON *remote_root)
+status_t tree_graft(tree_t *tree, int top, const cJSON *remote_root)
 {
-    s_graft_below(tree, top, remote_root, top->remote_t0_ms);
-    return s_graft_one(top, remote_root, top->remote_t0_ms);
+    int64_t shift = tree->nodes[top].remote_t0_ms;
+    s_graft_below(tree, top, remote_root, shift);
+    return s_graft_one(&tree->nodes[top], remote_root, shift);
 }
 
 void tree_settle_remote_part(tree_t *tree, tree_node_t *top, status_t status, const cJSON *error)

@@ -88,6 +88,7 @@ struct tree_node_t {
     /* placement on another supervisor ("on"): the whole subtree runs there */
     char remote_sup[TREE_NAME_MAX + 1]; /* set on the node that has "on" */
     bool remote_part;        /* a descendant of such a node: never spawned here */
+    bool grafted;            /* known only from that supervisor's report (tree_graft) */
     cJSON *subtree_spec;     /* what is sent to the other supervisor */
     char remote_tree[TREE_ID_MAX + 1];  /* its tree id there */
     int64_t remote_req;      /* id of our spawn request, to match the reply */
@@ -178,12 +179,15 @@ void tree_node_next_incarnation(tree_t *tree, tree_node_t *node, int64_t t_ms);
 /* The same for node and its whole subtree. */
 void tree_subtree_reset(tree_t *tree, tree_node_t *node, int64_t t_ms);
 
-/* The subtree of top ran on another supervisor: take its nodes' outcomes
- * from that supervisor's report root (same shape as ours; its times shifted
- * by top->remote_t0_ms) and settle them, deepest first. Nodes the report
- * lacks are settled lost. top itself is left for the caller to settle:
- * returns its status. */
-status_t tree_graft(tree_t *tree, tree_node_t *top, const cJSON *remote_root);
+/* The subtree of node top (an index) ran on another supervisor: take its
+ * nodes' outcomes from that supervisor's report root (same shape as ours;
+ * its times shifted by top's remote_t0_ms) and settle them, deepest first.
+ * Nodes the report lacks are settled lost (cancelled if they came from an
+ * earlier report). Nodes it has and we lack (children a placed worker
+ * started there) are adopted (tree_adopt: every pointer into the node
+ * array changes) and settled from it. top itself is left for the caller
+ * to settle: returns its status. */
+status_t tree_graft(tree_t *tree, int top, const cJSON *remote_root);
 
 /* Settle top's remote subtree with one status (lost, or cancelled before it
  * was ever sent), each node with a copy of error (may be NULL). Deepest

@@ -78,6 +78,11 @@ def test_trees_and_paths(run):
     check(sorted(got) == want[2:], "paths under root/b: %r" % got)
     check(complete("spawn", "--supervisor", "", env=env) == ["sup1"], "supervisor names: %r" %
           complete("spawn", "--supervisor", "", env=env))
+    # spawn --under TREE/PATH: a running node, not a file
+    got = complete("spawn", "--under", "", env=env)
+    check(tree in got, "spawn --under: tree id %s not offered: %r" % (tree, got))
+    got = complete("spawn", "--under", tree + "/root/b", env=env)
+    check(sorted(got) == want[2:], "spawn --under paths under root/b: %r" % got)
     run.ctl("cancel", "--wait", tree)
 
 

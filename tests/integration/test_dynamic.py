@@ -6,6 +6,7 @@ subtree under a running node. The workers here speak the raw protocol with
 the standard library only, so the supervisor's side is what is tested."""
 
 import json
+import os
 import sys
 import textwrap
 
@@ -226,7 +227,136 @@ def test_a_spawn_read_at_the_exit(run):
     check(report["status"] in ("ok", "cancelled") and code in (0, 4), "tree %s exit %d" % (report["status"], code))
 
 
+def test_a_worker_chooses_the_strategy_of_its_dynamic_children(run):
+    """A worker whose children are all dynamic has a strategy and restarts
+    (OTP's simple_one_for_one): its transient child fails once, is
+    restarted, then ends ok; the worker hears both ends and the tree is ok."""
+    started(run)
+    counter = os.path.join(run.dir, "attempts")
+    job = ('n=$(cat %s 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s; '
+           '[ $n -ge 2 ] && exit 0; exit 7') % (counter, counter)
+    spec = program(run, "root", """
+        send({"spawn": {"name": "job", "run": "exec", "argv": ["sh", "-c", %r]}, "id": 1})
+        assert "path" in answer(1)
+        ends = []
+        while not ends or ends[-1] != "ok":
+            m = recv()
+            assert m is not None, "no child_exited in time: %%r" %% ends
+            if m.get("event") == "child_exited":
+                ends.append(m["status"])
+        assert ends == ["failed", "ok"], ends
+        send({"phase": "exiting"})
+    """ % job, strategy="one_for_one", max_restarts=2, within_ms=60000)
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    check(report is not None, "no report (exit %d): the spec was refused?" % code)
+    nodes = by_path(report)
+    root, j = nodes["root"], nodes["root/job"]
+    check(root["exit"]["code"] == 0, "the worker's own checks failed: %r" % root["error"])
+    check(j["status"] == "ok" and [h["exit"]["code"] for h in j["restarts"]] == [7],
+          "job %s %r" % (j["status"], j["restarts"]))
+    check(code == 0 and report["status"] == "ok", "tree %s exit %d" % (report["status"], code))
+
+
+def test_spawns_over_the_limits_are_refused(run):
+    """--max-nodes counts the whole tree, --max-processes every tree of the
+    supervisor: a spawn over either is refused with the limit named, and
+    the tree is as it was."""
+    run.broker()
+    run.supervisor("sup1", "--max-nodes", "4", "--max-processes", "5")
+    r = run.ctl("spawn", "-", input=json.dumps({"name": "other", "children": [{"name": "x", "run": "sleep"}]}))
+    check(r.returncode == 0, "spawn other: %s" % r.stderr)
+    other = r.stdout.strip()
+    run.wait_report(other, lambda rep: by_path(rep)["other/x"]["status"] == "running", "other running")
+    spec = program(run, "root", """
+        def spawn(id, node):
+            send({"spawn": node, "id": id})
+            r = answer(id)
+            assert r is not None, "no answer to %d" % id
+            return r
+        assert "path" in spawn(1, {"name": "a", "run": "sleep"})
+        r = spawn(2, {"name": "many", "run": "sleep", "count": 3})  # 5 nodes in a tree of 4 at most
+        assert r.get("error", {}).get("type") == "SpawnRefused" and "limit" in r["error"]["message"], r
+        assert "path" in spawn(3, {"name": "b", "run": "sleep"})  # 3 nodes; 5 processes with other's
+        r = spawn(4, {"name": "c", "run": "sleep"})
+        assert r.get("error", {}).get("type") == "SpawnRefused" and "--max-processes 5" in r["error"]["message"], r
+        send({"phase": "exiting"})
+    """)
+    code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(nodes["root"]["exit"]["code"] == 0, "the worker's checks: %r" % nodes["root"]["error"])
+    check(set(nodes) == {"root", "root/a", "root/b"}, "refused spawns changed the tree: %r" % sorted(nodes))
+    rep = run.report(other)
+    check(rep["status"] == "running" and set(by_path(rep)) == {"other", "other/x"}, "other %r" % rep["status"])
+    r = run.ctl("cancel", other, "--wait", "--json", timeout=HANG_GUARD)
+    check(r.returncode == 4, "cancel other: %d %s" % (r.returncode, r.stderr))
+
+
+def test_spawn_under_a_stopping_node_is_refused(run):
+    """A worker told to cancel asks for a child: refused (it is stopping),
+    nothing added; the worker still ends within its grace: cancelled."""
+    started(run)
+    spec = program(run, "root", """
+        send({"spawn": {"name": "a", "run": "sleep"}, "id": 1})
+        assert "path" in answer(1)
+        while True:
+            m = recv(60)
+            assert m is not None, "no cancel"
+            if m.get("event") == "cancel":
+                break
+        send({"spawn": {"name": "late", "run": "sleep"}, "id": 2})
+        r = answer(2)
+        assert r and r.get("error", {}).get("type") == "SpawnRefused" and "stopping" in r["error"]["message"], r
+    """)
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: "root/a" in by_path(rep) and
+                    by_path(rep)["root/a"]["status"] == "running", "the dynamic child running")
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    check(r.returncode == 4, "cancel --wait: %d %s" % (r.returncode, r.stderr))
+    nodes = by_path(json.loads(r.stdout))
+    root = nodes["root"]
+    check(root["status"] == "cancelled" and root["exit"]["code"] == 0,
+          "the worker's checks: %s %r %r" % (root["status"], root["exit"], root["error"]))
+    check(set(nodes) == {"root", "root/a"}, "a spawn under a stopping node added %r" % sorted(nodes))
+
+
+def test_a_worker_cannot_cancel_outside_its_subtree(run):
+    """A worker's cancel names nodes that exist but are not below it: itself,
+    its sibling, its parent. Each is refused and nothing is stopped."""
+    started(run)
+    w = program(run, "w", """
+        targets = ["root/w", "root/sib", "root"]
+        for p in targets:
+            send({"cancel": p})
+        refused = []
+        while len(refused) < len(targets):
+            m = recv()
+            assert m is not None, "refusals: %r" % refused
+            if "cancel" in m:
+                assert m.get("error", {}).get("type") == "SpawnRefused", m
+                refused.append(m["cancel"])
+        assert refused == targets, refused
+        send({"phase": "exiting"})
+    """)
+    spec = {"name": "root", "children": [w, {"name": "sib", "run": "sleep"}]}
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    rep = run.wait_report(tree, lambda rep: by_path(rep)["root/w"]["status"] not in ("pending", "running"),
+                          "the worker's end")
+    nodes = by_path(rep)
+    check(nodes["root/w"]["status"] == "ok", "w %s %r" % (nodes["root/w"]["status"], nodes["root/w"]["error"]))
+    check(nodes["root/sib"]["status"] == "running" and nodes["root"]["status"] == "running",
+          "a refused cancel stopped something: root %s sib %s" % (nodes["root"]["status"],
+                                                                 nodes["root/sib"]["status"]))
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    check(r.returncode == 4, "cancel --wait: %d %s" % (r.returncode, r.stderr))
+
+
 if __name__ == "__main__":
     main([test_worker_spawns_children_and_collects_their_errors, test_bad_spawn_requests_change_nothing,
           test_dynamic_children_are_cancelled_with_their_parent, test_spawn_under_from_the_cli,
-          test_a_busy_worker_loses_no_child_exited, test_a_spawn_read_at_the_exit])
+          test_a_busy_worker_loses_no_child_exited, test_a_spawn_read_at_the_exit,
+          test_a_worker_chooses_the_strategy_of_its_dynamic_children, test_spawns_over_the_limits_are_refused,
+          test_spawn_under_a_stopping_node_is_refused, test_a_worker_cannot_cancel_outside_its_subtree])

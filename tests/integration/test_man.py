@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 
-from harness import BIN, check, main
+from harness import BIN, SRC, check, main
 
 MAN_DIR = os.path.join(os.path.dirname(os.path.abspath(BIN)), "man")
 LONG = re.compile(r"(?<![\w-])--[a-z][a-z-]*[a-z](?![\w*-])")
@@ -116,5 +116,46 @@ def test_pages_render(run):
         check('.TH "%s" "%s"' % (title[0], title[1]) in text, "%s: no .TH header" % name)
 
 
+def synopsis_lines(text, cmd):
+    """The lines of a ``` block that show arborctl CMD."""
+    return "\n".join(line for line in text.splitlines()
+                     if re.match(r"arborctl (\[--broker EP\] )?%s\b" % cmd, line))
+
+
+def test_cli_md_and_readme(run):
+    """docs/CLI.md (the command's section and its SYNOPSIS line) and the
+    README's arborctl synopsis show every option of each command's --help."""
+    with open(os.path.join(SRC, "docs", "CLI.md")) as f:
+        cli = f.read()
+    with open(os.path.join(SRC, "README.md")) as f:
+        readme = f.read()
+    cli_syn = cli.split("## SYNOPSIS", 1)[1].split("```", 2)[1]
+    readme_syn = readme.split("## arborctl\n", 1)[1].split("```", 2)[1]
+    sections = {}
+    for part in re.split(r"^### ", cli.split("## COMMANDS", 1)[1].split("\n## ", 1)[0], flags=re.M)[1:]:
+        for name in part.split("\n", 1)[0].split(", "):
+            sections[name.strip()] = part
+    for cmd in commands():
+        opts = [o for o in options(help_of("arborctl", cmd)) if o not in ("--broker", "--help")]
+        check(cmd in sections, "command %s has no section in docs/CLI.md" % cmd)
+        for where, text in (("its docs/CLI.md section", sections[cmd]),
+                            ("docs/CLI.md SYNOPSIS", synopsis_lines(cli_syn, cmd)),
+                            ("the README's arborctl synopsis", synopsis_lines(readme_syn, cmd))):
+            gone = missing(opts, text)
+            check(not gone, "arborctl %s --help options missing from %s: %s" % (cmd, where, gone))
+
+
+def test_worker_page_covers_the_header(run):
+    """arbor-worker.3 names every function and event of worker/arbor_worker.h."""
+    with open(os.path.join(SRC, "worker", "arbor_worker.h")) as f:
+        header = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)  # declarations, not comments
+    names = set(re.findall(r"\b(arbor_\w+)\s*\(", header)) | set(re.findall(r"\b(ARBOR_EV_\w+)\b", header))
+    check(len(names) > 10, "arbor_worker.h: only %r found" % sorted(names))
+    text = page("arbor-worker.3")
+    gone = sorted(n for n in names if not re.search(r"(?<!\w)%s(?!\w)" % n, text))
+    check(not gone, "arbor_worker.h declares what arbor-worker.3 does not name: %s" % gone)
+
+
 if __name__ == "__main__":
-    main([test_daemons, test_daemon_exit_codes, test_arborctl, test_pages_render])
+    main([test_daemons, test_daemon_exit_codes, test_arborctl, test_pages_render,
+          test_cli_md_and_readme, test_worker_page_covers_the_header])

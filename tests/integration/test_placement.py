@@ -3,12 +3,25 @@ that supervisor; cancellation and errors cross the broker, the report is one
 tree, and the loss of the other supervisor marks the subtree lost."""
 
 import json
+import os
 import signal
+import sys
+import textwrap
 import time
 
-from harness import by_path, check, main, walk
+from harness import SRC, by_path, check, main, walk
 
 HANG_GUARD = 40
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+PYPATH = os.path.join(SRC, "python")
+
+
+def python_node(run, name, script, **extra):
+    """An exec'd Python worker with the arbor module on its path."""
+    node = {"name": name, "run": "exec", "argv": [PY, "-c", textwrap.dedent(script)],
+            "env": {"PYTHONPATH": PYPATH, "ARBOR_TEST_RUN": run.marker}}
+    node.update(extra)
+    return node
 
 
 def two(run):
@@ -100,6 +113,103 @@ def test_unknown_supervisor_is_spawn_failed(run):
     check(code == 1, "exit %d" % code)
 
 
+def test_placed_nodes_keep_their_restart_type(run):
+    """"restart" is the home supervisor's business: the other supervisor runs
+    the subtree as a tree of its own, whose root has no parent. Home decides:
+    the transient one is restarted (placed again), the temporary one is not,
+    and when restarts run out the parent fails."""
+    two(run)
+    spec = {"name": "root", "strategy": "one_for_one", "max_restarts": 1, "within_ms": 60000,
+            "children": [
+                {"name": "again", "on": "away", "run": "fail", "after_ms": 10, "restart": "transient"},
+                {"name": "once", "on": "away", "run": "fail", "after_ms": 10, "restart": "temporary"},
+                {"name": "stay", "run": "sleep"}]}
+    code, report = run.spawn_wait(spec, "--supervisor", "home", timeout=HANG_GUARD)
+    nodes = by_path(report)
+    again, once = nodes["root/again"], nodes["root/once"]
+    check(again["status"] == "failed" and again["error"]["type"] == "Failure",
+          "again %s %r" % (again["status"], again["error"]))
+    check(len(again["restarts"]) == 1 and again["restarts"][0]["status"] == "failed",
+          "again was restarted once, at home: %r" % again["restarts"])
+    check(once["status"] == "failed" and once["restarts"] == [] and once["restart"] == "temporary",
+          "once %s %r" % (once["status"], once["restarts"]))
+    check(nodes["root/stay"]["status"] == "cancelled", "stay %s" % nodes["root/stay"]["status"])
+    check(report["root"]["status"] == "failed" and "more than 1 restarts" in report["root"]["error"]["message"],
+          "root %r" % report["root"]["error"])
+    check(code == 1, "exit %d" % code)
+
+
+def test_nursery_starts_a_placed_child(run):
+    """arbor.nursery starts its children "temporary": one placed with "on"
+    runs there and its error comes back to the nursery."""
+    two(run)
+    out = os.path.join(run.dir, "out.json")
+    spec = python_node(run, "root", """
+        import json, os, arbor
+        got = {}
+        with arbor.worker():
+            try:
+                with arbor.nursery() as n:
+                    n.start({"name": "far", "on": "away", "run": "fail", "after_ms": 10,
+                             "error": {"type": "ValueError", "message": "far away"}})
+                    n.start({"name": "near", "run": "sleep", "ms": 10})
+            except arbor.ChildrenFailed as g:
+                got["group"] = sorted([e.path, e.type, e.message] for e in g.errors)
+        with open(os.environ["OUT"], "w") as f:
+            json.dump(got, f)
+    """)
+    spec["env"]["OUT"] = out
+    code, report = run.spawn_wait(spec, "--supervisor", "home", timeout=HANG_GUARD)
+    nodes = by_path(report)
+    check(os.path.exists(out), "the worker wrote nothing: %r" % nodes["root"]["error"])
+    with open(out) as f:
+        got = json.load(f)
+    check(got.get("group") == [["root/far", "ValueError", "far away"]], "group %r" % got)
+    far = nodes["root/far"]
+    check(far["status"] == "failed" and far.get("supervisor") == "away" and
+          far["restart"] == "temporary", "far %s %r" % (far["status"], far["error"]))
+    check(nodes["root/near"]["status"] == "ok", "near %s" % nodes["root/near"]["status"])
+    check(code == 1 and report["root"]["error"]["type"] == "ChildrenFailed", "root %r" % report["root"]["error"])
+
+
+def test_dynamic_children_of_a_placed_worker_are_in_the_report(run):
+    """A placed worker starts a child at run time, over there: the home
+    supervisor never knew it, yet its report holds it (status, error,
+    phases), grafted from the other supervisor's."""
+    two(run)
+    kid = python_node(run, "kid", """
+        import arbor
+        with arbor.worker():
+            raise ValueError("kid failed")
+    """)
+    far = python_node(run, "far", """
+        import json, arbor
+        with arbor.worker():
+            with arbor.nursery() as n:
+                n.start(json.loads(%r))
+    """ % json.dumps(kid), on="away")
+    spec = {"name": "root", "children": [far]}
+    code, report = run.spawn_wait(spec, "--supervisor", "home", timeout=HANG_GUARD)
+    nodes = by_path(report)
+    k = nodes.get("root/far/kid")
+    check(k is not None, "root/far/kid is missing from the report: %s" % sorted(nodes))
+    check(k["status"] == "failed" and k["error"]["type"] == "ValueError" and
+          k["error"]["message"] == "kid failed" and "Traceback" in k["error"].get("traceback", ""),
+          "kid %s %r" % (k["status"], k["error"]))
+    phases = [p["phase"] for p in k["phases"]]
+    check(k["pid"] and "running" in phases and phases[-1] == "exited", "kid phases %s" % phases)
+    check(k["restart"] == "temporary", "kid restart %r" % k.get("restart"))
+    f = nodes["root/far"]
+    check(f["status"] == "failed" and f["error"]["type"] == "ChildrenFailed" and
+          [c["path"] for c in f["children"]] == ["root/far/kid"], "far %s %r" % (f["status"], f["error"]))
+    # The home report's times are on its clock: the kid started after far.
+    f_spawned = [p["t_ms"] for p in f["phases"] if p["phase"] == "spawned"][0]
+    check(k["phases"][0]["t_ms"] >= f_spawned, "kid at %r, far at %r" % (k["phases"][0], f_spawned))
+    check(code == 1, "exit %d" % code)
+
+
 if __name__ == "__main__":
     main([test_remote_failure_is_one_report, test_cancel_crosses_supervisors,
-          test_loss_of_the_other_supervisor, test_unknown_supervisor_is_spawn_failed])
+          test_loss_of_the_other_supervisor, test_unknown_supervisor_is_spawn_failed,
+          test_placed_nodes_keep_their_restart_type, test_nursery_starts_a_placed_child,
+          test_dynamic_children_of_a_placed_worker_are_in_the_report])

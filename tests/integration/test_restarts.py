@@ -201,8 +201,58 @@ def test_cancel_while_a_restart_waits(run):
     check(time.monotonic() - t0 < 10, "the cancel took %.1f s" % (time.monotonic() - t0))
 
 
+def test_permanent_under_one_for_all_and_rest_for_one(run):
+    """A permanent child that ends ok is restarted under every restarting
+    strategy, with the siblings the strategy names; when restarts run out
+    (no child failed) the parent fails with RestartLimit."""
+    started(run)
+    loop = {"name": "p", "run": "exit", "code": 0, "after_ms": 20, "restart": "permanent"}
+    for strategy, restarted in (("one_for_all", {"a", "p", "c"}), ("rest_for_one", {"p", "c"})):
+        spec = {"name": "root", "strategy": strategy, "max_restarts": 1, "within_ms": 60000,
+                "children": [{"name": "a", "run": "sleep"}, loop, {"name": "c", "run": "sleep"}]}
+        code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+        nodes = by_path(report)
+        got = {n for n in ("a", "p", "c") if restarts(nodes["root/" + n])}
+        check(got == restarted, "%s restarted %s, not %s" % (strategy, sorted(got), sorted(restarted)))
+        check(len(restarts(nodes["root/p"])) == 1 and restarts(nodes["root/p"])[0]["status"] == "ok",
+              "%s: p %r" % (strategy, restarts(nodes["root/p"])))
+        for n in restarted - {"p"}:
+            check(restarts(nodes["root/" + n])[0]["status"] == "cancelled",
+                  "%s: %s was stopped for the restart: %r" % (strategy, n, restarts(nodes["root/" + n])))
+        root = report["root"]
+        check(root["status"] == "failed" and root["error"]["type"] == "RestartLimit",
+              "%s: root %s %r" % (strategy, root["status"], root["error"]))
+        check(code == 1, "%s: exit %d" % (strategy, code))
+
+
+def test_temporary_under_one_for_one_and_rest_for_one(run):
+    """A temporary child is never restarted and stops nobody, under the
+    restarting strategies too: its siblings (before and after it) run to
+    their end, and the parent fails at the end naming it."""
+    started(run)
+    for strategy in ("one_for_one", "rest_for_one"):
+        spec = {"name": "root", "strategy": strategy, "children": [
+            {"name": "a", "run": "sleep", "ms": 400},
+            {"name": "t", "run": "fail", "after_ms": 10, "restart": "temporary"},
+            {"name": "c", "run": "sleep", "ms": 400}]}
+        code, report = run.spawn_wait(spec, timeout=HANG_GUARD)
+        nodes = by_path(report)
+        t = nodes["root/t"]
+        check(t["status"] == "failed" and restarts(t) == [], "%s: t %s %r" % (strategy, t["status"], restarts(t)))
+        t_exit = t["phases"][-1]["t_ms"]
+        for n in ("a", "c"):
+            x = nodes["root/" + n]
+            check(x["status"] == "ok" and restarts(x) == [], "%s: %s %s %r" % (strategy, n, x["status"], restarts(x)))
+            check(x["phases"][-1]["t_ms"] > t_exit, "%s: %s ended before t failed" % (strategy, n))
+        root = report["root"]
+        check(root["status"] == "failed" and root["error"]["type"] == "ChildrenFailed" and
+              root["error"]["failed"] == ["root/t"], "%s: root %s %r" % (strategy, root["status"], root["error"]))
+        check(code == 1, "%s: exit %d" % (strategy, code))
+
+
 if __name__ == "__main__":
     main([test_one_for_one_restarts_only_the_failed_child, test_rest_for_one_restarts_the_later_siblings,
           test_one_for_all_with_restarts, test_restart_then_recover, test_restart_subtree, test_restart_then_cancel_is_cancelled,
           test_temporary_children_collect_every_error, test_permanent_child_restarts_when_it_ends_ok,
-          test_cancel_while_a_restart_waits])
+          test_cancel_while_a_restart_waits, test_permanent_under_one_for_all_and_rest_for_one,
+          test_temporary_under_one_for_one_and_rest_for_one])

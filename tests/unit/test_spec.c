@@ -57,6 +57,15 @@ static void test_defaults_and_settings(void **state)
     assert_int_equal(t->nodes[1].grace_ms, 10);
     assert_int_equal(t->nodes[1].kill_after_ms, 20);
     tree_destroy(&t);
+    /* A program may start its children at run time: it has a strategy
+     * without children in the spec. */
+    t = s_build("{\"name\":\"r\",\"run\":\"exec\",\"argv\":[\"w\"],\"strategy\":\"rest_for_one\","
+                "\"max_restarts\":4,\"within_ms\":900}", &err);
+    assert_non_null(t);
+    assert_int_equal(t->nodes[0].strategy, STRAT_REST_FOR_ONE);
+    assert_int_equal(t->nodes[0].max_restarts, 4);
+    assert_int_equal(t->nodes[0].within_ms, 900);
+    tree_destroy(&t);
 }
 
 /* Each bad spec: the path and a word the message must hold. */
@@ -93,6 +102,8 @@ static const struct {
      "strategy"},
     {"{\"name\":\"r\",\"children\":[{\"name\":\"x\",\"strategy\":\"one_for_one\"}]}", "r/x",
      "only a node with children"},
+    {"{\"name\":\"r\",\"children\":[{\"name\":\"x\",\"run\":\"sleep\",\"max_restarts\":2}]}",
+     "r/x", "only a node with children"},
     {"{\"name\":\"r\",\"max_restarts\":0,\"within_ms\":100,\"children\":[{\"name\":\"x\"}]}",
      "r", "nothing to count"},
 };

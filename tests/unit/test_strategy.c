@@ -76,6 +76,40 @@ static void test_restart_types(void **state)
     strategy_window_clear(&w);
 }
 
+/* permanent and transient under every restarting strategy: which end
+ * restarts, and which children go with it. */
+static void test_restart_types_under_every_strategy(void **state)
+{
+    (void) state;
+    static const struct {
+        strategy_t strategy;
+        int first, last; /* for child 1 of 4 */
+    } cases[] = {{STRAT_ONE_FOR_ALL, 0, 3}, {STRAT_ONE_FOR_ONE, 1, 1}, {STRAT_REST_FOR_ONE, 1, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        strat_window_t w = {0};
+        strat_parent_t p = s_parent(cases[i].strategy, 10);
+        for (int failed = 0; failed <= 1; failed++) {
+            strat_decision_t d = strategy_on_child_end(&p, &w, 1, RESTART_PERMANENT, failed, 0);
+            assert_int_equal(d.verdict, STRAT_RESTART); /* whenever it ends */
+            assert_int_equal(d.first, cases[i].first);
+            assert_int_equal(d.last, cases[i].last);
+        }
+        assert_int_equal(strategy_on_child_end(&p, &w, 1, RESTART_TRANSIENT, false, 0).verdict,
+                         STRAT_NOTHING);
+        strat_decision_t d = strategy_on_child_end(&p, &w, 1, RESTART_TRANSIENT, true, 0);
+        assert_int_equal(d.verdict, STRAT_RESTART);
+        assert_int_equal(d.first, cases[i].first);
+        assert_int_equal(d.last, cases[i].last);
+        assert_int_equal(w.n, 3);
+        /* Permanent children that keep ending use up the intensity too. */
+        p.max_restarts = 3;
+        d = strategy_on_child_end(&p, &w, 1, RESTART_PERMANENT, false, 0);
+        assert_int_equal(d.verdict, STRAT_FAIL_PARENT);
+        assert_true(d.limit_hit);
+        strategy_window_clear(&w);
+    }
+}
+
 static void test_stopping_parent_restarts_nothing(void **state)
 {
     (void) state;
@@ -133,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_without_restarts_a_failure_fails_the_parent),
         cmocka_unit_test(test_which_children_restart),
         cmocka_unit_test(test_restart_types),
+        cmocka_unit_test(test_restart_types_under_every_strategy),
         cmocka_unit_test(test_stopping_parent_restarts_nothing),
         cmocka_unit_test(test_early_failure),
         cmocka_unit_test(test_intensity),

@@ -297,7 +297,8 @@ static void test_graft_remote_subtree(void **state)
 {
     (void) state;
     const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"far\",\"on\":\"away\","
-                       "\"children\":[{\"name\":\"w\",\"run\":\"fail\"},{\"name\":\"gone\"}]}]}";
+                       "\"restart\":\"temporary\",\"children\":[{\"name\":\"w\",\"run\":\"fail\"},"
+                       "{\"name\":\"gone\"}]}]}";
     spec_err_t err;
     tree_t *t = spec_build_text(spec, strlen(spec), "t", 1, "home", NULL, &err);
     assert_non_null(t);
@@ -305,6 +306,9 @@ static void test_graft_remote_subtree(void **state)
     assert_string_equal(far->remote_sup, "away");
     assert_true(w->remote_part && gone->remote_part && !far->remote_part);
     assert_null(cJSON_GetObjectItem(far->subtree_spec, "on"));
+    /* its restart type is decided here: the other supervisor gets a root */
+    assert_null(cJSON_GetObjectItem(far->subtree_spec, "restart"));
+    assert_int_equal(far->restart, RESTART_TEMPORARY);
     assert_non_null(cJSON_GetObjectItem(far->subtree_spec, "children"));
     far->remote_t0_ms = 100; /* its times are shifted by when we asked */
     cJSON *remote = cJSON_Parse(
@@ -315,7 +319,7 @@ static void test_graft_remote_subtree(void **state)
         "\"pid\":78,\"status\":\"killed\",\"phase\":\"exited\",\"exit\":{\"code\":null,\"signal\":\"SIGKILL\"},"
         "\"error\":null,\"escalation\":{\"stuck_phase\":\"cleanup\",\"signals\":[\"SIGTERM\",\"SIGKILL\"]},"
         "\"phases\":[{\"phase\":\"cleanup\",\"t_ms\":3}],\"restarts\":[],\"children\":[]}]}");
-    status_t st = tree_graft(t, far, remote);
+    status_t st = tree_graft(t, far->idx, remote);
     assert_int_equal(st, ST_FAILED);
     assert_int_equal(w->status, ST_KILLED);
     assert_int_equal(w->inc.pid, 78);
@@ -327,6 +331,117 @@ static void test_graft_remote_subtree(void **state)
     assert_int_equal(far->inc.phases[1].t_ms, 109);
     assert_int_equal(t->nterminal, 2); /* far itself is settled by the caller */
     cJSON_Delete(remote);
+    tree_destroy(&t);
+}
+
+static void test_graft_adopts_children_started_there(void **state)
+{
+    (void) state;
+    const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"far\",\"on\":\"away\","
+                       "\"run\":\"sleep\"}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t", 1, "home", NULL, &err);
+    assert_non_null(t);
+    assert_int_equal(t->nnodes, 2);
+    t->nodes[1].remote_t0_ms = 50;
+    /* far (a worker there) started kid at run time, and kid started gk. */
+    cJSON *remote = cJSON_Parse(
+        "{\"name\":\"far\",\"path\":\"far\",\"status\":\"failed\",\"exit\":{\"code\":0},"
+        "\"error\":{\"type\":\"ChildrenFailed\",\"message\":\"m\",\"phase\":\"running\"},"
+        "\"phases\":[],\"children\":[{\"name\":\"kid\",\"path\":\"far/kid\",\"pid\":9,"
+        "\"status\":\"failed\",\"restart\":\"temporary\",\"exit\":{\"code\":1},"
+        "\"error\":{\"type\":\"ValueError\",\"message\":\"bad\",\"phase\":\"running\"},"
+        "\"phases\":[{\"phase\":\"spawned\",\"t_ms\":5},{\"phase\":\"exited\",\"t_ms\":8}],"
+        "\"children\":[{\"name\":\"gk\",\"path\":\"far/kid/gk\",\"status\":\"cancelled\","
+        "\"exit\":{\"code\":0},\"error\":null,\"phases\":[],\"children\":[]}]},"
+        "{\"name\":\"bad/name\",\"status\":\"ok\",\"children\":[]}]}");
+    assert_int_equal(tree_graft(t, 1, remote), ST_FAILED);
+    assert_int_equal(t->nnodes, 4); /* kid and gk; a name that cannot be a node is left out */
+    tree_node_t *far = &t->nodes[1];
+    tree_node_t *kid = tree_find_path(t, "root/far/kid"), *gk = tree_find_path(t, "root/far/kid/gk");
+    assert_non_null(kid);
+    assert_non_null(gk);
+    assert_true(far->nchildren == 1 && far->children[0] == kid && kid->parent == far);
+    assert_true(kid->nchildren == 1 && kid->children[0] == gk && gk->parent == kid);
+    assert_true(kid->remote_part && kid->grafted);
+    assert_int_equal(kid->status, ST_FAILED);
+    assert_string_equal(cJSON_GetObjectItem(kid->inc.error, "type")->valuestring, "ValueError");
+    assert_int_equal(kid->restart, RESTART_TEMPORARY);
+    assert_int_equal(kid->inc.pid, 9);
+    assert_int_equal(kid->inc.phases[0].t_ms, 55);
+    assert_int_equal(gk->status, ST_CANCELLED);
+    assert_int_equal(t->nterminal, 2);
+    /* far placed again (a restart) and its new report lacks them: they did
+     * not start in this incarnation. */
+    tree_subtree_reset(t, far, 100);
+    assert_int_equal(t->nterminal, 0);
+    cJSON *again = cJSON_Parse("{\"name\":\"far\",\"status\":\"ok\",\"exit\":{\"code\":0},"
+                               "\"error\":null,\"phases\":[],\"children\":[]}");
+    assert_int_equal(tree_graft(t, 1, again), ST_OK);
+    assert_int_equal(t->nnodes, 4);
+    assert_int_equal(tree_find_path(t, "root/far/kid")->status, ST_CANCELLED);
+    assert_int_equal(tree_find_path(t, "root/far/kid/gk")->status, ST_CANCELLED);
+    cJSON_Delete(again);
+    cJSON_Delete(remote);
+    tree_destroy(&t);
+}
+
+/* ChildrenFailed names a bounded number of failed children, then says how
+ * many more, once; "failed" lists every one of them by path. */
+static void test_children_failed_lists_every_failure(void **state)
+{
+    (void) state;
+    const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"c\",\"run\":\"fail\","
+                       "\"count\":12},{\"name\":\"fine\",\"run\":\"sleep\"}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t", 1, "home", NULL, &err);
+    assert_non_null(t);
+    for (int i = 1; i < t->nnodes; i++) {
+        tree_node_t *c = &t->nodes[i];
+        c->inc.life.end = END_EXITED;
+        c->inc.life.exit_code = strcmp(c->name, "fine") ? 1 : 0;
+        tree_node_settle(t, c, tree_node_final_status(c));
+    }
+    tree_node_t *root = &t->nodes[0];
+    root->inc.life.end = END_EXITED;
+    root->inc.child_failed = true;
+    tree_node_settle(t, root, tree_node_final_status(root));
+    const cJSON *e = root->inc.error;
+    assert_string_equal(cJSON_GetObjectItem(e, "type")->valuestring, "ChildrenFailed");
+    assert_string_equal(cJSON_GetObjectItem(e, "message")->valuestring,
+                        "12 of 13 children failed: c-0, c-1, c-2, c-3, c-4, c-5, c-6, c-7 and 4 more");
+    assert_int_equal(cJSON_GetObjectItem(e, "failed_children")->valueint, 12);
+    const cJSON *failed = cJSON_GetObjectItem(e, "failed");
+    assert_int_equal(cJSON_GetArraySize(failed), 12);
+    assert_string_equal(cJSON_GetArrayItem(failed, 0)->valuestring, "root/c-0");
+    assert_string_equal(cJSON_GetArrayItem(failed, 11)->valuestring, "root/c-11");
+    tree_destroy(&t);
+
+    /* Long names: still one "and N more", never a run of ", …". */
+    char name[61];
+    memset(name, 'n', 60);
+    name[60] = 0;
+    char spec2[256];
+    snprintf(spec2, sizeof spec2,
+             "{\"name\":\"root\",\"children\":[{\"name\":\"%s\",\"run\":\"fail\",\"count\":40}]}",
+             name);
+    t = spec_build_text(spec2, strlen(spec2), "t", 1, "home", NULL, &err);
+    assert_non_null(t);
+    for (int i = 1; i < t->nnodes; i++) {
+        t->nodes[i].inc.life.end = END_EXITED;
+        t->nodes[i].inc.life.exit_code = 1;
+        tree_node_settle(t, &t->nodes[i], tree_node_final_status(&t->nodes[i]));
+    }
+    root = &t->nodes[0];
+    root->inc.life.end = END_EXITED;
+    root->inc.child_failed = true;
+    tree_node_settle(t, root, tree_node_final_status(root));
+    const char *msg = cJSON_GetObjectItem(root->inc.error, "message")->valuestring;
+    assert_null(strstr(msg, "…"));
+    const char *more = strstr(msg, " and 32 more");
+    assert_non_null(more);
+    assert_string_equal(more, " and 32 more");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root->inc.error, "failed")), 40);
     tree_destroy(&t);
 }
 
@@ -355,6 +470,8 @@ int main(void)
         cmocka_unit_test(test_phases_keep_time_order),
         cmocka_unit_test(test_error_from_stderr_tail),
         cmocka_unit_test(test_graft_remote_subtree),
+        cmocka_unit_test(test_graft_adopts_children_started_there),
+        cmocka_unit_test(test_children_failed_lists_every_failure),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

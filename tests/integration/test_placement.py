@@ -165,7 +165,38 @@ def test_subtree_ends_while_the_broker_is_away(run):
     harness.validate_report(report)
     check(not run.tree_survivors(), "processes of the tree survived")
 
+
+def test_supervisor_dies_while_the_broker_is_away(run):
+    """The other supervisor dies (SIGKILL) while no broker runs: the new
+    broker never knew it, so no peer_lost comes. The status poll is answered
+    unknown_destination: once the other supervisor has stayed unregistered
+    past the broker's expiry, the placed subtree is lost."""
+    broker = run.broker()
+    sup1 = run.supervisor("sup1")
+    sup2 = run.supervisor("sup2")
+    spec = {"name": "root", "children": [
+        {"name": "stay", "run": "sleep"},
+        {"name": "far", "on": "sup2", "children": [{"name": "w", "run": "sleep"}]}]}
+    tree, _, pid = spawn_running(run, sup1, spec, "root/far/w")
+    kill(broker)
+    kill(sup2)
+    run.wait_gone(pid, "the placed worker (its supervisor was killed)", timeout=HANG_GUARD)
+    run.broker(name="broker2")
+    t0 = time.monotonic()
+    report = run.wait_report(tree, lambda r: r["status"] != "running", "the placed subtree's loss",
+                             timeout=HANG_GUARD)
+    print("  lost %.1fs after the broker came back" % (time.monotonic() - t0), flush=True)
+    nodes = by_path(report)
+    far = nodes["root/far"]
+    check(far["status"] == "lost" and "sup2" in far["error"]["message"]
+          and "not registered" in far["error"]["message"], "far %r" % far)
+    check(nodes["root/far/w"]["status"] == "lost", "w %s" % nodes["root/far/w"]["status"])
+    check(nodes["root/stay"]["status"] == "cancelled", "stay %s" % nodes["root/stay"]["status"])
+    check(report["status"] == "failed", "tree %s" % report["status"])
+    check(not run.tree_survivors(), "processes of the tree survived")
+
+
 if __name__ == "__main__":
     main([test_remote_failure_is_one_report, test_cancel_crosses_supervisors,
           test_loss_of_the_other_supervisor, test_unknown_supervisor_is_spawn_failed,
-          test_subtree_ends_while_the_broker_is_away])
+          test_subtree_ends_while_the_broker_is_away, test_supervisor_dies_while_the_broker_is_away])

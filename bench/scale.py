@@ -19,7 +19,9 @@ Parts (--parts, default all):
            endpoint while trees run: time until every supervisor is
            registered again, and whether the trees are intact.
 
-Writes OUT/scale.json and OUT/scale.md (also printed)."""
+Writes OUT/scale.json and OUT/scale.md (also printed), both with the git
+commit measured (when run from a git tree) and the date: figures are only
+comparable with the code that made them."""
 
 import argparse
 import json
@@ -44,6 +46,25 @@ def log(*a):
 def loadavg():
     with open("/proc/loadavg") as f:
         return [float(x) for x in f.read().split()[:3]]
+
+
+def source():
+    """The commit of this tree (None outside git), whether files differ from
+    it, and the date of the run (UTC)."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+    def git(*args):
+        try:
+            r = subprocess.run(["git", "-C", root] + list(args), capture_output=True, text=True,
+                               timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    return {"commit": commit, "dirty": dirty,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def cpu_s(pid):
@@ -208,7 +229,7 @@ class Scale:
         self.ctx = zmq.Context()
         self.ctx.setsockopt(zmq.LINGER, 0)
         self.ctx.max_sockets = 4096
-        self.res = {"load_start": loadavg(), "cpus": os.cpu_count(), "quick": a.quick}
+        self.res = dict(source(), load_start=loadavg(), cpus=os.cpu_count(), quick=a.quick)
         self.seq = 0
 
     def ep(self, tag):
@@ -462,8 +483,17 @@ class Scale:
         shutil.rmtree(self.d.dir, ignore_errors=True)
 
 
+def provenance(r):
+    """The line saying which code was measured, and when."""
+    if not r.get("commit"):
+        code = "not run from a git tree (commit unknown)"
+    else:
+        code = "commit %s%s" % (r["commit"], " with uncommitted changes" if r.get("dirty") else "")
+    return "Measured %s, %s." % (r.get("date", "at an unrecorded date"), code)
+
+
 def table(r):
-    L = ["# arbor: what one broker carries (bench/scale.sh)", "",
+    L = ["# arbor: what one broker carries (bench/scale.sh)", "", provenance(r), "",
          "Machine: %d CPUs; load average at start %s%s." % (r["cpus"], " ".join("%.2f" % x for x in r["load_start"]),
                                                            " (--quick: not for the record)" if r["quick"] else ""), ""]
     if "msgs" in r:

@@ -17,6 +17,7 @@ struct peer_t {
     char incarnation[20];
     int64_t next_id;
     bool welcomed;
+    int64_t expiry_ms; /* the broker's peer expiry, told in its welcome; 0: not yet */
     bool unreachable; /* a send timed out: don't wait again until the broker speaks */
     uint64_t dropped;
     int64_t forbidden_logged_ms; /* at most one warning per 10 s */
@@ -170,6 +171,7 @@ zsock_t *peer_sock(peer_t *self) { return self->sock; }
 const char *peer_name(peer_t *self) { return self->name; }
 bool peer_welcomed(peer_t *self) { return self->welcomed; }
 uint64_t peer_dropped(peer_t *self) { return self->dropped; }
+int64_t peer_expiry_ms(peer_t *self) { return self->expiry_ms; }
 
 int64_t peer_send(peer_t *self, const char *to, const char *type, cJSON *body, int64_t re)
 {
@@ -263,6 +265,7 @@ env_t *peer_recv(peer_t *self)
     if (strcmp(env->from, "broker") == 0) {
         if (strcmp(env->type, "welcome") == 0) {
             self->welcomed = true;
+            self->expiry_ms = env_int(env->body, "expiry_ms", 0);
             s_send_subscriptions(self);
             s_resend_unsent(self);
             env_destroy(&env);

@@ -23,6 +23,9 @@ void peer_destroy(peer_t **self);
 zsock_t *peer_sock(peer_t *self);
 const char *peer_name(peer_t *self);
 bool peer_welcomed(peer_t *self);
+/* How long the broker lets a peer be silent before it forgets it (its
+ * last welcome said; 0 before the first). */
+int64_t peer_expiry_ms(peer_t *self);
 /* Messages that could not be sent (broker away or slow) since the start. */
 uint64_t peer_dropped(peer_t *self);
 

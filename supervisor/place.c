@@ -6,14 +6,11 @@
 
 #include "clock.h"
 #include "log.h"
+#include "placepoll.h"
 
 #define PLACE_ANSWER_MS 10000 /* the other supervisor answers a spawn within this */
 #define PLACE_SLACK_MS 10000  /* network and scheduling slack on a cancel's bound */
-/* A placed subtree's end is learnt from its "done" event; an event the
- * broker dropped (it restarted, and the other supervisor had not yet
- * registered again) would leave it running here forever: ask its status
- * this often too. */
-#define PLACE_POLL_MS 2000
+#define PLACE_EXPIRY_MS 5000  /* the broker's default peer expiry, until its welcome tells */
 
 typedef struct s_placement_t {
     tree_t *tree;
@@ -21,6 +18,7 @@ typedef struct s_placement_t {
     bool spawned;        /* it answered "spawned" */
     int64_t deadline_ms; /* monotonic; 0: none */
     int64_t poll_ms;     /* next status request (spawned): monotonic */
+    placepoll_t poll;    /* the answers to those requests (placepoll.h) */
     struct s_placement_t *next;
 } s_placement_t;
 
@@ -147,7 +145,11 @@ int place_spawn(place_t *self, tree_t *t, tree_node_t *n)
     }
     log_node(ALOG_INFO, t->id, n->path, "tree %s: %s runs on supervisor %s as tree %s", t->id,
              n->path, n->remote_sup, n->remote_tree);
-    *p = (s_placement_t){t, n->idx, false, clk_now_ms() + PLACE_ANSWER_MS, 0, self->list};
+    *p = (s_placement_t){.tree = t,
+                         .idx = n->idx,
+                         .deadline_ms = clk_now_ms() + PLACE_ANSWER_MS,
+                         .next = self->list};
+    placepoll_init(&p->poll);
     self->list = p;
     self->count++;
     return 0;
@@ -164,19 +166,76 @@ void place_cancel(place_t *self, tree_t *t, tree_node_t *n)
     p->deadline_ms = clk_now_ms() + s_bound_ms(n) + PLACE_SLACK_MS;
 }
 
+static int64_t s_expiry_ms(const place_t *self)
+{
+    int64_t told = peer_expiry_ms(self->peer);
+    return told > 0 ? told : PLACE_EXPIRY_MS;
+}
+
+/* What the polls' answers say of the other supervisor (placepoll.h), as
+ * a lost node's error message. */
+static void s_poll_why(place_t *self, const s_placement_t *p, placepoll_verdict_t v,
+                       int64_t now_ms, char *why, size_t size)
+{
+    const tree_node_t *n = s_node(p);
+    double since_s = (double) (now_ms - placepoll_since(&p->poll, v)) / 1000;
+    double expiry_s = (double) s_expiry_ms(self) / 1000;
+    if (v == PLACEPOLL_GONE)
+        snprintf(why, size,
+                 "supervisor %s no longer has tree %s (it restarted, or dropped the ended tree "
+                 "before its report came): what became of the subtree is unknown",
+                 n->remote_sup, n->remote_tree);
+    else if (v == PLACEPOLL_UNREGISTERED)
+        snprintf(why, size,
+                 "supervisor %s is not registered at the broker, and has not been for %.1f s "
+                 "(the broker forgets a peer silent for %.1f s): it is gone (it died or lost "
+                 "the broker, perhaps while the broker restarted)",
+                 n->remote_sup, since_s, expiry_s);
+    else
+        snprintf(why, size,
+                 "supervisor %s answered none of %d status requests in a row over %.1f s (the "
+                 "broker forgets a peer silent for %.1f s)",
+                 n->remote_sup, p->poll.unanswered, since_s, expiry_s);
+}
+
+/* The polls' answers say the other supervisor is gone: the subtree is
+ * lost. One that only went silent may be there after all: it is asked to
+ * cancel the subtree (best effort) rather than run it on unwatched. */
+static void s_poll_lost(place_t *self, s_placement_t *p, placepoll_verdict_t v, int64_t now_ms)
+{
+    char why[600];
+    s_poll_why(self, p, v, now_ms, why, sizeof why);
+    if (v == PLACEPOLL_SILENT) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "tree", s_node(p)->remote_tree);
+        peer_send(self->peer, s_node(p)->remote_sup, "cancel", body, -1);
+    }
+    s_lost(self, p, why);
+}
+
+/* Ask for the subtree's status: its report, should its done event have
+ * been lost, and by the answers whether its supervisor is still there. */
+static void s_poll(place_t *self, s_placement_t *p, int64_t now_ms)
+{
+    tree_node_t *n = s_node(p);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "tree", n->remote_tree);
+    int64_t id = peer_send(self->peer, n->remote_sup, "status", body, -1);
+    p->poll_ms = now_ms + PLACE_POLL_MS;
+    placepoll_verdict_t v = placepoll_sent(&p->poll, id, now_ms, s_expiry_ms(self));
+    if (v != PLACEPOLL_WAIT)
+        s_poll_lost(self, p, v, now_ms);
+}
+
 void place_tick(place_t *self, int64_t now_ms)
 {
     for (s_placement_t *p = self->list, *next; p; p = next) {
         next = p->next;
-        if (p->spawned && now_ms >= p->poll_ms) {
-            cJSON *body = cJSON_CreateObject();
-            cJSON_AddStringToObject(body, "tree", s_node(p)->remote_tree);
-            peer_send(self->peer, s_node(p)->remote_sup, "status", body, -1);
-            p->poll_ms = now_ms + PLACE_POLL_MS;
-        }
         if (p->deadline_ms && now_ms >= p->deadline_ms)
             s_lost(self, p, p->spawned ? "the other supervisor did not end the subtree in time"
                                        : "the other supervisor did not answer the spawn in 10 s");
+        else if (p->spawned && now_ms >= p->poll_ms)
+            s_poll(self, p, now_ms);
     }
 }
 
@@ -209,8 +268,38 @@ void place_on_spawned(place_t *self, env_t *msg)
     self->core.event(self->core.arg, p->tree, s_node(p), (node_event_t){.kind = NEV_PLACED}, NULL);
 }
 
+static s_placement_t *s_by_poll(place_t *self, const env_t *msg)
+{
+    for (s_placement_t *p = self->list; p; p = p->next)
+        if (p->spawned && placepoll_is_poll(&p->poll, msg->re))
+            return p;
+    return NULL;
+}
+
+/* An error answering a status poll: the broker's (the other supervisor is
+ * not registered...) or the other supervisor's (no such tree). */
+static void s_poll_error(place_t *self, s_placement_t *p, const env_t *msg)
+{
+    bool by_broker = !strcmp(msg->from, "broker");
+    if (!by_broker && strcmp(msg->from, s_node(p)->remote_sup) != 0)
+        return; /* not from where the poll went */
+    int64_t now_ms = clk_now_ms();
+    placepoll_verdict_t v = placepoll_error(&p->poll, env_str(msg->body, "code"), by_broker,
+                                            now_ms, s_expiry_ms(self));
+    log_node(ALOG_DEBUG, p->tree->id, s_node(p)->path, "tree %s: status of %s on %s: %s: %s",
+             p->tree->id, s_node(p)->remote_tree, s_node(p)->remote_sup,
+             env_str(msg->body, "code") ?: "error", env_str(msg->body, "message") ?: "");
+    if (v != PLACEPOLL_WAIT)
+        s_poll_lost(self, p, v, now_ms);
+}
+
 bool place_on_error(place_t *self, env_t *msg)
 {
+    s_placement_t *polled = s_by_poll(self, msg);
+    if (polled) {
+        s_poll_error(self, polled, msg);
+        return true;
+    }
     s_placement_t *p = s_by_req(self, msg);
     if (!p)
         return false;
@@ -228,6 +317,8 @@ static void s_ended(place_t *self, const char *from, const cJSON *report)
 {
     const char *status = env_str(report, "status");
     s_placement_t *p = s_by_tree(self, from, env_str(report, "tree"));
+    if (p)
+        placepoll_heard(&p->poll);
     if (!p || !status || !strcmp(status, "running"))
         return;
     status_t st = tree_graft(p->tree, p->idx, cJSON_GetObjectItem(report, "root"));
@@ -243,16 +334,14 @@ void place_on_event(place_t *self, env_t *msg)
     const char *kind = env_str(msg->body, "kind");
     if (!p || !kind)
         return;
+    placepoll_heard(&p->poll);
     tree_node_t *n = s_node(p);
     if (!strcmp(kind, "done")) {
         const cJSON *report = cJSON_GetObjectItem(msg->body, "report");
-        if (cJSON_IsObject(report)) { /* pushed with the event: no round trip */
+        if (cJSON_IsObject(report)) /* pushed with the event: no round trip */
             s_ended(self, msg->from, report);
-            return;
-        }
-        cJSON *body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "tree", n->remote_tree);
-        peer_send(self->peer, n->remote_sup, "status", body, -1);
+        else
+            s_poll(self, p, clk_now_ms());
         return;
     }
     const char *rpath = env_str(msg->body, "path");

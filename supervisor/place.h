@@ -4,7 +4,10 @@
  * supervisor. We follow it through its events (topic tree/ID), cancel it
  * with "cancel", take its report when it is done and graft it into ours,
  * and mark it lost if that supervisor is lost (broker topic "peers") or
- * stops answering within its deadlines.
+ * stops answering within its deadlines. Every PLACE_POLL_MS it also asks
+ * the subtree's status: a done event dropped by a restarting broker does
+ * not leave it running forever, and the answers tell a supervisor that
+ * died while the broker was away (placepoll.h).
  *
  * It owns its placements and their deadlines (checked by place_tick), and
  * speaks to the supervisor's core only through node events (node.h) and a
@@ -39,7 +42,8 @@ void place_destroy(place_t **self);
 int place_spawn(place_t *self, tree_t *t, tree_node_t *n);
 /* Cancel it there (bounded: lost if no report comes in time). */
 void place_cancel(place_t *self, tree_t *t, tree_node_t *n);
-/* Deadlines: a placement that does not answer in time is lost. */
+/* Deadlines (a placement that does not answer in time is lost) and the
+ * status polls. */
 void place_tick(place_t *self, int64_t now_ms);
 /* Placements in flight. */
 int place_count(const place_t *self);

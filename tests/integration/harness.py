@@ -146,13 +146,15 @@ class Run:
         raise TestFailure("%s did not log %r within %ss:\n%s" %
                           (p.arbor_name, text, timeout, self.log_of(p)[-3000:]))
 
-    def broker(self, *extra):
+    def broker(self, *extra, name="broker"):
+        """Start a broker on the run's endpoint (name: its log's name; a
+        broker started again after one was killed needs another)."""
         extra = list(extra)
         if SLOW != 1 and "--expiry-ms" not in extra:
             # Sanitized and loaded: raw test peers that do not heartbeat, and
             # slowed daemons, are not taken for dead after the default 5 s.
             extra += ["--expiry-ms", "%d" % (5000 * SLOW)]
-        p = self.start("broker", [os.path.join(BIN, "arbor-broker"), "--bind", self.broker_ep] +
+        p = self.start(name, [os.path.join(BIN, "arbor-broker"), "--bind", self.broker_ep] +
                        root_flag("arbor-broker") + extra)
         self.wait_log(p, "listening")
         return p
@@ -199,6 +201,14 @@ class Run:
                 raise TestFailure("tree %s: %s did not happen: %s" % (
                     tree, what, rep and [(n["path"], n["status"]) for n in walk(rep["root"])]))
             time.sleep(0.05)  # polling the report until pred holds
+
+    def wait_gone(self, pid, what, timeout=30):
+        """Wait until process pid has ended (gone, or a zombie), with a deadline."""
+        deadline = time.monotonic() + timeout * SLOW
+        while pid_alive(pid):
+            if time.monotonic() >= deadline:
+                raise TestFailure("%s (pid %d) still runs after %ss" % (what, pid, timeout))
+            time.sleep(0.02)  # polling /proc: no event tells a stranger's end
 
     def kill_all(self):
         for p in reversed(self.procs):
@@ -251,6 +261,15 @@ def wait_for_change(path, size, deadline):
         except OSError:
             return
         time.sleep(0.01)
+
+
+def pid_alive(pid):
+    """Whether pid is a live process (a zombie is not)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def children_of(pid):

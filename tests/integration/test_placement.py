@@ -4,12 +4,15 @@ tree, and the loss of the other supervisor marks the subtree lost."""
 
 import json
 import os
+import re
 import signal
 import sys
 import textwrap
 import time
 
-from harness import SRC, by_path, check, main, walk
+import harness
+
+from harness import SLOW, SRC, by_path, check, main, walk
 
 HANG_GUARD = 40
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -208,8 +211,102 @@ def test_dynamic_children_of_a_placed_worker_are_in_the_report(run):
     check(code == 1, "exit %d" % code)
 
 
+def spawn_running(run, sup1, spec, path):
+    """Spawn spec on sup1 and wait until its placed node path runs: (tree,
+    the placed subtree's tree id on the other supervisor, the pid of path's
+    process, asked of that supervisor: the placing one learns pids only from
+    the subtree's final report)."""
+    tree = run.ctl("spawn", "--supervisor", "sup1", "-", input=json.dumps(spec)).stdout.strip()
+    check(tree, "no tree id")
+    run.wait_report(tree, lambda r: by_path(r)[path]["status"] == "running", "%s running" % path,
+                    timeout=HANG_GUARD)
+    m = re.search(r"runs on supervisor \S+ as tree (\S+)", run.log_of(sup1))
+    check(m, "sup1 did not log where it placed the subtree")
+    name = path.rsplit("/", 1)[1]
+    far = run.wait_report(m.group(1), lambda r: any(n["path"].endswith("/" + name) and n["pid"]
+                                                   for n in walk(r["root"])),
+                          "the placed %s's pid" % name, timeout=HANG_GUARD)
+    return tree, m.group(1), next(n["pid"] for n in walk(far["root"]) if n["path"].endswith("/" + name))
+
+
+def kill(p):
+    p.expect_death = True
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
+def test_subtree_ends_while_the_broker_is_away(run):
+    """The placed leaf ends while no broker runs. The other supervisor sends
+    its done event again once a new broker welcomes it; the placing one is
+    kept stopped until then, so that the event reaches nobody. It polls
+    its placed subtrees' status: the tree still ends, with the leaf's
+    whole report."""
+    broker = run.broker()
+    sup1 = run.supervisor("sup1")
+    run.supervisor("sup2")
+    ms = int(3000 * SLOW)
+    spec = {"name": "root", "children": [
+        {"name": "far", "on": "sup2", "children": [{"name": "leaf", "run": "sleep", "ms": ms}]}]}
+    tree, remote, pid = spawn_running(run, sup1, spec, "root/far/leaf")
+    kill(broker)
+    check(harness.pid_alive(pid), "the leaf ended before the broker was killed: the test proves nothing")
+    run.wait_gone(pid, "the placed leaf", timeout=HANG_GUARD)
+    sup1.send_signal(signal.SIGSTOP)
+    try:
+        broker2 = run.broker(name="broker2")
+        run.wait_log(broker2, "peer sup2 joined", timeout=HANG_GUARD)
+        # sup2 sent its done event again right after its welcome, before it
+        # answers this: when the answer comes, the event went to nobody.
+        r = run.ctl("status", remote, "--supervisor", "sup2", "--json", timeout=HANG_GUARD)
+        check(r.stdout.strip() and json.loads(r.stdout)["status"] == "ok",
+              "sup2's subtree: %d %s %s" % (r.returncode, r.stdout[-500:], r.stderr))
+    finally:
+        sup1.send_signal(signal.SIGCONT)
+    report = run.wait_report(tree, lambda r: r["status"] != "running", "the tree's end", timeout=HANG_GUARD)
+    nodes = by_path(report)
+    leaf = nodes["root/far/leaf"]
+    check(report["status"] == "ok", "tree %s: %r" % (report["status"], [(n["path"], n["status"]) for n in walk(report["root"])]))
+    check(nodes["root/far"].get("supervisor") == "sup2", "far %r" % nodes["root/far"])
+    check(leaf["status"] == "ok" and leaf["pid"] == pid and leaf["exit"]["code"] == 0, "leaf %r" % leaf)
+    phases = [p["phase"] for p in leaf["phases"]]
+    check("running" in phases and phases[-1] == "exited", "leaf phases %s" % phases)
+    harness.validate_report(report)
+    check(not run.tree_survivors(), "processes of the tree survived")
+
+
+def test_supervisor_dies_while_the_broker_is_away(run):
+    """The other supervisor dies (SIGKILL) while no broker runs: the new
+    broker never knew it, so no peer_lost comes. The status poll is answered
+    unknown_destination: once the other supervisor has stayed unregistered
+    past the broker's expiry, the placed subtree is lost."""
+    broker = run.broker()
+    sup1 = run.supervisor("sup1")
+    sup2 = run.supervisor("sup2")
+    spec = {"name": "root", "children": [
+        {"name": "stay", "run": "sleep"},
+        {"name": "far", "on": "sup2", "children": [{"name": "w", "run": "sleep"}]}]}
+    tree, _, pid = spawn_running(run, sup1, spec, "root/far/w")
+    kill(broker)
+    kill(sup2)
+    run.wait_gone(pid, "the placed worker (its supervisor was killed)", timeout=HANG_GUARD)
+    run.broker(name="broker2")
+    t0 = time.monotonic()
+    report = run.wait_report(tree, lambda r: r["status"] != "running", "the placed subtree's loss",
+                             timeout=HANG_GUARD)
+    print("  lost %.1fs after the broker came back" % (time.monotonic() - t0), flush=True)
+    nodes = by_path(report)
+    far = nodes["root/far"]
+    check(far["status"] == "lost" and "sup2" in far["error"]["message"]
+          and "not registered" in far["error"]["message"], "far %r" % far)
+    check(nodes["root/far/w"]["status"] == "lost", "w %s" % nodes["root/far/w"]["status"])
+    check(nodes["root/stay"]["status"] == "cancelled", "stay %s" % nodes["root/stay"]["status"])
+    check(report["status"] == "failed", "tree %s" % report["status"])
+    check(not run.tree_survivors(), "processes of the tree survived")
+
+
 if __name__ == "__main__":
     main([test_remote_failure_is_one_report, test_cancel_crosses_supervisors,
           test_loss_of_the_other_supervisor, test_unknown_supervisor_is_spawn_failed,
           test_placed_nodes_keep_their_restart_type, test_nursery_starts_a_placed_child,
-          test_dynamic_children_of_a_placed_worker_are_in_the_report])
+          test_dynamic_children_of_a_placed_worker_are_in_the_report,
+          test_subtree_ends_while_the_broker_is_away, test_supervisor_dies_while_the_broker_is_away])

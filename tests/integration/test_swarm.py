@@ -306,12 +306,12 @@ def test_swarm_stack(run):
         # span ends after the broker is back (10 s: the replacement takes
         # ~2 s and registrations ~2-3 s more); late's placed subtree fails
         # while the broker is away. Both must end with their full reports.
-        # Known to fail intermittently (about half the runs here): the placing
-        # supervisor learns that a placed subtree ended only from its
-        # "done" event (supervisor/place.c), and an event published while
-        # it is not registered with the (new) broker reaches nobody; it
-        # needs to ask for its placed subtrees' status after registering
-        # again.
+        # late's done event may reach nobody (published while the placing
+        # supervisor is not registered with the new broker): the placing
+        # supervisor asks its placed subtrees' status every 2 s
+        # (supervisor/place.c), and the answer ends the subtree
+        # (test_placement.py::test_subtree_ends_while_the_broker_is_away
+        # pins that down without Docker).
         span_ms = int(10000 * harness.SLOW)
         span = st.spawn(sup, {"name": "root", "children": [
             {"name": "local", "run": "sleep", "ms": span_ms},

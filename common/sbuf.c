@@ -24,6 +24,8 @@ static bool s_reserve(sbuf_t *self, size_t extra)
     return true;
 }
 
+bool sbuf_reserve(sbuf_t *self, size_t extra) { return s_reserve(self, extra); }
+
 void sbuf_add(sbuf_t *self, const char *text, size_t len)
 {
     if (!s_reserve(self, len))
@@ -73,18 +75,15 @@ void sbuf_add_jstr(sbuf_t *self, const char *text)
         sbuf_add(self, "null", 4);
         return;
     }
-    size_t n = strlen(text);
-    if (!s_reserve(self, n + 2))
-        return;
-    self->data[self->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) text[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            if (!s_reserve(self, 2)) /* one byte, and room for the closing quote */
-                return;
-            self->data[self->len++] = (char) c;
+    sbuf_add(self, "\"", 1);
+    const char *run = text; /* bytes copied as they are, in one go */
+    for (const char *p = text;; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        }
+        sbuf_add(self, run, (size_t) (p - run));
+        if (c == 0)
+            break;
         char esc[8];
         int k;
         switch (c) {
@@ -98,6 +97,7 @@ void sbuf_add_jstr(sbuf_t *self, const char *text)
         default: k = snprintf(esc, sizeof esc, "\\u%04x", c); break;
         }
         sbuf_add(self, esc, (size_t) k);
+        run = p + 1;
     }
     sbuf_add(self, "\"", 1);
 }
@@ -105,10 +105,15 @@ void sbuf_add_jstr(sbuf_t *self, const char *text)
 void sbuf_add_i64(sbuf_t *self, long long v)
 {
     char digits[24];
-    int k = snprintf(digits, sizeof digits, "%lld", v);
-    sbuf_add(self, digits, (size_t) k);
+    char *end = digits + sizeof digits, *p = end;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long) v : (unsigned long long) v;
+    do
+        *--p = (char) ('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    sbuf_add(self, p, (size_t) (end - p));
 }
-
 char *sbuf_take(sbuf_t *self)
 {
     if (!self->data && s_reserve(self, 0))

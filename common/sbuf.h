@@ -12,6 +12,9 @@ typedef struct {
     bool oom; /* an append failed; the text is truncated */
 } sbuf_t;
 
+/* Make room for extra more bytes at once (a size known in advance saves
+ * the copies of growing); false when out of memory. */
+bool sbuf_reserve(sbuf_t *self, size_t extra);
 void sbuf_printf(sbuf_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_add(sbuf_t *self, const char *text, size_t len);
 /* Append text with control characters replaced by '?' and at most max bytes

@@ -165,7 +165,9 @@ def test_peers_lists_broker(run):
     check(any(row[:2] == ["sup1", "supervisor"] for row in rows), r.stdout)
 
 
-def test_list_placed_under_tree(run):
+def spawn_placed(run):
+    """On sup1, a tree whose node 'there' (with a child) is placed on sup2,
+    once every node runs: its id."""
     run.broker()
     run.supervisor("sup1")
     run.supervisor("sup2")
@@ -173,9 +175,15 @@ def test_list_placed_under_tree(run):
                                          {"name": "there", "on": "sup2",
                                           "children": [{"name": "x", "run": "sleep"}]}]}
     r = run.ctl("spawn", "--supervisor", "sup1", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
     tree = r.stdout.strip()
     run.wait_report(tree, lambda rep: all(n["status"] == "running" for n in walk(rep["root"])),
                     "every node running")
+    return tree
+
+
+def test_list_placed_under_tree(run):
+    tree = spawn_placed(run)
     other = sleeping(run, "--supervisor", "sup2")
     rows = json.loads(run.ctl("list", "--json").stdout)["trees"]
     ids = [row["tree"] for row in rows]
@@ -193,17 +201,7 @@ def test_list_placed_under_tree(run):
 def test_status_names_placed_supervisor(run):
     """A placed node's line in status says which supervisor ran it: its pid
     is that supervisor's host's."""
-    run.broker()
-    run.supervisor("sup1")
-    run.supervisor("sup2")
-    spec = {"name": "root", "children": [{"name": "here", "run": "sleep"},
-                                         {"name": "there", "on": "sup2",
-                                          "children": [{"name": "x", "run": "sleep"}]}]}
-    r = run.ctl("spawn", "--supervisor", "sup1", "-", input=json.dumps(spec))
-    check(r.returncode == 0, "spawn: %s" % r.stderr)
-    tree = r.stdout.strip()
-    run.wait_report(tree, lambda rep: all(n["status"] == "running" for n in walk(rep["root"])),
-                    "every node running")
+    tree = spawn_placed(run)
     text = run.ctl("status", tree).stdout
     check("there  running  on sup2  " in text and "here  running  pid" in text, text)
     # The placed subtree's pids come with its report, once it has ended.
@@ -213,6 +211,7 @@ def test_status_names_placed_supervisor(run):
     text = run.ctl("status", tree).stdout
     check("there  cancelled  on sup2  pid %d  exited" % there["pid"] in text, text)
     check(text.count(" on sup2 ") == 1, "only the placed node names sup2: " + text)
+
 
 def test_daemons_missing_certificate_and_broker(run):
     """A certificate file that is not there is a usage error (2) for both

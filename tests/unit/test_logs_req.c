@@ -17,19 +17,8 @@
 #include "logs_req.h"
 #include "nodelog.h"
 #include "spec.h"
-#include "report.h"
 #include "tree.h"
-
-/* The report as the supervisor sends it, parsed back (report.h). */
-static cJSON *s_report(const tree_t *t, int64_t now_ms)
-{
-    char *text = report_text(t, now_ms, NULL);
-    assert_non_null(text);
-    cJSON *r = cJSON_Parse(text);
-    assert_non_null(r);
-    free(text);
-    return r;
-}
+#include "report_json.h"
 
 static const char s_spec[] = "{\"name\":\"root\",\"children\":["
                              "{\"name\":\"a\",\"children\":[{\"name\":\"x\"}]},"

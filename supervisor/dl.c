@@ -83,6 +83,8 @@ int64_t dl_next_in(const dl_heap_t *self, int64_t now)
     return d > 0 ? d : 0;
 }
 
+int64_t dl_next_when(const dl_heap_t *self) { return self->n ? self->items[0].when : -1; }
+
 void dl_forget_tree(dl_heap_t *self, uint64_t serial)
 {
     size_t kept = 0;

@@ -28,6 +28,8 @@ size_t dl_size(const dl_heap_t *self);
 bool dl_pop_due(dl_heap_t *self, int64_t now, dl_entry_t *out);
 /* Milliseconds until the earliest entry (0 if due), -1 when empty. */
 int64_t dl_next_in(const dl_heap_t *self, int64_t now);
+/* When the earliest entry is due (the clock's ms), or -1 when there is none. */
+int64_t dl_next_when(const dl_heap_t *self);
 /* Drop every entry of a tree (when a finished tree is forgotten). */
 void dl_forget_tree(dl_heap_t *self, uint64_t serial);
 

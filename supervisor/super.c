@@ -69,6 +69,7 @@ struct super_t {
     uint64_t next_serial;
     dl_heap_t *deadlines;
     int timerfd, sigfd;
+    int64_t timer_at;          /* the deadline the timerfd is set for; -1: disarmed */
     drain_t *drain;
     spawnq_t *spawnq;
     int inflight;              /* spawn requests the fork-server has not answered */
@@ -225,8 +226,13 @@ static char *s_report(super_t *s, const tree_t *t)
 
 /* ---- deadlines ------------------------------------------------------------ */
 
+/* Set the timerfd for the earliest deadline. Most new deadlines are later
+ * than it (a cancelled tree pushes one per node): then nothing changes. */
 static void s_arm_timer(super_t *s)
 {
+    int64_t when = dl_next_when(s->deadlines);
+    if (when == s->timer_at)
+        return;
     int64_t in = dl_next_in(s->deadlines, clk_now_ms());
     struct itimerspec its = {0};
     if (in >= 0) {
@@ -236,6 +242,7 @@ static void s_arm_timer(super_t *s)
         its.it_value.tv_nsec = (in % 1000) * 1000000;
     }
     /* Without the timer no deadline fires: teardowns could hang. */
+    s->timer_at = when;
     if (timerfd_settime(s->timerfd, 0, &its, NULL) != 0) {
         log_error("timerfd_settime: %s: deadlines cannot fire; stopping", strerror(errno));
         s->exit_code = 1;
@@ -1052,6 +1059,7 @@ static int s_on_timer(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     uint64_t ticks;
     if (read(s->timerfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
         log_warn("timerfd read: %s", strerror(errno));
+    s->timer_at = -1; /* it fired: disarmed until set again below */
     dl_entry_t e;
     while (dl_pop_due(s->deadlines, clk_now_ms(), &e)) {
         tree_t *t = s_tree_by_serial(s, e.serial);
@@ -1615,6 +1623,7 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
     s->fsrv = fsrv;
     s->next_serial = 1;
     s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    s->timer_at = -1;
     s->sigfd = stopsig_open(); /* before the first socket starts ZeroMQ's threads */
     s->trees = zlistx_new();
     if (s->trees)

@@ -185,7 +185,10 @@ s.send(b'{"error":{"type":"TooLong","message":"' + b'y' * 70000 + b'"}}')  # ove
 """
 GARBAGE = ("printf 'not json' >&3; printf '{\"phase\":7}' >&3; printf '[1,2]' >&3; "
            "printf '{\"phase\":\"ready\"}{\"phase\":\"running\"}' >&3; printf '{\"error\":\"x\"}' >&3; "
-           "printf '{\"phase\":\"exited\"}' >&3; printf '{\"hello\":1}' >&3; exit $1")
+           "printf '{\"phase\":\"exited\"}' >&3; printf '{\"hello\":1}' >&3; "
+           # cJSON would cut these at the \u0000: an error "Bad", a phase "ready"
+           "printf '{\"error\":{\"type\":\"Bad\\\\u0000Type\"}}' >&3; "
+           "printf '{\"phase\":\"ready\\\\u0000x\"}' >&3; exit $1")
 CLOSER = "exec 3>&-; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit $1"
 
 
@@ -212,6 +215,8 @@ def test_bad_workers_change_nothing_for_others(run):
     check(phases(fl) == ["spawned", "ready", "running", "exited"], "flood phases %s" % phases(fl))
     hu = nodes["root/huge"]
     check(hu["status"] == "ok" and hu["error"] is None, "huge: %r" % hu)
+    ga = nodes["root/garbage"]
+    check(phases(ga) == ["spawned", "exited"], "garbage phases %s" % phases(ga))
     log = run.log_of(sup)
     for what in ("root/flood: malformed message", "root/flood: unknown message",
                  "root/huge: too large message", "root/garbage: malformed message"):
@@ -270,6 +275,12 @@ def test_python_module_api(run):
     data_len = len(json.dumps(msg, ensure_ascii=False).encode())
     check(data_len <= 65536 and msg["error"]["message"].endswith(" bytes]") and
           msg["error"]["traceback"].startswith("\u2026[truncated "), "cut: %d bytes" % data_len)
+    # The supervisor refuses a "\u0000" in a string: a NUL goes as U+FFFD.
+    n.error("Bad\0Type", "a\0b", "tb\0")
+    data = sup.recv(1 << 17)
+    msg = json.loads(data)["error"]
+    check(b"\\u0000" not in data and msg["type"] == "Bad\ufffdType" and msg["message"] == "a\ufffdb" and
+          msg["traceback"] == "tb\ufffd", "NUL sent: %r" % data)
     sup.close()
     check(n.poll(5) == "gone" and n.gone, "the supervisor's end closed: not noticed")
     n.close()

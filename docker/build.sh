@@ -4,7 +4,7 @@
 # `ldd` lists for them, the ELF loader, a minimal /etc (a non-root user
 # arbor, uid/gid 10001) and a /tmp with mode 1777. Classic `docker build`.
 #
-#   docker/build.sh [--no-build] [--build-dir DIR] [--tag TAG] [IMAGE...]
+#   docker/build.sh [--no-build] [--build-dir DIR] [--tag TAG] [--test-helpers] [IMAGE...]
 #
 # IMAGE is broker, supervisor or arborctl (default: all three). Images are
 # tagged ${ARBOR_IMAGE_PREFIX:-arbor/}IMAGE:${ARBOR_IMAGE_TAG:-dev}
@@ -15,6 +15,9 @@
 # build dir is ${ARBOR_BUILD_DIR:-<repo>/build}. Each image's rootfs is
 # staged in <build dir>/docker/IMAGE/ as rootfs.tar (deterministic, so an
 # unchanged image is a cache hit) and passed to `docker build` with ADD.
+# --test-helpers adds /arbor-test-escaper (tests/escaper/, static) to the
+# supervisor image: a worker whose children try to outlive their node, for
+# test_compose.py; images for use leave it out.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,10 +26,11 @@ build_dir=${ARBOR_BUILD_DIR:-$src/build}
 tag=${ARBOR_IMAGE_TAG:-dev}
 prefix=${ARBOR_IMAGE_PREFIX:-arbor/}
 do_build=1
+test_helpers=0
 images=
 
 usage() {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -36,6 +40,7 @@ while [ $# -gt 0 ]; do
     --build-dir=*) build_dir=${1#*=} ;;
     --tag) tag=${2:?--tag needs a value}; shift ;;
     --tag=*) tag=${1#*=} ;;
+    --test-helpers) test_helpers=1 ;;
     -h | --help) usage; exit 0 ;;
     broker | supervisor | arborctl) images="$images $1" ;;
     *) echo "build.sh: unknown argument \"$1\" (see --help)" >&2; exit 2 ;;
@@ -66,8 +71,11 @@ if [ "$do_build" = 1 ]; then
     fi
     # Only the programs that go into images: a broken unit test elsewhere
     # must not stop the images from being built.
+    helpers=
+    [ "$test_helpers" = 0 ] || helpers=arbor-test-escaper
+    # shellcheck disable=SC2086
     cmake --build "$build_dir" -j"$(nproc 2>/dev/null || echo 2)" --target \
-        arbor-broker arbor-supervisor arbor-forkserver arborctl arbor-example-worker >/dev/null ||
+        arbor-broker arbor-supervisor arbor-forkserver arborctl arbor-example-worker $helpers >/dev/null ||
         die "building the binaries failed (run: cmake --build $build_dir)"
 fi
 
@@ -75,16 +83,23 @@ fi
 programs_of() {
     case $1 in
     broker) echo "arbor-broker arborctl" ;;          # arborctl: the healthcheck
-    supervisor) echo "arbor-supervisor arbor-forkserver arborctl arbor-example-worker" ;;
+    supervisor)
+        echo "arbor-supervisor arbor-forkserver arborctl arbor-example-worker"
+        [ "$test_helpers" = 0 ] || echo "arbor-test-escaper"
+        ;;
     arborctl) echo "arborctl" ;;
     esac
 }
 
 # Every file the dynamic loader needs for the given programs: the libraries
-# ldd resolves (by the path it names) and the loader itself.
+# ldd resolves (by the path it names) and the loader itself. A static
+# program (the test helper) needs none.
 libraries_of() {
     for p in "$@"; do
-        out=$(ldd "$p") || die "ldd $p failed (not a dynamic executable?)"
+        if out=$(ldd "$p" 2>&1); then :; else
+            case $out in *"not a dynamic executable"*) continue ;; esac
+            die "ldd $p failed: $out"
+        fi
         if echo "$out" | grep -q "not found"; then
             die "ldd $p: missing libraries:
 $(echo "$out" | grep "not found")"

@@ -1,5 +1,7 @@
 #include "notify.h"
 
+#include "jnul.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -59,6 +61,16 @@ notify_kind_t notify_parse(const char *data, size_t len, notify_msg_t *out)
     if (!cJSON_IsObject(msg) || end != data + len) {
         cJSON_Delete(msg);
         return s_fail(out, NOTIFY_MALFORMED, "not one JSON object");
+    }
+    /* cJSON cut every string at a \u0000 (a child "ab\u0000cd" would be
+     * spawned as "ab", an error type "Bad\u0000Type" read as "Bad"): such
+     * a message says something else than what was sent. */
+    char pointer[64];
+    if (jnul_find(data, len, pointer, sizeof pointer) >= 0) {
+        cJSON_Delete(msg);
+        char why[sizeof out->why];
+        snprintf(why, sizeof why, "a \\u0000 (NUL) in the string at %s", pointer[0] ? pointer : "/");
+        return s_fail(out, NOTIFY_MALFORMED, why);
     }
     const cJSON *t = cJSON_GetObjectItem(msg, "t_mono_ms");
     if (cJSON_IsNumber(t) && t->valuedouble >= 0 && t->valuedouble < 9e15)

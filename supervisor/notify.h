@@ -40,7 +40,7 @@ typedef struct {
     cJSON *node;        /* SPAWN: the child's spec, owned */
     int64_t id;         /* SPAWN: the worker's request id */
     char *path;         /* CANCEL_REQ: the path to cancel, owned */
-    char why[96];       /* UNKNOWN, MALFORMED, TOOBIG: what was wrong */
+    char why[128];      /* UNKNOWN, MALFORMED, TOOBIG: what was wrong */
 } notify_msg_t;
 
 /* What one datagram from a worker is. Fills *out (owned parts freed by

@@ -598,10 +598,14 @@ static void s_settle(super_t *s, tree_t *t, tree_node_t *n, status_t status, con
     }
     if (n->remote_sup[0]) /* never placed, or given up on: its remote part ends with it */
         tree_settle_remote_part(t, n, status == ST_LOST ? ST_LOST : ST_CANCELLED, NULL);
-    if (tree_node_error_from_tail(n))
+    char not_taken[128];
+    if (tree_node_error_from_stderr(n, not_taken, sizeof not_taken))
         log_node(ALOG_INFO, t->id, n->path,
                  "tree %s: %s: error taken from its stderr (its report did not arrive)", t->id,
                  n->path);
+    else if (not_taken[0])
+        log_node(ALOG_WARN, t->id, n->path, "tree %s: %s: not taken as its error: %s", t->id,
+                 n->path, not_taken);
     tree_node_settle(t, n, status);
     s_after_settle(s, t, n);
 }

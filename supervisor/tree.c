@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "env.h"
+#include "jnul.h"
 #include "link.h"
 #include "sig.h"
 
@@ -61,6 +62,7 @@ static void s_inc_free(tree_inc_t *inc)
     cJSON_Delete(inc->error);
     free(inc->phases);
     free(inc->tail);
+    errline_free(&inc->errline);
     s_inc_init(inc);
 }
 
@@ -148,6 +150,7 @@ void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms)
 
 void tree_node_tail_append(tree_node_t *node, const char *data, size_t len)
 {
+    errline_feed(&node->inc.errline, data, len);
     node->inc.err_bytes += len;
     if (!node->inc.tail && !(node->inc.tail = malloc(TREE_TAIL_BYTES)))
         return;
@@ -175,37 +178,21 @@ char *tree_node_tail(const tree_node_t *node)
     return out;
 }
 
-bool tree_node_error_from_tail(tree_node_t *node)
+bool tree_node_error_from_stderr(tree_node_t *node, char *why, size_t size)
 {
-    static const char mark[] = LINK_ERROR_MARK;
-    if (node->inc.error || node->inc.tail_len == 0)
+    if (size)
+        why[0] = 0;
+    if (node->inc.error)
         return false;
-    char *tail = tree_node_tail(node);
-    if (!tail)
+    cJSON *e = errline_error(&node->inc.errline, why, size);
+    if (!e)
         return false;
-    char *found = NULL;
-    for (char *p = strstr(tail, mark); p; p = strstr(p + 1, mark))
-        if (p == tail || p[-1] == '\n')
-            found = p;
-    bool ok = false;
-    if (found) {
-        char *line = found + sizeof mark - 1;
-        char *end = strchr(line, '\n');
-        cJSON *e = cJSON_ParseWithLength(line, end ? (size_t) (end - line) : strlen(line));
-        if (cJSON_IsObject(e) && cJSON_IsString(cJSON_GetObjectItem(e, "type")) &&
-            cJSON_IsString(cJSON_GetObjectItem(e, "message"))) {
-            if (!cJSON_IsString(cJSON_GetObjectItem(e, "phase"))) {
-                cJSON_DeleteItemFromObject(e, "phase");
-                cJSON_AddStringToObject(e, "phase", "running");
-            }
-            node->inc.error = e;
-            ok = true;
-        } else {
-            cJSON_Delete(e);
-        }
+    if (!cJSON_IsString(cJSON_GetObjectItem(e, "phase"))) {
+        cJSON_DeleteItemFromObject(e, "phase");
+        cJSON_AddStringToObject(e, "phase", "running");
     }
-    free(tail);
-    return ok;
+    node->inc.error = e;
+    return true;
 }
 
 /* Did the node die of the SIGTERM that arbor sent, as the cancel of a
@@ -329,16 +316,30 @@ static cJSON *s_derived_error(const tree_node_t *n, status_t status)
     return NULL;
 }
 
+/* An ARBOR-ERROR line with a \u0000 is never taken as the error (cJSON
+ * would cut it there): it stays in "stderr", where it can be read. */
+static bool s_refused_line(const char *json, size_t len)
+{
+    return jnul_find(json, len, NULL, 0) >= 0;
+}
+
 /* The ARBOR-ERROR lines are for the supervisor (the error itself already
- * says it): what people read in "stderr" is the rest, in place. */
-static void s_drop_error_lines(char *text)
+ * says it): what people read in "stderr" is the rest, in place. The tail
+ * may start inside the last such line (a long one): that part goes too. */
+static void s_drop_error_lines(const tree_inc_t *inc, char *text)
 {
     static const char mark[] = LINK_ERROR_MARK;
-    char *out = text;
-    for (char *line = text; *line;) {
+    const size_t mlen = sizeof mark - 1;
+    char *out = text, *line = text;
+    if (errline_covers(&inc->errline, inc->err_bytes - inc->tail_len) &&
+        !s_refused_line(inc->errline.buf, inc->errline.len)) {
+        char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : line + strlen(line);
+    }
+    while (*line) {
         char *nl = strchr(line, '\n');
         size_t len = nl ? (size_t) (nl - line) + 1 : strlen(line);
-        if (strncmp(line, mark, sizeof mark - 1) != 0) {
+        if (strncmp(line, mark, mlen) != 0 || s_refused_line(line + mlen, len - mlen)) {
             memmove(out, line, len);
             out += len;
         }
@@ -359,7 +360,7 @@ void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status)
     if (node->inc.error && node->inc.tail_len && !cJSON_HasObjectItem(node->inc.error, "stderr")) {
         char *tail = tree_node_tail(node);
         if (tail)
-            s_drop_error_lines(tail);
+            s_drop_error_lines(&node->inc, tail);
         if (tail && *tail)
             cJSON_AddStringToObject(node->inc.error, "stderr", tail);
         free(tail);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "errline.h"
 #include "node.h"
 #include "strategy.h"
 #include "wfd.h"
@@ -57,6 +58,7 @@ typedef struct {
     int nphases, phases_cap;
     char *tail;              /* bounded tail of stderr, a ring */
     size_t tail_len, tail_pos;
+    errline_t errline;       /* its last ARBOR-ERROR line, kept whole up to 64 KiB */
     uint64_t out_bytes, err_bytes;
     uint64_t bad_messages;   /* unreadable messages on its notify fd */
 } tree_inc_t;
@@ -137,15 +139,19 @@ tree_node_t *tree_find_path(tree_t *self, const char *path);
 /* Record that node reached a phase at t_ms (relative to the tree start). */
 void tree_node_phase(tree_node_t *node, phase_t phase, int64_t t_ms);
 
-/* Keep the last TREE_TAIL_BYTES of what a node wrote on stderr. */
+/* Keep the last TREE_TAIL_BYTES of what a node wrote on stderr, and its
+ * last ARBOR-ERROR line on its own (errline.h). */
 void tree_node_tail_append(tree_node_t *node, const char *data, size_t len);
 /* The kept tail as a string (caller frees). */
 char *tree_node_tail(const tree_node_t *node);
 
-/* A worker's error that did not arrive through the broker may still be in
- * its stderr, as the line "ARBOR-ERROR {json}" (libarbor_worker writes it):
- * take the last such line as the node's error. True if one was found. */
-bool tree_node_error_from_tail(tree_node_t *node);
+/* A program that did not report its error on its notify fd may have
+ * written it on stderr, as the line "ARBOR-ERROR {json}": take the last such
+ * line as the node's error (whole up to 64 KiB, cut with a marker beyond).
+ * True if taken; false when the node has an error already or wrote no such
+ * line, or, with why set, when that line is no error (not JSON, no type, a
+ * \u0000 in a string). */
+bool tree_node_error_from_stderr(tree_node_t *node, char *why, size_t size);
 
 /* The status rules (docs/ARCHITECTURE.md): the one terminal status that the facts
  * recorded on a node add up to. Call once its process is gone. */

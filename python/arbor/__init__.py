@@ -81,15 +81,21 @@ def _cut(s, budget, keep_end):
     return _MARK % dropped + part if keep_end else part + _MARK % dropped
 
 
+def _no_nul(s):
+    # The supervisor refuses a message with "\u0000" in a string (its JSON
+    # parser would cut the string there): a NUL in an error is sent as U+FFFD.
+    return s.replace("\0", "\ufffd")
+
+
 def _error_message(etype, message, tb):
     """{"error": {...}, "t_mono_ms"} in at most MSG_MAX bytes: the traceback
     gives way first (keeping its end, where the error is), then the message
     (keeping its start). Never dropped."""
-    etype = _cut(str(etype) or "Error", 1024, False)
-    message = "" if message is None else str(message)
+    etype = _cut(_no_nul(str(etype)) or "Error", 1024, False)
+    message = "" if message is None else _no_nul(str(message))
     room = MSG_MAX - 96 - _json_len(etype)
     if tb is not None:
-        tb = str(tb)
+        tb = _no_nul(str(tb))
         if _json_len(message) + _json_len(tb) > room:
             tb_room = max(room - _json_len(message), min(_json_len(tb), room // 4))
             tb = _cut(tb, tb_room, True)

@@ -2,8 +2,8 @@
  * (supervisor/notify.c). Any program a user runs writes these bytes, so
  * every input must get a kind and never a crash; what the kind promises
  * must hold: a PHASE names a worker phase, an ERROR has a string type, a
- * SPAWN has an object and an id, a CANCEL_REQ a path; a bad message says
- * why. The input is copied to the end of an arena before an unreadable
+ * SPAWN has an object and an id, a CANCEL_REQ a path; none of them holds a
+ * \u0000 (cJSON would have cut the string there); a bad message says why. The input is copied to the end of an arena before an unreadable
  * page, so reading past it is a crash.
  *
  * Run with tests/fuzz/run.sh; corpus in tests/fuzz/corpus/notify. */
@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "jnul.h"
 #include "notify.h"
 #include "tree.h"
 
@@ -73,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default:
         s_die("an unknown kind");
     }
+    if (kind >= NOTIFY_PHASE && kind <= NOTIFY_CANCEL_REQ && jnul_find(in, size, NULL, 0) >= 0)
+        s_die("an accepted message with a \\u0000 in a string");
     if (!notify_kind_name(kind))
         s_die("a kind without a name");
     notify_msg_clear(&m);

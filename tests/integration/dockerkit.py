@@ -41,13 +41,15 @@ def engine_unavailable():
 
 
 def build_images(tag, timeout):
-    """docker/build.sh under tag; the binaries are built only if missing.
+    """docker/build.sh under tag, with the test helpers (arbor-test-escaper
+    in the supervisor image); the binaries are built only if missing.
     build.sh takes a lock on the build dir, so two tests building at the
     same time take turns."""
-    argv = [BUILD_SH, "--tag", tag, "--build-dir", os.path.dirname(os.path.abspath(BIN))]
+    argv = [BUILD_SH, "--tag", tag, "--test-helpers", "--build-dir",
+            os.path.dirname(os.path.abspath(BIN))]
     if all(os.access(os.path.join(BIN, b), os.X_OK)
            for b in ("arbor-broker", "arbor-supervisor", "arbor-forkserver", "arborctl",
-                     "arbor-example-worker")):
+                     "arbor-example-worker", "arbor-test-escaper")):
         argv.append("--no-build")
     t0 = time.monotonic()
     r = sh(argv, timeout=timeout)

@@ -12,7 +12,21 @@ on failure.
   c. one supervisor container killed: the broker reports it lost, the other
      supervisor is unaffected, no process of the killed one survives;
   d. one supervisor partitioned (`docker network disconnect`) and
-     reconnected: it comes back and its trees are intact.
+     reconnected: it comes back and its trees are intact;
+  e. a tree spanning both supervisors' containers;
+  f. the fork-server SIGKILLed inside a supervisor container (docker exec):
+     its trees are lost, what their programs started is killed, a new
+     fork-server runs the next tree.
+
+The long trees of b, c, d and f include an exec'd program whose children
+try to outlive it (arbor-test-escaper: a setsid'd child, a double-forked
+daemon, a child that ignores SIGTERM; the image build adds it with
+--test-helpers). Each carries a unique ARBOR_TEST_MARK in its environment:
+after every cancel, the kill of the container and the kill of the
+fork-server, no process carrying it is left (read from the host's
+/proc/PID/environ: the containers share the host's PID namespace as seen
+from dockerd; root is needed to read uid 10001's environ). The images run
+as uid 10001, without cgroup rights: containment's subreaper way.
 
 Every stack brought up must also get its cli service healthy (its
 healthcheck, exec-form arborctl, passes) within the deadline its own
@@ -255,13 +269,22 @@ def failing_tree(sup):
     return {"name": "root", "children": [{"name": "spawner", "count": 2, "children": [mid]}]}
 
 
-def long_tree(extra=()):
-    """root -> a program linked with libarbor_worker, and 2 spawners -> 2
-    sleepers each (builtins), all on their notify fds, until cancelled (8
-    nodes)."""
-    program = {"name": "program", "run": "exec", "argv": ["arbor-example-worker"]}
+ESCAPES = ("setsid", "double-fork", "ignore-term")
+MARKED_PER_TREE = 2 + len(ESCAPES)  # program, escaper and the escaper's children
+
+
+def long_tree(mark, extra=()):
+    """root -> a program linked with libarbor_worker, a program whose
+    children try to outlive it (one per ESCAPES mode), and 2 spawners -> 2
+    sleepers each (builtins), all on their notify fds, until cancelled (9
+    nodes). The programs and their children carry ARBOR_TEST_MARK=mark."""
+    env = {"ARBOR_TEST_MARK": mark}
+    program = {"name": "program", "run": "exec", "argv": ["arbor-example-worker"], "env": env}
+    escaper = {"name": "escaper", "run": "exec", "argv": ["arbor-test-escaper"] + list(ESCAPES),
+               "env": env}
     sleeper = {"name": "sleeper", "run": "sleep", "count": 2}
-    return {"name": "root", "children": [program, {"name": "spawner", "count": 2, "children": [sleeper]}]
+    return {"name": "root", "children": [program, escaper,
+                                         {"name": "spawner", "count": 2, "children": [sleeper]}]
             + list(extra)}
 
 
@@ -343,6 +366,80 @@ def host_pids_in(container_id):
     return found
 
 
+def marked(mark, container_id=None):
+    """Host PIDs of live (non-zombie) processes whose environment holds
+    ARBOR_TEST_MARK=mark: among the container's, or with None anywhere on
+    the host (a container that is gone has no pids to look among)."""
+    needle = ("ARBOR_TEST_MARK=" + mark).encode()
+    found = []
+    pids = host_pids_in(container_id) if container_id else [
+        int(e) for e in os.listdir("/proc") if e.isdigit()]
+    for pid in pids:
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                env = f.read()
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != b"Z" and needle in env.split(b"\0"):
+            found.append(pid)
+    return found
+
+
+def can_see_processes(container_id):
+    """Whether this test reads the container's processes from the host: they
+    are in its PID namespace (dockerd's), and it may read their environ
+    (root). Else the marker checks cannot be made; the test says so."""
+    if os.geteuid() != 0 or not host_pids_in(container_id):
+        print("  (the container's processes are not readable from here: marker checks skipped)")
+        return False
+    return True
+
+
+def check_marked(mark, container_id, trees=1):
+    """Every marked process of `trees` long trees is running (all_running
+    has been seen: the escaper reports running once its children are set
+    up): the marker check sees what it must later not see."""
+    if can_see_processes(container_id):
+        found = marked(mark, container_id)
+        check(len(found) == MARKED_PER_TREE * trees, "%d marked processes in the container, "
+              "expected %d: %r" % (len(found), MARKED_PER_TREE * trees, found))
+
+
+def none_marked(mark, container_id=None, within=1.0):
+    """No process carrying the marker within `within` s: the bound containment
+    promises after a node's end, a cancel's report or a fork-server's death."""
+    if container_id and not can_see_processes(container_id):
+        return
+    deadline = time.monotonic() + within * harness.SLOW
+    while True:
+        left = marked(mark, container_id)
+        if not left:
+            return
+        if time.monotonic() >= deadline:
+            raise TestFailure("processes carrying the marker outlived their tree: %s" % "; ".join(
+                "%d %s" % (pid, cmdline(pid)) for pid in left))
+        time.sleep(0.01)  # polling /proc: a process's end sends no event here
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def check_escaper(report):
+    """The escaper's children were killed with it, counted, the subreaper
+    way (the images run as uid 10001, with no cgroup rights)."""
+    node = by_path(report)["root/escaper"]
+    check(node.get("escaped") == len(ESCAPES), "escaper escaped %r, expected %d" %
+          (node.get("escaped"), len(ESCAPES)))
+    check("subreaper" in report.get("guarantees", []), "guarantees %r" % report.get("guarantees"))
+
+
 # -- scenarios ------------------------------------------------------------------
 def test_a_nested_failure_on_each_supervisor(run):
     with Stack(run) as st:
@@ -372,10 +469,13 @@ def test_a_nested_failure_on_each_supervisor(run):
 def test_b_broker_killed_and_recreated(run):
     with Stack(run) as st:
         st.up()
-        long1 = st.spawn("sup1", long_tree())
-        long2 = st.spawn("sup2", long_tree())
+        mark1, mark2 = uuid.uuid4().hex, uuid.uuid4().hex
+        long1 = st.spawn("sup1", long_tree(mark1))
+        long2 = st.spawn("sup2", long_tree(mark2))
         before1 = pids(st.wait_all_running(long1))
         before2 = pids(st.wait_all_running(long2))
+        check_marked(mark1, st.cid("sup1"))
+        check_marked(mark2, st.cid("sup2"))
         # A tree whose leaf fails while the broker is away: the failure's
         # report has nowhere to go then, and must not be lost.
         late = st.spawn("sup2", {"name": "root", "children": [
@@ -421,11 +521,15 @@ def test_b_broker_killed_and_recreated(run):
         check(e.get("type") == "LateError" and e.get("message") == "failed while the broker was down",
               "late leaf error lost: %r" % e)
         check(rep["root"]["error"]["type"] == "ChildrenFailed", "late root %r" % rep["root"]["error"])
-        # A later cancel works through the new broker, and its report is complete.
-        for tree, before in ((long1, before1), (long2, before2)):
+        # A later cancel works through the new broker, and its report is
+        # complete; nothing the programs started outlives it.
+        for tree, before, mark, sup in ((long1, before1, mark1, "sup1"), (long2, before2, mark2, "sup2")):
             r = st.ctl("cancel", tree, "--wait", "--json")
             check(r.returncode == 4, "cancel %s: exit %d %s" % (tree, r.returncode, r.stderr))
-            check_cancelled_report(json.loads(r.stdout), before)
+            report = json.loads(r.stdout)
+            check_cancelled_report(report, before)
+            check_escaper(report)
+            none_marked(mark, st.cid(sup))
         # The watching cli container subscribed again too: it saw the ends.
         logs = sh(["docker", "logs", st.cid("cli")]).stdout
         check(long1 in logs and long2 in logs, "cli watch missed the cancels:\n%s" % logs[-2000:])
@@ -435,11 +539,13 @@ def test_b_broker_killed_and_recreated(run):
 def test_c_supervisor_container_killed(run):
     with Stack(run) as st:
         st.up()
-        t1 = st.spawn("sup1", long_tree())
-        t2 = st.spawn("sup2", long_tree())
+        mark1, mark2 = uuid.uuid4().hex, uuid.uuid4().hex
+        t1 = st.spawn("sup1", long_tree(mark1))
+        t2 = st.spawn("sup2", long_tree(mark2))
         before1 = pids(st.wait_all_running(t1))
         st.wait_all_running(t2)
         cid2 = st.cid("sup2")
+        check_marked(mark2, cid2)
         top = sh(["docker", "top", cid2, "-eo", "pid"]).stdout.split()[1:]
         host_pids = host_pids_in(cid2)
         same_ns = sorted(map(int, top)) == sorted(host_pids)
@@ -456,6 +562,7 @@ def test_c_supervisor_container_killed(run):
         if same_ns:
             left = host_pids_in(cid2)
             check(not left, "processes of sup2 survived: %r" % left)
+            none_marked(mark2)  # anywhere on the host
         # The broker reports sup2 (and its workers) lost after expiry;
         # sup1 is listed all along.
         def sup1_listed(names):
@@ -475,6 +582,8 @@ def test_c_supervisor_container_killed(run):
         r = st.ctl("cancel", t1, "--wait", "--json")
         check(r.returncode == 4, "cancel on sup1: exit %d %s" % (r.returncode, r.stderr))
         check_cancelled_report(json.loads(r.stdout), before1)
+        check_escaper(json.loads(r.stdout))
+        none_marked(mark1, st.cid("sup1"))
         # sup2 restarted: a new incarnation with no trees (they died with it).
         r = st.compose("up", "-d", "--no-deps", "sup2", timeout=120)
         check(r.returncode == 0, "up sup2: %s" % r.stderr)
@@ -488,8 +597,9 @@ def test_c_supervisor_container_killed(run):
 def test_d_supervisor_partitioned_and_reconnected(run):
     with Stack(run) as st:
         st.up()
-        t1 = st.spawn("sup1", long_tree())
-        t2 = st.spawn("sup2", long_tree())
+        mark1, mark2 = uuid.uuid4().hex, uuid.uuid4().hex
+        t1 = st.spawn("sup1", long_tree(mark1))
+        t2 = st.spawn("sup2", long_tree(mark2))
         before1 = pids(st.wait_all_running(t1))
         before2 = pids(st.wait_all_running(t2))
         cid1 = st.cid("sup1")
@@ -521,10 +631,13 @@ def test_d_supervisor_partitioned_and_reconnected(run):
         check(all_running(now1) and pids(now1) == before1, "tree on sup1 changed: %r" % pids(now1))
         now2 = st.ctl_json("status", t2, ok=(0,))
         check(all_running(now2) and pids(now2) == before2, "tree on sup2 changed: %r" % pids(now2))
-        for tree, before in ((t1, before1), (t2, before2)):
+        for tree, before, mark, sup in ((t1, before1, mark1, "sup1"), (t2, before2, mark2, "sup2")):
             r = st.ctl("cancel", tree, "--wait", "--json")
             check(r.returncode == 4, "cancel %s: exit %d %s" % (tree, r.returncode, r.stderr))
-            check_cancelled_report(json.loads(r.stdout), before)
+            report = json.loads(r.stdout)
+            check_cancelled_report(report, before)
+            check_escaper(report)
+            none_marked(mark, st.cid(sup))
         st.stop_cleanly()
 
 
@@ -563,9 +676,44 @@ def test_e_tree_spanning_two_supervisors(run):
         st.stop_cleanly(expect_exit0=[s for s in SERVICES if s != "sup2"])
 
 
+def test_f_fork_server_killed_in_a_container(run):
+    """SIGKILL of the fork-server inside a supervisor container (docker exec
+    of the helper: the image has no kill(1)). Its workers die with it
+    (PDEATHSIG) and are lost; what they started (setsid'd, double-forked,
+    SIGTERM-deaf) comes to the supervisor, the second subreaper, which kills
+    and reaps it: nothing marked is left 1 s later. A new fork-server runs
+    the next tree, whose cancel leaves nothing either."""
+    with Stack(run) as st:
+        st.up()
+        cid = st.cid("sup1")
+        mark = uuid.uuid4().hex
+        tree = st.spawn("sup1", long_tree(mark))
+        st.wait_all_running(tree)
+        check_marked(mark, cid)
+        r = sh(["docker", "exec", cid, "/arbor-test-escaper", "kill", "arbor-forksrv"])
+        check(r.returncode == 0 and len(r.stdout.split()) == 1,
+              "kill the fork-server: exit %d %r %s" % (r.returncode, r.stdout, r.stderr))
+        rep = st.wait_tree(tree, lambda x: x["status"] != "running", "the fork-server's death noticed")
+        check(rep["status"] == "lost", "tree %s after the fork-server's death" % rep["status"])
+        none_marked(mark, cid)
+        logs = sh(["docker", "logs", cid]).stderr
+        check("started a new fork-server" in logs, "no new fork-server:\n%s" % logs[-2000:])
+        again = uuid.uuid4().hex
+        t2 = st.spawn("sup1", long_tree(again))
+        before = pids(st.wait_all_running(t2))
+        check_marked(again, cid)
+        r = st.ctl("cancel", t2, "--wait", "--json")
+        check(r.returncode == 4, "cancel: exit %d %s" % (r.returncode, r.stderr))
+        report = json.loads(r.stdout)
+        check_cancelled_report(report, before)
+        check_escaper(report)
+        none_marked(again, cid)
+        st.stop_cleanly()
+
+
 TESTS = [test_a_nested_failure_on_each_supervisor, test_b_broker_killed_and_recreated,
          test_c_supervisor_container_killed, test_d_supervisor_partitioned_and_reconnected,
-         test_e_tree_spanning_two_supervisors]
+         test_e_tree_spanning_two_supervisors, test_f_fork_server_killed_in_a_container]
 
 if __name__ == "__main__":
     dockerkit.main("test_compose", TESTS, docker_unavailable, IMAGE_TAG, 600)

@@ -161,6 +161,48 @@ def case_double_fork_daemon(run, cgroup):
     check(node.get("escaped") == 1, "daemon count %r (procs were %r)" % (node.get("escaped"), procs))
 
 
+def sleeps_1000(procs):
+    """How many of procs (pid, ppid) run `sleep 1000`."""
+    n = 0
+    for pid, _ in procs:
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                n += f.read().split(b"\0")[:2] == [b"sleep", b"1000"]
+        except OSError:
+            pass
+    return n
+
+
+ESCALATED = ("trap '' TERM; "
+             "setsid sh -c 'trap \"\" TERM; sleep 1000' & "
+             "sh -c 'trap \"\" TERM; sleep 1000 & wait' & "
+             "sh -c 'setsid sh -c \"trap \\\"\\\" TERM; sleep 1000\" >/dev/null 2>&1 </dev/null &'; "
+             "wait")
+
+
+def case_escalation_with_escaped_descendants(run, cgroup):
+    """Cancel a shell that ignores SIGTERM, whose descendants ignore it too:
+    one setsid'd, one in its process group, one a double-forked daemon. The
+    shell outlives SIGTERM; SIGKILL ends it (`killed`), and everything
+    below it goes with it, counted in `escaped`."""
+    started(run, cgroup)
+    m = uuid.uuid4().hex
+    tree = run.ctl("spawn", "-", input=json.dumps(exec_node("root", ESCALATED, m))).stdout.strip()
+    check(tree, "no tree id")
+    wait_marked(m, lambda p: sleeps_1000(p) == 3, "the three SIGTERM-deaf sleeps running")
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    report = json.loads(r.stdout)
+    check_mode(run, report, cgroup)
+    root = report["root"]
+    check(root["status"] == "killed" and root["exit"]["signal"] == "SIGKILL",
+          "root %s %r" % (root["status"], root["exit"]))
+    check((root.get("escalation") or {}).get("signals") == ["SIGTERM", "SIGKILL"],
+          "escalation %r" % root.get("escalation"))
+    none_left(m, 1.0)
+    check(root.get("escaped", 0) >= 3, "the three sleeps were not counted: escaped %r" %
+          root.get("escaped"))
+
+
 def shells_with_children(m):
     return {"name": "root", "children": [
         exec_node("bg", "setsid sleep 1000 & sleep 1000 & wait", m, count=2),
@@ -290,7 +332,8 @@ def test_exec_format_error_says_enoexec(run):
 
 
 CASES = [case_setsid_child_outlives_failing_shell, case_cancel_shell_whose_child_ignores_term,
-         case_double_fork_daemon, case_sigkill_supervisor, case_sigkill_fork_server,
+         case_double_fork_daemon, case_escalation_with_escaped_descendants,
+         case_sigkill_supervisor, case_sigkill_fork_server,
          case_siblings_forked_while_others_end]
 
 if __name__ == "__main__":

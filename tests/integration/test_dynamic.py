@@ -55,7 +55,7 @@ def program(run, name, script, **extra):
 
 def started(run):
     run.broker()
-    run.supervisor("sup1")
+    return run.supervisor("sup1")
 
 
 def test_worker_spawns_children_and_collects_their_errors(run):
@@ -95,7 +95,7 @@ def test_worker_spawns_children_and_collects_their_errors(run):
 
 
 def test_bad_spawn_requests_change_nothing(run):
-    started(run)
+    sup = started(run)
     spec = program(run, "root", """
         send({"spawn": {"name": "ok", "run": "sleep"}, "id": 1})
         assert "path" in answer(1)
@@ -105,6 +105,15 @@ def test_bad_spawn_requests_change_nothing(run):
             send({"spawn": node, "id": 10 + i})
             r = answer(10 + i)
             assert r and r.get("error", {}).get("type") == "SpawnRefused", (node, r)
+        # cJSON cut strings at a \\u0000: "ab\\u0000cd" was spawned as root/ab.
+        send({"spawn": {"name": "ab\\u0000cd", "run": "sleep"}, "id": 20})
+        r = answer(20)
+        assert r and r.get("error", {}).get("type") == "SpawnRefused", r
+        assert "\\\\u0000" in r["error"]["message"] and "/spawn/name" in r["error"]["message"], r
+        # Neither taken: an error "Bad" would fail the tree, a cancel of
+        # "root/ok" would be honoured; each is a malformed message.
+        send({"error": {"type": "Bad\\u0000Type", "message": "m"}})
+        send({"cancel": "root/ok\\u0000x"})
         send({"cancel": "elsewhere/x"})
         r = recv()
         assert r and "error" in r, r
@@ -123,6 +132,10 @@ def test_bad_spawn_requests_change_nothing(run):
     check(set(nodes) == {"root", "root/ok"}, "refused spawns added nodes: %r" % sorted(nodes))
     check(nodes["root/ok"]["status"] == "cancelled", "ok %s" % nodes["root/ok"]["status"])
     check(code == 0 and report["status"] == "ok", "tree %s exit %d" % (report["status"], code))
+    log = run.log_of(sup)
+    for where in ("/error/type", "/cancel"):
+        check("a \\u0000 (NUL) in the string at %s" % where in log,
+              "no malformed message logged for %s:\n%s" % (where, log[-2000:]))
 
 
 def test_dynamic_children_are_cancelled_with_their_parent(run):

@@ -164,6 +164,48 @@ def test_long_errors_whole_or_marked(run):
     check(b["type"] == "BuiltinLong" and b["message"] == "b" * 20000, "builtin: %r" % b["type"])
 
 
+# An ARBOR-ERROR line on stderr (for programs that write it), as json.dumps
+# writes it; then "after" on stderr, and exit 1.
+ARBOR_ERROR_LINE = ("import json, sys; sys.stderr.write('before\\n'); "
+                    "sys.stderr.write('ARBOR-ERROR ' + json.dumps(%s) + '\\nafter\\n'); sys.exit(1)")
+
+
+def test_long_error_lines_on_stderr(run):
+    """The ARBOR-ERROR stderr line was read from the 4 KiB stderr tail: a
+    10 kB line lost its start and the node's error became NonZeroExit
+    (issue 13, defect 1). It is kept on its own: whole up to 64 KiB of
+    JSON, cut beyond with the marker where it was cut, never lost. A line
+    with a \\u0000 (cJSON cut "Bad\\u0000Type" to "Bad") is not taken: the
+    derived error stands, and the line stays in the error's stderr."""
+    sup = started(run)
+    lines = {
+        "big": '{"type": "BigErr", "message": "x" * 10000}',
+        "huge": '{"type": "HugeErr", "message": "short", "traceback": "frame\\n" * 20000}',
+        "nul": '{"type": "Bad\\u0000Type", "message": "m"}',
+    }
+    nodes = {}
+    for name, err in lines.items():
+        code, report = run.spawn_wait({"name": "root", "children": [
+            exec_node(name, [PY, "-c", ARBOR_ERROR_LINE % err])]})
+        nodes.update(by_path(report))
+    big = nodes["root/big"]["error"]
+    check(big["type"] == "BigErr" and big["message"] == "x" * 10000,
+          "big: %s %d" % (big["type"], len(big["message"])))
+    # "before" fell out of the 4 KiB tail; the line's end is not shown twice
+    check(big.get("stderr") == "after\n", "big stderr: %r" % big.get("stderr", "")[:200])
+    huge = nodes["root/huge"]["error"]
+    check(huge["type"] == "HugeErr" and huge["message"] == "short" and
+          huge["traceback"].startswith("frame\n" * 100) and "\u2026[truncated " in huge["traceback"] and
+          huge["traceback"].endswith(" bytes]") and huge.get("stderr") == "after\n",
+          "huge: %s %r" % (huge["type"], huge.get("traceback", "")[-80:]))
+    check(len(json.dumps(huge["traceback"], ensure_ascii=False)) <= 65536, "huge: longer than 64 KiB")
+    nul = nodes["root/nul"]["error"]
+    check(nul["type"] == "NonZeroExit" and 'ARBOR-ERROR {"type": "Bad\\u0000Type"' in nul.get("stderr", ""),
+          "nul: %r" % nul)
+    check("root/nul: not taken as its error: its ARBOR-ERROR line has a \\u0000 (NUL) in the string "
+          "at /type" in run.log_of(sup), "the refused line was not logged")
+
+
 FLOOD = """
 import os, socket
 s = socket.socket(fileno=int(os.environ["ARBOR_NOTIFY_FD"]))
@@ -185,7 +227,10 @@ s.send(b'{"error":{"type":"TooLong","message":"' + b'y' * 70000 + b'"}}')  # ove
 """
 GARBAGE = ("printf 'not json' >&3; printf '{\"phase\":7}' >&3; printf '[1,2]' >&3; "
            "printf '{\"phase\":\"ready\"}{\"phase\":\"running\"}' >&3; printf '{\"error\":\"x\"}' >&3; "
-           "printf '{\"phase\":\"exited\"}' >&3; printf '{\"hello\":1}' >&3; exit $1")
+           "printf '{\"phase\":\"exited\"}' >&3; printf '{\"hello\":1}' >&3; "
+           # cJSON would cut these at the \u0000: an error "Bad", a phase "ready"
+           "printf '{\"error\":{\"type\":\"Bad\\\\u0000Type\"}}' >&3; "
+           "printf '{\"phase\":\"ready\\\\u0000x\"}' >&3; exit $1")
 CLOSER = "exec 3>&-; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit $1"
 
 
@@ -212,6 +257,8 @@ def test_bad_workers_change_nothing_for_others(run):
     check(phases(fl) == ["spawned", "ready", "running", "exited"], "flood phases %s" % phases(fl))
     hu = nodes["root/huge"]
     check(hu["status"] == "ok" and hu["error"] is None, "huge: %r" % hu)
+    ga = nodes["root/garbage"]
+    check(phases(ga) == ["spawned", "exited"], "garbage phases %s" % phases(ga))
     log = run.log_of(sup)
     for what in ("root/flood: malformed message", "root/flood: unknown message",
                  "root/huge: too large message", "root/garbage: malformed message"):
@@ -270,6 +317,12 @@ def test_python_module_api(run):
     data_len = len(json.dumps(msg, ensure_ascii=False).encode())
     check(data_len <= 65536 and msg["error"]["message"].endswith(" bytes]") and
           msg["error"]["traceback"].startswith("\u2026[truncated "), "cut: %d bytes" % data_len)
+    # The supervisor refuses a "\u0000" in a string: a NUL goes as U+FFFD.
+    n.error("Bad\0Type", "a\0b", "tb\0")
+    data = sup.recv(1 << 17)
+    msg = json.loads(data)["error"]
+    check(b"\\u0000" not in data and msg["type"] == "Bad\ufffdType" and msg["message"] == "a\ufffdb" and
+          msg["traceback"] == "tb\ufffd", "NUL sent: %r" % data)
     sup.close()
     check(n.poll(5) == "gone" and n.gone, "the supervisor's end closed: not noticed")
     n.close()
@@ -352,5 +405,6 @@ def test_messages_match_the_schemas(run):
 if __name__ == "__main__":
     main([test_shell_one_liners, test_shell_example, test_python_error_with_traceback,
           test_python_cancelled, test_python_outside_arbor, test_long_errors_whole_or_marked,
+          test_long_error_lines_on_stderr,
           test_bad_workers_change_nothing_for_others, test_messages_match_the_schemas,
           test_docs_show_the_examples, test_python_module_api])

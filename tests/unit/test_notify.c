@@ -114,6 +114,43 @@ static void test_bad_input_is_a_kind_not_a_crash(void **state)
     free(text);
 }
 
+/* cJSON decodes \u0000 and then reads the string as a C string: a spawn
+ * named "ab\u0000cd" became a child "ab", an error type "Bad\u0000Type"
+ * became "Bad", a phase "ready\u0000x" became "ready". Any such string is
+ * malformed, and the reason names where it is (issue 13, defect 5). */
+static void test_nul_in_a_string_is_malformed(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *text, *where;
+    } cases[] = {
+        {"{\"spawn\":{\"name\":\"ab\\u0000cd\",\"run\":\"sleep\"},\"id\":1}", "/spawn/name"},
+        {"{\"spawn\":{\"name\":\"k\",\"children\":[{\"name\":\"x\\u0000\"}]},\"id\":2}",
+         "/spawn/children/0/name"},
+        {"{\"error\":{\"type\":\"Bad\\u0000Type\",\"message\":\"m\"}}", "/error/type"},
+        {"{\"error\":{\"type\":\"T\",\"message\":\"m\\u0000hidden\"}}", "/error/message"},
+        {"{\"phase\":\"ready\\u0000x\"}", "/phase"},
+        {"{\"cancel\":\"root/a\\u0000b\"}", "/cancel"},
+        {"{\"phase\":\"ready\",\"no\\u0000te\":1}", "/no\\u0000te"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        notify_msg_t m;
+        assert_int_equal(s_parse(cases[i].text, &m), NOTIFY_MALFORMED);
+        assert_non_null(strstr(m.why, "\\u0000"));
+        assert_non_null(strstr(m.why, cases[i].where));
+        assert_null(m.error);
+        assert_null(m.node);
+        assert_null(m.path);
+        notify_msg_clear(&m);
+    }
+    /* An escaped backslash then "u0000" is text, not a NUL. */
+    notify_msg_t m;
+    assert_int_equal(s_parse("{\"error\":{\"type\":\"T\",\"message\":\"C:\\\\u0000\"}}", &m),
+                     NOTIFY_ERROR);
+    assert_string_equal(cJSON_GetObjectItem(m.error, "message")->valuestring, "C:\\u0000");
+    notify_msg_clear(&m);
+}
+
 /* ---- both ends ------------------------------------------------------------ */
 
 typedef struct {
@@ -304,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_error),
         cmocka_unit_test(test_spawn_and_cancel_are_recognised),
         cmocka_unit_test(test_bad_input_is_a_kind_not_a_crash),
+        cmocka_unit_test(test_nul_in_a_string_is_malformed),
         cmocka_unit_test(test_worker_reports_supervisor_tells),
         cmocka_unit_test(test_reports_survive_an_unread_cancel),
         cmocka_unit_test(test_outside_arbor_every_call_is_a_no_op),

@@ -269,17 +269,62 @@ static void test_error_from_stderr_tail(void **state)
                       "ARBOR-ERROR {\"type\":\"LateError\",\"message\":\"broker away\","
                       "\"phase\":\"cleanup\"}\nbye\n";
     tree_node_tail_append(&n, out, strlen(out));
-    assert_true(tree_node_error_from_tail(&n));
+    assert_true(tree_node_error_from_stderr(&n, NULL, 0));
     assert_string_equal(cJSON_GetObjectItem(n.inc.error, "type")->valuestring, "LateError");
     assert_string_equal(cJSON_GetObjectItem(n.inc.error, "phase")->valuestring, "cleanup");
-    assert_false(tree_node_error_from_tail(&n)); /* a reported error is never replaced */
+    assert_false(tree_node_error_from_stderr(&n, NULL, 0)); /* a reported error is never replaced */
     cJSON_Delete(n.inc.error);
     free(n.inc.tail);
+    errline_free(&n.inc.errline);
     tree_node_t m = s_node(RUN_FAIL);
     tree_node_tail_append(&m, "ARBOR-ERROR {broken\n", 20);
-    assert_false(tree_node_error_from_tail(&m));
+    char why[128];
+    assert_false(tree_node_error_from_stderr(&m, why, sizeof why));
+    assert_non_null(strstr(why, "not a JSON object"));
     assert_null(m.inc.error);
     free(m.inc.tail);
+    errline_free(&m.inc.errline);
+}
+
+/* Issue 13, defect 1: an ARBOR-ERROR line longer than the 4 KiB stderr tail
+ * lost its start there, and the node's error became NonZeroExit. It is kept
+ * on its own: the error arrives whole, and the report's stderr does not
+ * show the line's end a second time. A line with a \u0000 is not taken
+ * (the derived error stands) and stays in stderr. */
+static void test_long_error_line_survives_the_tail(void **state)
+{
+    (void) state;
+    char hundred_x[101];
+    memset(hundred_x, 'x', 100);
+    hundred_x[100] = 0;
+    const char *spec = "{\"name\":\"root\",\"children\":[{\"name\":\"a\",\"run\":\"fail\"},"
+                       "{\"name\":\"b\",\"run\":\"fail\"}]}";
+    spec_err_t err;
+    tree_t *t = spec_build_text(spec, strlen(spec), "t9", 9, "sup1", NULL, &err);
+    assert_non_null(t);
+    tree_node_t *a = &t->nodes[1], *b = &t->nodes[2];
+    a->inc.life.end = b->inc.life.end = END_EXITED;
+    a->inc.life.exit_code = b->inc.life.exit_code = 1;
+    const char *head = "before\nARBOR-ERROR {\"type\":\"BigErr\",\"message\":\"";
+    tree_node_tail_append(a, head, strlen(head));
+    for (int i = 0; i < 100; i++)
+        tree_node_tail_append(a, hundred_x, 100);
+    tree_node_tail_append(a, "\"}\nafter\n", 9);
+    assert_true(tree_node_error_from_stderr(a, NULL, 0));
+    tree_node_settle(t, a, tree_node_final_status(a));
+    assert_string_equal(cJSON_GetObjectItem(a->inc.error, "type")->valuestring, "BigErr");
+    assert_int_equal(strlen(cJSON_GetObjectItem(a->inc.error, "message")->valuestring), 10000);
+    assert_string_equal(cJSON_GetObjectItem(a->inc.error, "stderr")->valuestring, "after\n");
+
+    const char *nul = "ARBOR-ERROR {\"type\":\"Bad\\u0000Type\",\"message\":\"m\"}\n";
+    tree_node_tail_append(b, nul, strlen(nul));
+    char why[128];
+    assert_false(tree_node_error_from_stderr(b, why, sizeof why));
+    assert_non_null(strstr(why, "\\u0000"));
+    tree_node_settle(t, b, tree_node_final_status(b));
+    assert_string_equal(cJSON_GetObjectItem(b->inc.error, "type")->valuestring, "NonZeroExit");
+    assert_string_equal(cJSON_GetObjectItem(b->inc.error, "stderr")->valuestring, nul);
+    tree_destroy(&t);
 }
 
 static void test_graft_remote_subtree(void **state)
@@ -458,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_tail_is_bounded),
         cmocka_unit_test(test_phases_keep_time_order),
         cmocka_unit_test(test_error_from_stderr_tail),
+        cmocka_unit_test(test_long_error_line_survives_the_tail),
         cmocka_unit_test(test_graft_remote_subtree),
         cmocka_unit_test(test_graft_adopts_children_started_there),
         cmocka_unit_test(test_children_failed_lists_every_failure),

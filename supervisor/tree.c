@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "env.h"
-#include "jnul.h"
 #include "link.h"
 #include "sig.h"
 
@@ -316,36 +315,43 @@ static cJSON *s_derived_error(const tree_node_t *n, status_t status)
     return NULL;
 }
 
-/* An ARBOR-ERROR line with a \u0000 is never taken as the error (cJSON
- * would cut it there): it stays in "stderr", where it can be read. */
-static bool s_refused_line(const char *json, size_t len)
+/* Whether the node's last ARBOR-ERROR line holds an error (errline.h): a
+ * line that does not (not JSON, no type, a \u0000) is never taken, and
+ * stays in "stderr", where it can be read. */
+static bool s_error_line_taken(const tree_inc_t *inc)
 {
-    return jnul_find(json, len, NULL, 0) >= 0;
+    char why[8];
+    cJSON *e = errline_error(&inc->errline, why, sizeof why);
+    cJSON_Delete(e);
+    return e != NULL;
 }
 
-/* The ARBOR-ERROR lines are for the supervisor (the error itself already
- * says it): what people read in "stderr" is the rest, in place. The tail
- * may start inside the last such line (a long one): that part goes too. */
-static void s_drop_error_lines(const tree_inc_t *inc, char *text)
+/* The ARBOR-ERROR line taken as the error is for the supervisor (the error
+ * itself already says it): what people read in "stderr" is the rest, in
+ * place. It is the last marked line; the tail may start inside it (a long
+ * one), and then all of it that is left goes. */
+static void s_drop_error_line(const tree_inc_t *inc, char *text)
 {
     static const char mark[] = LINK_ERROR_MARK;
     const size_t mlen = sizeof mark - 1;
-    char *out = text, *line = text;
-    if (errline_covers(&inc->errline, inc->err_bytes - inc->tail_len) &&
-        !s_refused_line(inc->errline.buf, inc->errline.len)) {
-        char *nl = strchr(line, '\n');
-        line = nl ? nl + 1 : line + strlen(line);
-    }
-    while (*line) {
-        char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t) (nl - line) + 1 : strlen(line);
-        if (strncmp(line, mark, mlen) != 0 || s_refused_line(line + mlen, len - mlen)) {
-            memmove(out, line, len);
-            out += len;
+    if (!s_error_line_taken(inc))
+        return;
+    char *line = NULL;
+    if (errline_covers(&inc->errline, inc->err_bytes - inc->tail_len)) {
+        line = text;
+    } else {
+        for (char *at = text; *at;) { /* the last line that starts with the mark */
+            if (strncmp(at, mark, mlen) == 0)
+                line = at;
+            char *nl = strchr(at, '\n');
+            at = nl ? nl + 1 : at + strlen(at);
         }
-        line += len;
     }
-    *out = 0;
+    if (!line)
+        return;
+    char *nl = strchr(line, '\n');
+    char *rest = nl ? nl + 1 : line + strlen(line);
+    memmove(line, rest, strlen(rest) + 1);
 }
 
 void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status)
@@ -360,7 +366,7 @@ void tree_node_settle(tree_t *tree, tree_node_t *node, status_t status)
     if (node->inc.error && node->inc.tail_len && !cJSON_HasObjectItem(node->inc.error, "stderr")) {
         char *tail = tree_node_tail(node);
         if (tail)
-            s_drop_error_lines(&node->inc, tail);
+            s_drop_error_line(&node->inc, tail);
         if (tail && *tail)
             cJSON_AddStringToObject(node->inc.error, "stderr", tail);
         free(tail);

@@ -175,13 +175,16 @@ def test_long_error_lines_on_stderr(run):
     10 kB line lost its start and the node's error became NonZeroExit
     (issue 13, defect 1). It is kept on its own: whole up to 64 KiB of
     JSON, cut beyond with the marker where it was cut, never lost. A line
-    with a \\u0000 (cJSON cut "Bad\\u0000Type" to "Bad") is not taken: the
-    derived error stands, and the line stays in the error's stderr."""
+    with a \\u0000 (cJSON cut "Bad\\u0000Type" to "Bad"), without a type or
+    not an object is not taken: the derived error stands, and the line
+    stays in the error's stderr."""
     sup = started(run)
     lines = {
         "big": '{"type": "BigErr", "message": "x" * 10000}',
         "huge": '{"type": "HugeErr", "message": "short", "traceback": "frame\\n" * 20000}',
         "nul": '{"type": "Bad\\u0000Type", "message": "m"}',
+        "notype": '{"message": "m"}',
+        "notobj": '"not an object"',
     }
     nodes = {}
     for name, err in lines.items():
@@ -204,6 +207,11 @@ def test_long_error_lines_on_stderr(run):
           "nul: %r" % nul)
     check("root/nul: not taken as its error: its ARBOR-ERROR line has a \\u0000 (NUL) in the string "
           "at /type" in run.log_of(sup), "the refused line was not logged")
+    for name, shown in (("notype", 'ARBOR-ERROR {"message": "m"}\n'),
+                        ("notobj", 'ARBOR-ERROR "not an object"\n')):
+        e = nodes["root/" + name]["error"]
+        check(e["type"] == "NonZeroExit" and e.get("stderr") == "before\n" + shown + "after\n",
+              "%s: %r" % (name, e))
 
 
 FLOOD = """

@@ -437,7 +437,9 @@ def check_escaper(report):
     node = by_path(report)["root/escaper"]
     check(node.get("escaped") == len(ESCAPES), "escaper escaped %r, expected %d" %
           (node.get("escaped"), len(ESCAPES)))
-    check("subreaper" in report.get("guarantees", []), "guarantees %r" % report.get("guarantees"))
+    guarantees = report.get("guarantees", [])
+    check("subreaper" in guarantees and "cgroup" not in guarantees,
+          "not the subreaper way alone: guarantees %r" % guarantees)
 
 
 # -- scenarios ------------------------------------------------------------------

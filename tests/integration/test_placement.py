@@ -2,6 +2,7 @@
 that supervisor; cancellation and errors cross the broker, the report is one
 tree, and the loss of the other supervisor marks the subtree lost."""
 
+import errno
 import json
 import os
 import re
@@ -235,6 +236,24 @@ def kill(p):
     p.wait()
 
 
+def release(fifo, timeout=HANG_GUARD):
+    """Write a line to fifo for the process that reads it: once it has it
+    open (ENXIO until then), within timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            if e.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # polling for the reader's open, bounded
+    try:
+        os.write(fd, b"end\n")
+    finally:
+        os.close(fd)
+
+
 def test_subtree_ends_while_the_broker_is_away(run):
     """The placed leaf ends while no broker runs. The other supervisor sends
     its done event again once a new broker welcomes it; the placing one is
@@ -244,12 +263,19 @@ def test_subtree_ends_while_the_broker_is_away(run):
     broker = run.broker()
     sup1 = run.supervisor("sup1")
     run.supervisor("sup2")
-    ms = int(3000 * SLOW)
-    spec = {"name": "root", "children": [
-        {"name": "far", "on": "sup2", "children": [{"name": "leaf", "run": "sleep", "ms": ms}]}]}
+    # The leaf runs until the test writes to its FIFO: it ends when the
+    # broker is gone, not after some time.
+    fifo = os.path.join(run.dir, "leaf.fifo")
+    os.mkfifo(fifo)
+    leaf_node = python_node(run, "leaf", """
+        import arbor
+        with arbor.worker():
+            open(%r).read()
+    """ % fifo)
+    spec = {"name": "root", "children": [{"name": "far", "on": "sup2", "children": [leaf_node]}]}
     tree, remote, pid = spawn_running(run, sup1, spec, "root/far/leaf")
     kill(broker)
-    check(harness.pid_alive(pid), "the leaf ended before the broker was killed: the test proves nothing")
+    release(fifo)
     run.wait_gone(pid, "the placed leaf", timeout=HANG_GUARD)
     sup1.send_signal(signal.SIGSTOP)
     try:

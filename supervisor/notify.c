@@ -55,6 +55,12 @@ notify_kind_t notify_parse(const char *data, size_t len, notify_msg_t *out)
         return s_fail(out, NOTIFY_TOOBIG, "longer than 65536 bytes");
     const char *end = NULL;
     cJSON *msg = cJSON_ParseWithLengthOpts(data, len, &end, false);
+    /* cJSON takes a raw NUL inside a string and cuts the string there, as
+     * it does "\u0000" (refused below): refused here. */
+    if (msg && memchr(data, 0, (size_t) (end - data))) {
+        cJSON_Delete(msg);
+        return s_fail(out, NOTIFY_MALFORMED, "a NUL byte inside the JSON");
+    }
     while (msg && end < data + len && (*end == ' ' || *end == '\n' || *end == '\r' ||
                                        *end == '\t' || *end == '\0'))
         end++;

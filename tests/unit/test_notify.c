@@ -143,8 +143,22 @@ static void test_nul_in_a_string_is_malformed(void **state)
         assert_null(m.path);
         notify_msg_clear(&m);
     }
-    /* An escaped backslash then "u0000" is text, not a NUL. */
+    /* A raw NUL byte, which cJSON takes inside a string and cuts there too;
+     * NULs after the object (a C string's end) are allowed. */
+    static const char raw[][48] = {"{\"phase\":\"ready\0x\"}", "{\"error\":{\"type\":\"Bad\0T\"}}",
+                                   "{\"spawn\":{\"name\":\"ab\0cd\"},\"id\":1}"};
+    static const size_t raw_len[] = {19, 26, 33};
+    for (size_t i = 0; i < sizeof raw / sizeof *raw; i++) {
+        notify_msg_t m;
+        assert_int_equal(notify_parse(raw[i], raw_len[i], &m), NOTIFY_MALFORMED);
+        assert_null(m.error);
+        assert_null(m.node);
+        notify_msg_clear(&m);
+    }
     notify_msg_t m;
+    assert_int_equal(notify_parse("{\"phase\":\"ready\"}\0\0", 19, &m), NOTIFY_PHASE);
+    notify_msg_clear(&m);
+    /* An escaped backslash then "u0000" is text, not a NUL. */
     assert_int_equal(s_parse("{\"error\":{\"type\":\"T\",\"message\":\"C:\\\\u0000\"}}", &m),
                      NOTIFY_ERROR);
     assert_string_equal(cJSON_GetObjectItem(m.error, "message")->valuestring, "C:\\u0000");

@@ -979,6 +979,10 @@ static void s_abandon(super_t *s, const char *why, bool placed)
             tree_node_t *n = &t->nodes[i];
             if (status_is_terminal(n->status) || n->remote_part)
                 continue;
+            /* A placed node is the other supervisor's and place.c's: the
+             * fork-server never had it (and place.c still holds it). */
+            if (n->remote_sup[0] && !placed)
+                continue;
             if (n->inc.life.state == NODE_REMOTE && placed) {
                 n->inc.life.end = END_LOST;
                 s_place_event(s, t, n, (node_event_t){.kind = NEV_REMOTE_ENDED, .status = ST_LOST},

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -330,9 +331,53 @@ def test_supervisor_dies_while_the_broker_is_away(run):
     check(not run.tree_survivors(), "processes of the tree survived")
 
 
+def test_fork_server_death_leaves_placed_nodes_to_placement(run):
+    """The fork-server dies while a placed node waits for the other
+    supervisor's answer: the fork-server never had that node, so it is not
+    lost with the local ones; placement ends it (here: the other supervisor,
+    stopped, is expired). It used to be settled lost while placement still
+    held it: with the tree dropped at once (--keep-trees 0), placement then
+    read freed memory."""
+    run.broker()
+    home = run.supervisor("home", "--keep-trees", "0")
+    away = run.supervisor("away")
+    away.send_signal(signal.SIGSTOP)  # it never answers the spawn
+    spec = {"name": "root", "children": [
+        {"name": "stay", "run": "sleep"},
+        {"name": "far", "on": "away", "children": [{"name": "w", "run": "sleep"}]}]}
+    spec_file = os.path.join(run.dir, "spec.json")
+    with open(spec_file, "w") as f:
+        json.dump(spec, f)
+    waiter = subprocess.Popen([os.path.join(harness.BIN, "arborctl"), "--broker", run.broker_ep,
+                               "spawn", "--supervisor", "home", "--wait", "--json", spec_file],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=run.env)
+    try:
+        deadline = time.monotonic() + HANG_GUARD
+        while not harness.children_of(harness.fork_server_of(home.pid) or 0):
+            check(time.monotonic() < deadline, "the local worker never started")
+            time.sleep(0.02)  # polling /proc for the fork-server's first child
+        os.kill(harness.fork_server_of(home.pid), signal.SIGKILL)
+        out, err = waiter.communicate(timeout=HANG_GUARD)
+    finally:
+        away.send_signal(signal.SIGCONT)
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    report = json.loads(out)
+    nodes = by_path(report)
+    check(nodes["root/stay"]["status"] == "lost", "stay %r" % nodes["root/stay"])
+    far = nodes["root/far"]
+    check(far["status"] == "lost" and "fork-server" not in far["error"]["message"]
+          and "away" in far["error"]["message"], "far %r" % far)
+    check(home.poll() is None, "the home supervisor died")
+    code, _ = run.spawn_wait({"name": "after", "run": "exit"}, "--supervisor", "home")
+    check(code == 0, "a tree after: exit %d" % code)
+
+
 if __name__ == "__main__":
     main([test_remote_failure_is_one_report, test_cancel_crosses_supervisors,
           test_loss_of_the_other_supervisor, test_unknown_supervisor_is_spawn_failed,
           test_placed_nodes_keep_their_restart_type, test_nursery_starts_a_placed_child,
           test_dynamic_children_of_a_placed_worker_are_in_the_report,
-          test_subtree_ends_while_the_broker_is_away, test_supervisor_dies_while_the_broker_is_away])
+          test_subtree_ends_while_the_broker_is_away, test_supervisor_dies_while_the_broker_is_away,
+          test_fork_server_death_leaves_placed_nodes_to_placement])

@@ -153,8 +153,8 @@ int main(int argc, char **argv)
     if (argc < 2)
         return s_usage();
     arbor_worker_t *w = arbor_worker_from_env();
-    arbor_worker_phase(w, "ready");
     s_start_escapers(argv + 1, argc - 1);
+    arbor_worker_phase(w, "ready"); /* its children started: they are there to be found */
     struct sigaction sa = {.sa_handler = s_on_term}; /* after the forks: theirs stays */
     sigaction(SIGTERM, &sa, NULL);
     arbor_worker_phase(w, "running");

@@ -63,22 +63,23 @@ def check(cond, what):
         raise TestFailure(what)
 
 
-def marked_pids(marker):
-    """PIDs of live processes whose environment holds ARBOR_TEST_RUN=marker."""
-    needle = ("ARBOR_TEST_RUN=" + marker).encode()
+def marked_pids(marker, var="ARBOR_TEST_RUN", pids=None):
+    """PIDs of live (non-zombie) processes whose environment holds
+    var=marker, among pids (default: every process on the host)."""
+    needle = ("%s=%s" % (var, marker)).encode()
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    if pids is None:
+        pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    for pid in pids:
         try:
-            with open("/proc/%s/environ" % entry, "rb") as f:
+            with open("/proc/%d/environ" % pid, "rb") as f:
                 env = f.read()
-            with open("/proc/%s/stat" % entry, "rb") as f:
+            with open("/proc/%d/stat" % pid, "rb") as f:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
         if state != b"Z" and needle in env.split(b"\0"):
-            found.append(int(entry))
+            found.append(pid)
     return found
 
 

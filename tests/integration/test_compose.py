@@ -370,21 +370,8 @@ def marked(mark, container_id=None):
     """Host PIDs of live (non-zombie) processes whose environment holds
     ARBOR_TEST_MARK=mark: among the container's, or with None anywhere on
     the host (a container that is gone has no pids to look among)."""
-    needle = ("ARBOR_TEST_MARK=" + mark).encode()
-    found = []
-    pids = host_pids_in(container_id) if container_id else [
-        int(e) for e in os.listdir("/proc") if e.isdigit()]
-    for pid in pids:
-        try:
-            with open("/proc/%d/environ" % pid, "rb") as f:
-                env = f.read()
-            with open("/proc/%d/stat" % pid, "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != b"Z" and needle in env.split(b"\0"):
-            found.append(pid)
-    return found
+    return harness.marked_pids(mark, "ARBOR_TEST_MARK",
+                               host_pids_in(container_id) if container_id else None)
 
 
 def can_see_processes(container_id):

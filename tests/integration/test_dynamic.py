@@ -58,6 +58,23 @@ def started(run):
     return run.supervisor("sup1")
 
 
+
+def spawn_with_running_child(run, spec, path):
+    """Spawn spec; return its tree id once the dynamic child at path runs."""
+    r = run.ctl("spawn", "-", input=json.dumps(spec))
+    check(r.returncode == 0, "spawn: %s" % r.stderr)
+    tree = r.stdout.strip()
+    run.wait_report(tree, lambda rep: path in by_path(rep) and
+                    by_path(rep)[path]["status"] == "running", "the dynamic child running")
+    return tree
+
+
+def cancel_wait(run, tree):
+    """cancel --wait --json: the report's nodes by path (exit 4 checked)."""
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
+    check(r.returncode == 4, "cancel --wait: %d %s" % (r.returncode, r.stderr))
+    return by_path(json.loads(r.stdout))
+
 def test_worker_spawns_children_and_collects_their_errors(run):
     """Every child is started by the worker at run time, temporary: each
     failure comes back as child_exited, and all of them are in the report."""
@@ -150,14 +167,8 @@ def test_dynamic_children_are_cancelled_with_their_parent(run):
         while recv(1000) is not None or True:
             pass
     """, grace_ms=300)
-    r = run.ctl("spawn", "-", input=json.dumps(spec))
-    check(r.returncode == 0, "spawn: %s" % r.stderr)
-    tree = r.stdout.strip()
-    run.wait_report(tree, lambda rep: "root/kid" in by_path(rep) and
-                    by_path(rep)["root/kid"]["status"] == "running", "the dynamic child running")
-    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
-    check(r.returncode == 4, "cancel --wait: %d %s" % (r.returncode, r.stderr))
-    nodes = by_path(json.loads(r.stdout))
+    tree = spawn_with_running_child(run, spec, "root/kid")
+    nodes = cancel_wait(run, tree)
     check(nodes["root/kid"]["status"] == "cancelled", "kid %s" % nodes["root/kid"]["status"])
     left = run.tree_survivors()
     check(not left, "processes of the tree survived: %r" % left)
@@ -320,14 +331,8 @@ def test_spawn_under_a_stopping_node_is_refused(run):
         r = answer(2)
         assert r and r.get("error", {}).get("type") == "SpawnRefused" and "stopping" in r["error"]["message"], r
     """)
-    r = run.ctl("spawn", "-", input=json.dumps(spec))
-    check(r.returncode == 0, "spawn: %s" % r.stderr)
-    tree = r.stdout.strip()
-    run.wait_report(tree, lambda rep: "root/a" in by_path(rep) and
-                    by_path(rep)["root/a"]["status"] == "running", "the dynamic child running")
-    r = run.ctl("cancel", tree, "--wait", "--json", timeout=HANG_GUARD)
-    check(r.returncode == 4, "cancel --wait: %d %s" % (r.returncode, r.stderr))
-    nodes = by_path(json.loads(r.stdout))
+    tree = spawn_with_running_child(run, spec, "root/a")
+    nodes = cancel_wait(run, tree)
     root = nodes["root"]
     check(root["status"] == "cancelled" and root["exit"]["code"] == 0,
           "the worker's checks: %s %r %r" % (root["status"], root["exit"], root["error"]))

@@ -335,7 +335,7 @@ def test_fork_server_death_leaves_placed_nodes_to_placement(run):
     """The fork-server dies while a placed node waits for the other
     supervisor's answer: the fork-server never had that node, so it is not
     lost with the local ones; placement ends it (here: the other supervisor,
-    stopped, is expired). It used to be settled lost while placement still
+    stopped, is expired, or does not answer in time). It used to be settled lost while placement still
     held it: with the tree dropped at once (--keep-trees 0), placement then
     read freed memory."""
     run.broker()
@@ -367,8 +367,10 @@ def test_fork_server_death_leaves_placed_nodes_to_placement(run):
     nodes = by_path(report)
     check(nodes["root/stay"]["status"] == "lost", "stay %r" % nodes["root/stay"])
     far = nodes["root/far"]
-    check(far["status"] == "lost" and "fork-server" not in far["error"]["message"]
-          and "away" in far["error"]["message"], "far %r" % far)
+    # placement's own end: the broker expires the stopped supervisor, or
+    # its answer's deadline passes first (slower builds), never the
+    # fork-server's death
+    check(far["status"] == "lost" and "fork-server" not in far["error"]["message"], "far %r" % far)
     check(home.poll() is None, "the home supervisor died")
     code, _ = run.spawn_wait({"name": "after", "run": "exit"}, "--supervisor", "home")
     check(code == 0, "a tree after: exit %d" % code)

@@ -203,24 +203,33 @@ static void s_phase_at(super_t *s, tree_t *t, tree_node_t *n, phase_t ph, int64_
     s_publish(s, t, body);
 }
 
-static void s_add_guarantees(super_t *s, cJSON *obj)
+#define S_GUARANTEES_MAX (8 * sizeof(int)) /* one bit each in s->guarantees */
+
+/* The names of the guarantees the fork-server reported, NULL-terminated;
+ * returns how many. */
+static int s_guarantee_names(const super_t *s, const char *names[S_GUARANTEES_MAX + 1])
 {
-    cJSON *list = cJSON_AddArrayToObject(obj, "guarantees");
+    int n = 0;
     for (int bit = 1; bit <= FSRV_G_LAST; bit <<= 1)
         if (s->guarantees & bit)
-            cJSON_AddItemToArray(list, cJSON_CreateString(fsrv_guarantee_name(bit)));
+            names[n++] = fsrv_guarantee_name(bit);
+    names[n] = NULL;
+    return n;
+}
+
+static void s_add_guarantees(super_t *s, cJSON *obj)
+{
+    const char *names[S_GUARANTEES_MAX + 1];
+    int n = s_guarantee_names(s, names);
+    cJSON_AddItemToObject(obj, "guarantees", cJSON_CreateStringArray(names, n));
 }
 
 /* The tree's report as JSON text (report.h), with this supervisor's
  * guarantees. NULL when out of memory. */
 static char *s_report(super_t *s, const tree_t *t)
 {
-    const char *names[8 * sizeof s->guarantees + 1];
-    int n = 0;
-    for (int bit = 1; bit <= FSRV_G_LAST; bit <<= 1)
-        if (s->guarantees & bit)
-            names[n++] = fsrv_guarantee_name(bit);
-    names[n] = NULL;
+    const char *names[S_GUARANTEES_MAX + 1];
+    s_guarantee_names(s, names);
     return report_text(t, clk_now_ms(), names);
 }
 

@@ -8,7 +8,9 @@
  *
  *   supervisor -> fsrv   SPAWN {req, payload JSON}      ACK_EXIT {status = count}
  *   fsrv -> supervisor   SPAWNED {req, pid} + fds [pidfd, stdout, stderr, notify]
- *                        (an exec'd child's once it has exec'd)
+ *                        (an exec'd child's once it has exec'd), or
+ *                        [pidfd, notify] for a builtin whose payload says
+ *                        "output": false (no pipes: it writes nothing)
  *                        SPAWN_FAILED {req, errno, text}
  *                        EXITED {req, pid, wait status}
  *
@@ -67,7 +69,8 @@ typedef struct {
 
 typedef struct {
     fsrv_hdr_t hdr;
-    int fds[FSRV_MAX_FDS]; /* SPAWNED: pidfd, stdout and stderr read ends, link (builtins) */
+    int fds[FSRV_MAX_FDS]; /* SPAWNED: pidfd, stdout and stderr read ends, link;
+                              a pipe not made is -1 (fsrv_recv) */
     int nfds;
     char text[512];  /* SPAWN_FAILED: what failed */
 } fsrv_event_t;

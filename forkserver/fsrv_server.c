@@ -602,13 +602,15 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s->children = grown;
         s->cap = cap;
     }
-    /* out, err, status (exec), the notify socket (every worker), and the
-     * node's cgroup directory (exec, cgroup way). */
+    /* out, err (unless the supervisor says it will write nothing), status
+     * (exec), the notify socket (every worker), and the node's cgroup
+     * directory (exec, cgroup way). */
     int fd[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
     int *out = fd, *err = fd + 2, *status = fd + 4, *link = fd + 6, *join = fd + 8;
+    bool quiet = !is_exec && cJSON_IsFalse(cJSON_GetObjectItem(payload, "output"));
     uint32_t slot = 0;
     const char *step = "pipe2";
-    bool ok = !pipe2(out, O_CLOEXEC) && !pipe2(err, O_CLOEXEC) &&
+    bool ok = (quiet || (!pipe2(out, O_CLOEXEC) && !pipe2(err, O_CLOEXEC))) &&
               (!is_exec || !pipe2(status, O_CLOEXEC | O_NONBLOCK)) &&
               !socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, link);
     if (ok && is_exec) {
@@ -627,7 +629,9 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     bool born_in;
     pid_t pid = s_fork_into(*join, &born_in);
     if (pid == 0) {
-        s_child_reset(s, self_pid, out[1], err[1]);
+        /* A quiet builtin's stdout is /dev/null; its stderr is ours, so
+         * that what it could still say (a bad payload) reaches the log. */
+        s_child_reset(s, self_pid, quiet ? s->devnull : out[1], quiet ? STDERR_FILENO : err[1]);
         if (is_exec) {
             /* Into its node's cgroup first: all it starts is born there. */
             if (!born_in && contain_join(*join) != 0)
@@ -701,7 +705,10 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     s_adopt_child(s, pid, req);
     fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = req, .pid = pid, .mono_ms = forked_at};
     int fds[FSRV_MAX_FDS] = {pidfd, out[0], err[0], link[0]};
-    s_queue(s, &hdr, NULL, fds, FSRV_MAX_FDS);
+    if (quiet)
+        s_queue(s, &hdr, NULL, (int[]){pidfd, link[0]}, 2);
+    else
+        s_queue(s, &hdr, NULL, fds, FSRV_MAX_FDS);
 }
 
 /* Reap every child that has exited; queue its status for the supervisor,

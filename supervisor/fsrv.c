@@ -34,6 +34,11 @@ int fsrv_recv(fsrv_t *self, fsrv_event_t *ev)
     int rc = fsrv_wire_recv(self->fd, &ev->hdr, ev->text, sizeof ev->text - 1, ev->fds, &ev->nfds);
     if (rc == 1)
         ev->text[ev->hdr.len < sizeof ev->text ? ev->hdr.len : sizeof ev->text - 1] = 0;
+    if (rc == 1 && ev->hdr.type == FSRV_SPAWNED && ev->nfds == 2) { /* no output pipes */
+        ev->fds[3] = ev->fds[1];
+        ev->fds[1] = ev->fds[2] = -1;
+        ev->nfds = 4;
+    }
     return rc;
 }
 

@@ -638,6 +638,8 @@ static char *s_payload(super_t *s, tree_t *t, tree_node_t *n)
     cJSON_AddStringToObject(p, "worker", worker);
     cJSON_AddStringToObject(p, "path", n->path);
     cJSON_AddBoolToObject(p, "has_children", n->nchildren > 0);
+    if (!run_writes_output(n->run))
+        cJSON_AddFalseToObject(p, "output"); /* no pipes: see run_writes_output */
     cJSON_AddItemReferenceToObject(p, "spec", n->params);
     char *text = cJSON_PrintUnformatted(p);
     cJSON_Delete(p);
@@ -894,7 +896,8 @@ static void s_on_spawned(super_t *s, fsrv_event_t *ev)
     if (!n || ev->nfds < 3 || n->inc.life.state != NODE_REQUESTED) {
         /* Not ours any more: the fork-server will report its exit. */
         for (int i = 0; i < ev->nfds; i++)
-            close(ev->fds[i]);
+            if (ev->fds[i] >= 0)
+                close(ev->fds[i]);
         return;
     }
     n->inc.pid = ev->hdr.pid;

@@ -24,6 +24,15 @@ typedef enum {
     RUN_SUPERVISE, RUN_SLEEP, RUN_FAIL, RUN_EXIT, RUN_CRASH, RUN_HANG, RUN_FLOOD, RUN_EXEC
 } run_kind_t;
 
+/* Whether a node of this kind may write to stdout or stderr: an exec'd
+ * program, and the flood builtin. The other builtins never write, so they
+ * get no output pipes (two pipes fewer to make, pass, watch and close per
+ * node: a supervise node in every real tree is one of them). */
+static inline bool run_writes_output(run_kind_t run)
+{
+    return run == RUN_EXEC || run == RUN_FLOOD;
+}
+
 
 typedef enum {
     PH_NONE = -1,

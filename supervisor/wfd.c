@@ -103,7 +103,7 @@ int wfd_adopt(wfd_t *w, drain_t *d, uint64_t req, const int *fds, int nfds)
     int rc = 0;
     for (int which = 0; which < 3 && which + 1 < nfds; which++) {
         w->pipe[which] = fds[which + 1];
-        if (drain_add(d, w->pipe[which], WFD_KEY(req, which)) != 0)
+        if (w->pipe[which] >= 0 && drain_add(d, w->pipe[which], WFD_KEY(req, which)) != 0)
             rc = -1; /* still ours: released with the rest */
     }
     return rc;

@@ -300,6 +300,62 @@ def test_fork_server_death_releases_every_fd(run):
     check(new and new != fsrv, "a new fork-server runs")
 
 
+def pipes_of(pid):
+    """The pipes among pid's fds (their ids)."""
+    d = "/proc/%d/fd" % pid
+    out = set()
+    for fd in os.listdir(d):
+        try:
+            target = os.readlink(os.path.join(d, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("pipe:"):
+            out.add(target)
+    return out
+
+
+def test_only_nodes_that_write_get_output_pipes(run):
+    """A builtin that never writes (sleep, supervise, ...) costs no pipes:
+    its stdout is /dev/null and its stderr the fork-server's (so that what
+    it could still say reaches the supervisor's log); an exec'd program and
+    flood get their stdout and stderr pipes, drained by the supervisor.
+    The supervisor holds two pipes per writer and none per quiet node."""
+    run.broker()
+    sup = run.supervisor("sup1")
+    before = pipes_of(sup.pid)
+    tree, rep = spawn_running(run, {"name": "root", "children": [
+        {"name": "w", "run": "sleep", "count": 6},
+        {"name": "mid", "children": [{"name": "leaf", "run": "sleep", "count": 2}]},
+        {"name": "x", "run": "exec", "argv": ["sleep", "60"], "count": 3,
+         "env": {"ARBOR_TEST_RUN": run.marker}}]})
+    added = pipes_of(sup.pid) - before
+    check(len(added) == 3 * 2, "the supervisor holds %d new pipes for 3 exec'd nodes and 10 "
+          "builtins (want 6): %r" % (len(added), sorted(added)))
+    fsrv_err = os.readlink("/proc/%d/fd/2" % fork_server_of(sup.pid))
+    nodes = by_path(rep)
+    for path in ("root", "root/mid", "root/w-0", "root/mid/leaf-1"):
+        pid = nodes[path]["pid"]
+        check(os.readlink("/proc/%d/fd/1" % pid) == "/dev/null",
+              "%s: stdout %s" % (path, os.readlink("/proc/%d/fd/1" % pid)))
+        check(os.readlink("/proc/%d/fd/2" % pid) == fsrv_err,
+              "%s: stderr %s, the fork-server's %s" % (path, os.readlink("/proc/%d/fd/2" % pid),
+                                                      fsrv_err))
+    for path in ("root/x-0", "root/x-2"):
+        pid = nodes[path]["pid"]
+        for fd in (1, 2):
+            target = os.readlink("/proc/%d/fd/%d" % (pid, fd))
+            check(target in added, "%s: fd %d is %s, not one of the supervisor's pipes" %
+                  (path, fd, target))
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=T)
+    check(r.returncode == 4, "cancel: exit %d %s" % (r.returncode, r.stderr))
+    check(pipes_of(sup.pid) == before, "pipes left after the tree: %r" % (pipes_of(sup.pid) - before))
+    # flood writes: its output is drained and counted as before
+    code, rep = run.spawn_wait({"name": "f", "children": [
+        {"name": "flood", "run": "flood", "bytes": 100000}]}, timeout=T)
+    f = by_path(rep)["f/flood"]
+    check(f["logs"]["lines"] > 0, "flood's output was not captured: %r" % f.get("logs"))
+
+
 def test_supervisor_sigpipe_ignored(run):
     run.broker()
     sup = run.supervisor("sup1")
@@ -428,4 +484,5 @@ if __name__ == "__main__":
           test_supervisor_stop_signals, test_supervisor_second_signal_stops_at_once,
           test_supervisor_sigpipe_ignored, test_fork_server_signals,
           test_fork_server_stopped_while_a_tree_is_cancelled, test_worker_signals,
-          test_second_signal_still_hands_back_the_report, test_fork_server_death_releases_every_fd])
+          test_second_signal_still_hands_back_the_report, test_fork_server_death_releases_every_fd,
+          test_only_nodes_that_write_get_output_pipes])

@@ -177,6 +177,8 @@ int cmd_spawn(const char *broker, int argc, char **argv)
         ctl_destroy(&ctl);
         return rc;
     }
+    if (o.json)
+        ctl_keep_raw_reports(ctl); /* printed as it comes */
     char sup[ENV_NAME_MAX + 1];
     char tree[QUERY_TREE_MAX + 1];
     env_t *reply = NULL;

@@ -133,6 +133,8 @@ int cmd_status(const char *broker, int argc, char **argv)
     ctl_t *ctl = cmd_connect(broker, &rc);
     if (!ctl)
         return rc;
+    if (o.json && !o.path)
+        ctl_keep_raw_reports(ctl); /* printed as it comes */
     char sup[ENV_NAME_MAX + 1];
     cJSON *report = NULL;
     rc = query_find_tree(ctl, o.tree, o.supervisor, sup, sizeof sup, &report);
@@ -249,6 +251,8 @@ int cmd_cancel(const char *broker, int argc, char **argv)
     ctl_t *ctl = cmd_connect(broker, &rc);
     if (!ctl)
         return rc;
+    if (o.json && !o.path)
+        ctl_keep_raw_reports(ctl); /* printed as it comes */
     char sup[ENV_NAME_MAX + 1];
     cJSON *report = NULL;
     bool ended = false;

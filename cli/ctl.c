@@ -154,6 +154,8 @@ ctl_t *ctl_connect(const char *endpoint)
     return self;
 }
 
+void ctl_keep_raw_reports(ctl_t *self) { peer_keep_raw(self->peer, "report"); }
+
 void ctl_destroy(ctl_t **self)
 {
     if (!self || !*self)

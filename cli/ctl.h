@@ -29,6 +29,12 @@ int ctl_signals_init(void);
 ctl_t *ctl_connect(const char *endpoint);
 void ctl_destroy(ctl_t **self);
 
+/* Reports received from now on stay the JSON text the supervisor wrote
+ * (a cJSON_Raw item, peer_keep_raw): for a command that prints a report
+ * with --json as it came, and needs only its status. query.h reads
+ * and prints both kinds; query_report_tree parses one when needed. */
+void ctl_keep_raw_reports(ctl_t *self);
+
 const char *ctl_endpoint(ctl_t *self);
 
 /* True once SIGINT or SIGTERM arrived. */

@@ -9,13 +9,63 @@
 
 #include "clock.h"
 #include "exitcode.h"
+#include "jscan.h"
+#include "oom.h"
 #include "render.h"
+
+typedef struct {
+    const char *key;
+    char *out;
+    size_t size;
+    bool found;
+} s_member_t;
+
+static void s_string_member(const jscan_span_t *key, const jscan_span_t *value, void *arg)
+{
+    s_member_t *m = arg;
+    if (!m->found && !key->escaped && key->len == strlen(m->key) &&
+        memcmp(key->start, m->key, key->len) == 0 && value->kind == JSCAN_STRING) {
+        m->found = true;
+        jscan_string(value, m->out, m->size);
+    }
+}
+
+/* A top-level string of a report, also of one still in its text (read
+ * from the text into out, building nothing); NULL when absent. */
+static const char *s_report_str(const cJSON *report, const char *key, char *out, size_t size)
+{
+    if (!cJSON_IsRaw(report))
+        return env_str(report, key);
+    s_member_t m = {.key = key, .out = out, .size = size};
+    jscan(report->valuestring, strlen(report->valuestring), s_string_member, &m);
+    return m.found ? out : NULL;
+}
 
 const char *query_status(const cJSON *report)
 {
-    const char *s = env_str(report, "status");
+    static char status[QUERY_STATUS_MAX];
+    const char *s = s_report_str(report, "status", status, sizeof status);
     return s ? s : "?";
 }
+
+cJSON *query_report_tree(cJSON *report)
+{
+    if (!cJSON_IsRaw(report))
+        return report;
+    cJSON *tree = cJSON_Parse(report->valuestring);
+    if (!tree)
+        oom_die(strlen(report->valuestring)); /* jscan accepted it: cJSON does too */
+    /* In place: whoever holds the item now holds the tree. */
+    cJSON_free(report->valuestring);
+    report->valuestring = NULL;
+    report->type = tree->type;
+    report->child = tree->child;
+    tree->child = NULL;
+    cJSON_Delete(tree);
+    return report;
+}
+
+static bool s_is_report(const cJSON *item) { return cJSON_IsObject(item) || cJSON_IsRaw(item); }
 
 static bool s_is(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
@@ -25,7 +75,7 @@ static cJSON *s_take_report(env_t *env)
     if (!s_is(env->type, "report"))
         return NULL;
     cJSON *report = cJSON_DetachItemFromObjectCaseSensitive(env->body, "report");
-    if (report && !cJSON_IsObject(report)) {
+    if (report && !s_is_report(report)) {
         cJSON_Delete(report);
         return NULL;
     }
@@ -226,13 +276,13 @@ const cJSON *query_node(const cJSON *report, const char *path)
     return NULL;
 }
 
-static bool s_ended(const cJSON *report, const char *path)
+static bool s_ended(cJSON *report, const char *path)
 {
-    if (exitcode_tree_ended(env_str(report, "status")))
+    if (exitcode_tree_ended(query_status(report)))
         return true;
     if (!path)
         return false;
-    const cJSON *node = query_node(report, path);
+    const cJSON *node = query_node(query_report_tree(report), path);
     return node && exitcode_node_ended(env_str(node, "status"));
 }
 
@@ -293,7 +343,7 @@ int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *pa
             cJSON *pushed = ours && s_is(kind, "done") && s_is(env->from, sup)
                                 ? cJSON_DetachItemFromObjectCaseSensitive(env->body, "report")
                                 : NULL;
-            if (cJSON_IsObject(pushed) && s_ended(pushed, path)) {
+            if (s_is_report(pushed) && s_ended(pushed, path)) {
                 *report = pushed;
                 env_destroy(&env);
                 return 0;
@@ -307,7 +357,8 @@ int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *pa
             heard = clk_now_ms();
             not_found = 0;
             cJSON *r = s_take_report(env);
-            if (r && s_is(env_str(r, "tree"), tree) && s_ended(r, path)) {
+            char id[QUERY_TREE_MAX + 2];
+            if (r && s_is(s_report_str(r, "tree", id, sizeof id), tree) && s_ended(r, path)) {
                 *report = r;
                 env_destroy(&env);
                 return 0;
@@ -334,6 +385,11 @@ int query_wait_end(ctl_t *ctl, const char *sup, const char *tree, const char *pa
 
 int query_print_report(cJSON *report, bool json)
 {
+    if (json && cJSON_IsRaw(report)) { /* as the supervisor wrote it */
+        int rc = fputs(report->valuestring, stdout) < 0 || fputc('\n', stdout) == EOF ? -1 : 0;
+        return fflush(stdout) != 0 ? -1 : rc;
+    }
+    report = query_report_tree(report);
     char *text = json ? jprint_unformatted(report) /* its numbers may turn raw */
                       : render_report(report, render_colour_wanted(STDOUT_FILENO));
     if (!text)

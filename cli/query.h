@@ -52,7 +52,14 @@ const cJSON *query_node(const cJSON *report, const char *path);
  * items (jprint.h): read statuses after, not numbers. */
 int query_print_report(cJSON *report, bool json);
 
-/* "status" of a report ("?" when absent). */
+/* "status" of a report ("?" when absent); of a report still in its text
+ * (ctl_keep_raw_reports), read from the text, valid until the next call. */
+#define QUERY_STATUS_MAX 32
 const char *query_status(const cJSON *report);
+
+/* A report as received may still be its JSON text (ctl_keep_raw_reports):
+ * parsed here, in place, so that whoever holds the item holds the tree.
+ * Returns report. */
+cJSON *query_report_tree(cJSON *report);
 
 #endif

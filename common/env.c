@@ -1,6 +1,7 @@
 #include "jprint.h"
 #include "env.h"
 #include "jnul.h"
+#include "jscan.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -125,6 +126,70 @@ env_t *env_decode(const void *data, size_t len, env_err_t *err)
         env_destroy(&e);
     else
         jnul_find((const char *) data, len, e->nul_pointer, sizeof e->nul_pointer);
+    return e;
+}
+
+typedef struct {
+    const char *name;  /* the member sought */
+    jscan_span_t value; /* its value's span, the first time it appears */
+    bool found;
+} s_member_t;
+
+static void s_find_member(const jscan_span_t *key, const jscan_span_t *value, void *arg)
+{
+    s_member_t *m = arg;
+    size_t n = strlen(m->name);
+    char decoded[64] = ""; /* an escaped key, as cJSON reads it (up to a NUL) */
+    if (!m->found && key->escaped)
+        jscan_string(key, decoded, sizeof decoded);
+    if (!m->found && (key->escaped ? strcmp(decoded, m->name) == 0
+                                   : key->len == n && memcmp(key->start, m->name, n) == 0)) {
+        m->value = *value;
+        m->found = true;
+    }
+}
+
+env_t *env_decode_raw(const void *data, size_t len, const char *member, env_err_t *err)
+{
+    const char *text = data;
+    s_member_t body = {.name = "body"}, raw = {.name = member};
+    /* One strict pass over the frame finds the body; a second over the body
+     * finds the member (the first occurrence: the one cJSON would read). */
+    if (jscan(text, len, s_find_member, &body) != JSCAN_OBJECT || !body.found ||
+        body.value.kind != JSCAN_OBJECT ||
+        jscan(body.value.start, body.value.len, s_find_member, &raw) != JSCAN_OBJECT ||
+        !raw.found || raw.value.kind != JSCAN_OBJECT)
+        return env_decode(data, len, err);
+    /* The envelope without the member's value ({} in its place) is decoded
+     * and checked as any other; then the text takes the placeholder's place. */
+    size_t head = (size_t) (raw.value.start - text), tail = len - head - raw.value.len;
+    char *rest = malloc(head + 2 + tail + 1);
+    char *copy = cJSON_malloc(raw.value.len + 1); /* freed by cJSON_Delete: its allocator */
+    if (!rest || !copy) {
+        free(rest);
+        cJSON_free(copy);
+        env_err_set(err, "internal", "out of memory");
+        return NULL;
+    }
+    memcpy(rest, text, head);
+    memcpy(rest + head, "{}", 2);
+    memcpy(rest + head + 2, raw.value.start + raw.value.len, tail);
+    rest[head + 2 + tail] = 0;
+    env_t *e = env_decode(rest, head + 2 + tail, err);
+    free(rest);
+    memcpy(copy, raw.value.start, raw.value.len);
+    copy[raw.value.len] = 0;
+    cJSON *item = e ? cJSON_CreateRaw("") : NULL;
+    if (item) { /* the copy becomes its text: half a megabyte is not copied twice */
+        cJSON_free(item->valuestring);
+        item->valuestring = copy;
+        copy = NULL;
+        cJSON_ReplaceItemInObjectCaseSensitive(e->body, member, item);
+    } else if (e) {
+        env_destroy(&e);
+        env_err_set(err, "internal", "out of memory");
+    }
+    cJSON_free(copy);
     return e;
 }
 

@@ -38,6 +38,14 @@ typedef struct {
 
 /* Parse and check one envelope. Returns NULL and fills err on bad input. */
 env_t *env_decode(const void *data, size_t len, env_err_t *err);
+
+/* env_decode, except that the body's member named member, when it is an
+ * object, stays its JSON text: a cJSON_Raw item, checked to be strict JSON
+ * (jscan.h) but never parsed. For a client that passes a large value on as
+ * it came (arborctl printing a half-megabyte report): no tree of 45k items
+ * to build, walk and free. A frame that is not strict JSON, or has no such
+ * member, is decoded by env_decode, errors and all. */
+env_t *env_decode_raw(const void *data, size_t len, const char *member, env_err_t *err);
 void env_destroy(env_t **self);
 
 /* Serialise an envelope; body is taken and freed (NULL = {}). Caller frees

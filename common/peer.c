@@ -22,6 +22,7 @@ struct peer_t {
     uint64_t dropped;
     int64_t forbidden_logged_ms; /* at most one warning per 10 s */
     zlistx_t *topics; /* char*, owned */
+    const char *raw_member; /* peer_keep_raw */
     /* The last messages sent, so that one the broker refused as
      * "unknown_session" (it restarted) is sent again after hello. */
     struct {
@@ -235,6 +236,8 @@ void peer_tick(peer_t *self)
         s_hello(self);
 }
 
+void peer_keep_raw(peer_t *self, const char *member) { self->raw_member = member; }
+
 env_t *peer_recv(peer_t *self)
 {
     zmsg_t *msg = zmsg_recv(self->sock);
@@ -250,7 +253,9 @@ env_t *peer_recv(peer_t *self)
     zframe_t *from = zmsg_first(msg);
     zframe_t *data = zmsg_next(msg);
     env_err_t err;
-    env = env_decode(zframe_data(data), zframe_size(data), &err);
+    env = self->raw_member
+              ? env_decode_raw(zframe_data(data), zframe_size(data), self->raw_member, &err)
+              : env_decode(zframe_data(data), zframe_size(data), &err);
     if (!env) {
         log_warn("dropping a bad message from %.*s: %s: %s", (int) zframe_size(from),
                  (char *) zframe_data(from), err.code, err.message);

@@ -43,6 +43,10 @@ int peer_unsubscribe(peer_t *self, const char *topic);
 /* Call every PEER_HEARTBEAT_MS: a heartbeat when registered, hello when not. */
 void peer_tick(peer_t *self);
 
+/* From now on, keep the body member named member of every message received
+ * as its JSON text (env_decode_raw); NULL: parse everything (the default). */
+void peer_keep_raw(peer_t *self, const char *member);
+
 /* Receive one message (blocks per the socket's rcvtimeo). Returns NULL when
  * nothing came, or the message was the broker's own business (welcome,
  * unknown_session) and has been handled here. */

@@ -10,6 +10,9 @@
  *      type, to, id, re and from; where they differ, head_read says
  *      bad_json (it is the stricter JSON reader), never another error; what
  *      env_decode accepts, head_read accepts once cJSON has re-printed it;
+ *      and env_decode_raw (arborctl's, the body's "report" kept as text)
+ *      accepts exactly what env_decode accepts, with a report that parses
+ *      to env_decode's;
  *   2. the real broker (brk_t of broker/broker.c, the code arbor-broker runs),
  *      whose ROUTER is an inproc socket in this process: the frame is sent by
  *      a registered client, a registered supervisor, a second client named
@@ -217,6 +220,36 @@ static void s_reprinted(const env_t *env)
     cJSON_free(text);
 }
 
+/* env_decode_raw against env_decode on the same frame (env, err: its
+ * result): the same verdict and error code, the same head, and a "report"
+ * kept as text that parses to the item env_decode built. */
+static void s_raw_agrees(const char *frame, size_t size, const env_t *env, const env_err_t *err)
+{
+    env_err_t rerr;
+    memset(&rerr, 0, sizeof rerr);
+    env_t *raw = env_decode_raw(frame, size, "report", &rerr);
+    if (!env != !raw || (!env && strcmp(err->code, rerr.code) != 0))
+        s_die("env_decode_raw and env_decode disagree on a frame");
+    if (!env)
+        return;
+    head_t a, b;
+    head_of_env(env, &a);
+    head_of_env(raw, &b);
+    s_same_head(&a, &b);
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(env->body, "report");
+    const cJSON *got = cJSON_GetObjectItemCaseSensitive(raw->body, "report");
+    if (cJSON_IsRaw(got)) {
+        cJSON *parsed = cJSON_Parse(got->valuestring);
+        bool same = parsed && cJSON_Compare(parsed, want, true);
+        cJSON_Delete(parsed);
+        if (!same)
+            s_die("env_decode_raw kept a report that is not env_decode's");
+    } else if ((got || want) && !cJSON_Compare(got, want, true)) { /* Compare(NULL, NULL) is false */
+        s_die("env_decode_raw parsed a report differently from env_decode");
+    }
+    env_destroy(&raw);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -233,6 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&err, 0, sizeof err);
     memset(&herr, 0, sizeof herr);
     env_t *env = env_decode(frame, size, &err);
+    s_raw_agrees(frame, size, env, &err);
     head_t head;
     int hrc = head_read(frame, size, &head, &herr);
     if (env) {

@@ -226,6 +226,68 @@ static void test_err_set(void **state)
     assert_int_equal(env_err_set(NULL, "x", "y"), -1);
 }
 
+/* env_decode_raw: the body's report stays its text, exactly as it came;
+ * everything else is env_decode's. */
+static void test_decode_raw_keeps_the_report_as_text(void **state)
+{
+    (void) state;
+    const char *text = "{\"v\":1,\"type\":\"event\",\"to\":\"cli\",\"id\":3,\"re\":null,"
+                       "\"body\":{\"kind\":\"done\",\"report\":{\"status\":\"ok\",\"n\":1.50,"
+                       "\"s\":\"\\u00e9\"},\"tree\":\"t\"}}";
+    env_err_t err;
+    env_t *e = env_decode_raw(text, strlen(text), "report", &err);
+    assert_non_null(e);
+    assert_string_equal(e->type, "event");
+    assert_int_equal(e->id, 3);
+    assert_string_equal(env_str(e->body, "kind"), "done");
+    assert_string_equal(env_str(e->body, "tree"), "t"); /* after it: still parsed */
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(e->body, "report");
+    assert_true(cJSON_IsRaw(r));
+    assert_string_equal(r->valuestring, "{\"status\":\"ok\",\"n\":1.50,\"s\":\"\\u00e9\"}");
+    env_destroy(&e);
+}
+
+static void test_decode_raw_falls_back_to_env_decode(void **state)
+{
+    (void) state;
+    env_err_t err;
+    /* no report, or one that is not an object: parsed as env_decode does */
+    const char *none = "{\"v\":1,\"type\":\"event\",\"to\":\"c\",\"id\":1,\"body\":{\"kind\":\"x\"}}";
+    env_t *e = env_decode_raw(none, strlen(none), "report", &err);
+    assert_non_null(e);
+    assert_string_equal(env_str(e->body, "kind"), "x");
+    env_destroy(&e);
+    const char *null = "{\"v\":1,\"type\":\"report\",\"to\":\"c\",\"id\":1,\"body\":{\"report\":null}}";
+    e = env_decode_raw(null, strlen(null), "report", &err);
+    assert_non_null(e);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(e->body, "report")));
+    env_destroy(&e);
+    /* cJSON's JSON, not strict JSON (a leading zero): env_decode reads it */
+    const char *loose = "{\"v\":1,\"type\":\"report\",\"to\":\"c\",\"id\":1,"
+                        "\"body\":{\"report\":{\"n\":01}}}";
+    e = env_decode_raw(loose, strlen(loose), "report", &err);
+    assert_non_null(e);
+    assert_true(cJSON_IsObject(cJSON_GetObjectItem(e->body, "report")));
+    env_destroy(&e);
+    /* the envelope's own checks still apply, with env_decode's error */
+    const char *bad = "{\"v\":1,\"type\":\"nonsense\",\"to\":\"c\",\"id\":1,"
+                      "\"body\":{\"report\":{}}}";
+    env_err_t want;
+    assert_null(env_decode(bad, strlen(bad), &want));
+    assert_null(env_decode_raw(bad, strlen(bad), "report", &err));
+    assert_string_equal(err.code, want.code);
+    assert_string_equal(err.message, want.message);
+    /* an escaped key is the member too, as cJSON reads keys */
+    const char *esc = "{\"v\":1,\"type\":\"report\",\"to\":\"c\",\"id\":1,"
+                      "\"body\":{\"rep\\u006frt\":{\"a\":1},\"report\":{\"b\":2}}}";
+    e = env_decode_raw(esc, strlen(esc), "report", &err);
+    assert_non_null(e);
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(e->body, "report");
+    assert_true(cJSON_IsRaw(r));
+    assert_string_equal(r->valuestring, "{\"a\":1}");
+    env_destroy(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +297,8 @@ int main(void)
         cmocka_unit_test(test_huge_values),     cmocka_unit_test(test_unknown_type),
         cmocka_unit_test(test_encode_round_trip), cmocka_unit_test(test_name_valid),
         cmocka_unit_test(test_err_set),         cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_decode_raw_keeps_the_report_as_text),
+        cmocka_unit_test(test_decode_raw_falls_back_to_env_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,15 @@ static void s_phase(s_node_t *n, const char *phase)
     arbor_worker_phase(n->w, phase);
 }
 
+/* Phases with nothing between them, in one write (arbor_worker_phases). */
+static void s_phases(s_node_t *n, const char *const *phases, size_t k)
+{
+    if (k == 0)
+        return;
+    n->phase = phases[k - 1];
+    arbor_worker_phases(n->w, phases, k);
+}
+
 static void s_write_all(int fd, size_t bytes)
 {
     static char chunk[65536];
@@ -108,22 +117,31 @@ static void s_report_error(s_node_t *n, const char *default_type)
  * after their children: the supervisor tells us when they have. */
 static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, int code)
 {
+    /* What has nothing to wait for between goes in one datagram: a leaf's
+     * whole cancel (cancel_requested, cleanup, exiting) is one write. */
+    const char *burst[4];
+    size_t k = 0;
     if (cancelled)
-        s_phase(n, "cancel_requested");
+        burst[k++] = "cancel_requested";
     if (n->has_children) {
         if (!n->children_exited) {
-            s_phase(n, "cancelling_children");
+            burst[k++] = "cancelling_children";
+            s_phases(n, burst, k);
+            k = 0;
             while (!n->children_exited)
                 s_wait(n, -1, false);
         }
-        s_phase(n, "children_exited");
+        burst[k++] = "children_exited";
     }
-    s_phase(n, "cleanup");
+    burst[k++] = "cleanup";
     const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(n->spec, "in"));
-    if (strcmp(n->run, "hang") == 0 && in && strcmp(in, "cleanup") == 0)
+    if (strcmp(n->run, "hang") == 0 && in && strcmp(in, "cleanup") == 0) {
+        s_phases(n, burst, k);
         for (;;)
             pause(); /* stuck in cleanup: only SIGKILL ends it */
-    s_phase(n, "exiting");
+    }
+    burst[k++] = "exiting";
+    s_phases(n, burst, k);
     arbor_worker_close(&n->w);
     cJSON_Delete(n->payload);
     /* _exit, not exit: a fork of the fork-server must not run its atexit

@@ -47,6 +47,22 @@ static cJSON *s_error_of(const cJSON *e)
     return out;
 }
 
+bool notify_next(const char **data, size_t *len, const char **msg, size_t *msg_len)
+{
+    if (*len == 0)
+        return false;
+    *msg = *data;
+    *msg_len = *len; /* a plain datagram: one message */
+    if (**data == NOTIFY_RS) {
+        const char *next = memchr(*data + 1, NOTIFY_RS, *len - 1);
+        *msg = *data + 1;
+        *msg_len = (size_t) ((next ? next : *data + *len) - *msg);
+    }
+    *len -= (size_t) (*msg + *msg_len - *data);
+    *data = *msg + *msg_len;
+    return true;
+}
+
 notify_kind_t notify_parse(const char *data, size_t len, notify_msg_t *out)
 {
     memset(out, 0, sizeof *out);

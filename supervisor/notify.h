@@ -17,6 +17,7 @@
 #define ARBOR_NOTIFY_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,10 +44,23 @@ typedef struct {
     char why[128];      /* UNKNOWN, MALFORMED, TOOBIG: what was wrong */
 } notify_msg_t;
 
-/* What one datagram from a worker is. Fills *out (owned parts freed by
+/* What one message from a worker is. Fills *out (owned parts freed by
  * notify_msg_clear) and returns out->kind. data need not be NUL-terminated;
  * a trailing newline is allowed. */
 notify_kind_t notify_parse(const char *data, size_t len, notify_msg_t *out);
+
+#define NOTIFY_RS '\x1e' /* RFC 7464's record separator */
+
+/* The messages of one datagram, in order: the datagram itself, unless it
+ * begins with RS: then it is a JSON text sequence (RFC 7464) and each
+ * RS-prefixed record is one message (a burst of phases in one write).
+ * Sets *msg and *msg_len to the next message and advances *data and *len
+ * past it; false when none is left.
+ *
+ *     const char *msg; size_t n;
+ *     while (notify_next(&data, &len, &msg, &n))
+ *         notify_parse(msg, n, &m) ...                                  */
+bool notify_next(const char **data, size_t *len, const char **msg, size_t *msg_len);
 void notify_msg_clear(notify_msg_t *m);
 const char *notify_kind_name(notify_kind_t kind);
 

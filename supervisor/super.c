@@ -854,6 +854,20 @@ static bool s_on_writable(void *arg, uint64_t key)
     return wfd_queued(&n->fds) > 0;
 }
 
+/* Each message of one datagram from a worker, in order (notify_next). */
+static void s_on_datagram(super_t *s, uint64_t key, const char *data, size_t len)
+{
+    const char *msg;
+    size_t msg_len;
+    while (notify_next(&data, &len, &msg, &msg_len)) {
+        tree_t *t;
+        tree_node_t *n = s_node_by_req(s, WFD_KEY_REQ(key), &t); /* the last may have moved it */
+        if (!n)
+            return;
+        s_on_notify(s, t, n, msg, msg_len);
+    }
+}
+
 static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, bool eof)
 {
     super_t *s = arg;
@@ -872,7 +886,7 @@ static void s_on_output(void *arg, uint64_t key, const char *data, size_t len, b
     if (eof)
         wfd_closed(&n->fds, which);
     else if (which == WFD_NOTIFY)
-        s_on_notify(s, t, n, data, len);
+        s_on_datagram(s, key, data, len);
     else if (which == WFD_ERR)
         tree_node_tail_append(n, data, len);
     else

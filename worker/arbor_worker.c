@@ -90,20 +90,45 @@ static int s_send(arbor_worker_t *w, size_t len)
     return n < 0 ? -1 : 0;
 }
 
+static bool s_phase_known(const char *phase)
+{
+    for (size_t i = 0; phase && i < sizeof s_phases / sizeof *s_phases; i++)
+        if (strcmp(phase, s_phases[i]) == 0)
+            return true;
+    return false;
+}
+
 int arbor_worker_phase(arbor_worker_t *w, const char *phase)
 {
-    if (!w)
+    return arbor_worker_phases(w, &phase, 1);
+}
+
+int arbor_worker_phases(arbor_worker_t *w, const char *const *phases, size_t n)
+{
+    if (!w || n == 0)
         return 0;
-    bool known = false;
-    for (size_t i = 0; phase && i < sizeof s_phases / sizeof *s_phases; i++)
-        known = known || strcmp(phase, s_phases[i]) == 0;
-    if (!known) {
-        errno = EINVAL;
-        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!s_phase_known(phases[i])) {
+            errno = EINVAL;
+            return -1;
+        }
+    long long now = (long long) s_mono_ms();
+    if (n == 1)
+        return s_send(w, (size_t) snprintf(w->buf, sizeof w->buf,
+                                           "{\"phase\":\"%s\",\"t_mono_ms\":%lld}", phases[0],
+                                           now));
+    /* RFC 7464: each message after RS (0x1e), ended by a newline. */
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(w->buf + len, sizeof w->buf - len,
+                         "\x1e{\"phase\":\"%s\",\"t_mono_ms\":%lld}\n", phases[i], now);
+        if (k < 0 || (size_t) k >= sizeof w->buf - len) {
+            errno = EMSGSIZE;
+            return -1;
+        }
+        len += (size_t) k;
     }
-    int n = snprintf(w->buf, sizeof w->buf, "{\"phase\":\"%s\",\"t_mono_ms\":%lld}", phase,
-                     (long long) s_mono_ms());
-    return s_send(w, (size_t) n);
+    return s_send(w, len);
 }
 
 /* ---- error reports: escaped, and cut to fit ------------------------------- */

@@ -62,6 +62,13 @@ arbor_worker_t *arbor_worker_open_fd(int fd);
  * 0, or -1 with errno (EINVAL for another word). */
 int arbor_worker_phase(arbor_worker_t *w, const char *phase);
 
+/* Report n phases at once, in order, in one datagram (a JSON text sequence:
+ * docs/PROTOCOL.md): what n calls of arbor_worker_phase say, in one write,
+ * as a teardown that has nothing to do between them ("cancel_requested",
+ * "cleanup", "exiting"). Nothing is sent when one is not a phase (EINVAL).
+ * 0, or -1 with errno. */
+int arbor_worker_phases(arbor_worker_t *w, const char *const *phases, size_t n);
+
 /* Report this node's error; the supervisor marks the node failed.
  * traceback may be NULL. A report that would exceed ARBOR_WORKER_MSG_MAX
  * is cut (the traceback first, keeping its end; then the message, keeping

@@ -3,7 +3,10 @@
  * every input must get a kind and never a crash; what the kind promises
  * must hold: a PHASE names a worker phase, an ERROR has a string type, a
  * SPAWN has an object and an id, a CANCEL_REQ a path; none of them holds a
- * \u0000 (cJSON would have cut the string there); a bad message says why. The input is copied to the end of an arena before an unreadable
+ * \u0000 (cJSON would have cut the string there); a bad message says why.
+ * A datagram that begins with RS is a sequence (notify_next): its messages
+ * lie inside it, in order, and cover it. The input is copied to the end of
+ * an arena before an unreadable
  * page, so reading past it is a crash.
  *
  * Run with tests/fuzz/run.sh; corpus in tests/fuzz/corpus/notify. */
@@ -28,6 +31,8 @@ static void s_die(const char *what)
     abort();
 }
 
+static void s_one(const char *in, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!s_arena) {
@@ -42,6 +47,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     char *in = s_arena + S_ARENA - size;
     memcpy(in, data, size);
+    /* The datagram's messages (a sequence when it begins with RS): each
+     * one inside it, after the one before, and together all of it. */
+    const char *rest = in, *msg;
+    size_t left = size, n, covered = 0;
+    while (notify_next(&rest, &left, &msg, &n)) {
+        if (msg < in || msg + n > in + size || (covered && msg < in + covered))
+            s_die("a message outside its datagram, or out of order");
+        covered = (size_t) (msg + n - in);
+        s_one(msg, n);
+    }
+    if (covered != size || left != 0)
+        s_die("messages that do not cover their datagram");
+    return 0;
+}
+
+/* One message: what notify_parse makes of it holds together. */
+static void s_one(const char *in, size_t size)
+{
     notify_msg_t m;
     notify_kind_t kind = notify_parse(in, size, &m);
     if (kind != m.kind)
@@ -79,5 +102,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!notify_kind_name(kind))
         s_die("a kind without a name");
     notify_msg_clear(&m);
-    return 0;
 }

@@ -54,6 +54,28 @@ def test_shell_one_liners(run):
         check("ready" in phases(n), "%s: phases %s" % (path, phases(n)))
 
 
+def test_a_sequence_is_several_messages(run):
+    """A datagram that begins with RS (0x1e) is a JSON text sequence: each
+    record a message, in order (a shell's printf writes one datagram). Two
+    objects without RS stay one malformed message, as before; a bad record
+    in a sequence is counted alone and the others still count."""
+    sup = started(run)
+    rs = "\\036"
+    script = ("printf '" + rs + '{"phase":"ready"}\\n' + rs + '{"phase":"running"}\\n' +
+              "' >&\"$ARBOR_NOTIFY_FD\"; "
+              "printf '{\"phase\":\"cleanup\"}{\"phase\":\"exiting\"}' >&\"$ARBOR_NOTIFY_FD\"; "
+              "printf '" + rs + "nonsense" + rs + '{"phase":"cleanup"}' + rs + '{"phase":"exiting"}' +
+              "' >&\"$ARBOR_NOTIFY_FD\"; exit 0")
+    code, report = run.spawn_wait({"name": "root", "children": [exec_node("sh", ["sh", "-c", script])]})
+    n = by_path(report)["root/sh"]
+    check(code == 0 and n["status"] == "ok", "exit %d: %r" % (code, n))
+    check(phases(n)[:5] == ["spawned", "ready", "running", "cleanup", "exiting"],
+          "phases %s" % phases(n))
+    log = run.log_of(sup)  # the report is written after the node's messages were read
+    check("root/sh: malformed message on its notify fd" in log and "; 2 so far" in log,
+          "two malformed messages logged:\n%s" % log[-1500:])
+
+
 def test_shell_example(run):
     started(run)
     code, report = run.spawn_wait({"name": "root", "children": [
@@ -411,7 +433,7 @@ def test_messages_match_the_schemas(run):
 
 
 if __name__ == "__main__":
-    main([test_shell_one_liners, test_shell_example, test_python_error_with_traceback,
+    main([test_shell_one_liners, test_a_sequence_is_several_messages, test_shell_example, test_python_error_with_traceback,
           test_python_cancelled, test_python_outside_arbor, test_long_errors_whole_or_marked,
           test_long_error_lines_on_stderr,
           test_bad_workers_change_nothing_for_others, test_messages_match_the_schemas,

@@ -348,6 +348,80 @@ static void test_long_errors_arrive_whole_or_marked(void **state)
     close(sv[0]);
 }
 
+/* A datagram's messages: itself, or the records of a JSON text sequence. */
+static void test_next_splits_sequences_only(void **state)
+{
+    (void) state;
+    const char *msg;
+    size_t n;
+    const char *plain = "{\"phase\":\"ready\"}\n";
+    const char *data = plain;
+    size_t len = strlen(plain);
+    assert_true(notify_next(&data, &len, &msg, &n)); /* one message, newline and all */
+    assert_ptr_equal(msg, plain);
+    assert_int_equal(n, strlen(plain));
+    assert_false(notify_next(&data, &len, &msg, &n));
+    /* Two objects without RS stay one (malformed) message, as before. */
+    const char *two = "{\"phase\":\"ready\"}\n{\"phase\":\"running\"}";
+    data = two;
+    len = strlen(two);
+    assert_true(notify_next(&data, &len, &msg, &n));
+    assert_int_equal(n, strlen(two));
+    notify_msg_t m;
+    assert_int_equal(notify_parse(msg, n, &m), NOTIFY_MALFORMED);
+    notify_msg_clear(&m);
+    assert_false(notify_next(&data, &len, &msg, &n));
+    /* A sequence: each record, in order; an empty one is a (malformed) message. */
+    const char *seq = "\x1e{\"phase\":\"cleanup\"}\n\x1e\x1e{\"phase\":\"exiting\"}";
+    data = seq;
+    len = strlen(seq);
+    const char *want[] = {"{\"phase\":\"cleanup\"}\n", "", "{\"phase\":\"exiting\"}"};
+    for (int i = 0; i < 3; i++) {
+        assert_true(notify_next(&data, &len, &msg, &n));
+        assert_int_equal(n, strlen(want[i]));
+        assert_memory_equal(msg, want[i], n);
+    }
+    assert_false(notify_next(&data, &len, &msg, &n));
+    assert_int_equal(len, 0);
+    data = "\x1e";
+    len = 1;
+    assert_true(notify_next(&data, &len, &msg, &n)); /* RS alone: one empty message */
+    assert_int_equal(n, 0);
+    assert_false(notify_next(&data, &len, &msg, &n));
+}
+
+/* arbor_worker_phases: n phases in one datagram, read back as n messages in
+ * order; nothing at all when one of them is not a phase. */
+static void test_phases_in_one_datagram(void **state)
+{
+    (void) state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    arbor_worker_t *w = arbor_worker_open_fd(sv[1]);
+    assert_non_null(w);
+    const char *bad[] = {"cleanup", "bogus"};
+    assert_int_equal(arbor_worker_phases(w, bad, 2), -1);
+    const char *good[] = {"cancel_requested", "cleanup", "exiting"};
+    assert_int_equal(arbor_worker_phases(w, good, 3), 0);
+    char buf[1024];
+    ssize_t got = recv(sv[0], buf, sizeof buf, MSG_DONTWAIT); /* the bad call sent nothing */
+    assert_true(got > 0);
+    assert_int_equal(recv(sv[0], buf + got, sizeof buf - (size_t) got, MSG_DONTWAIT), -1);
+    const char *data = buf, *msg;
+    size_t len = (size_t) got, n;
+    for (int i = 0; i < 3; i++) {
+        assert_true(notify_next(&data, &len, &msg, &n));
+        notify_msg_t m;
+        assert_int_equal(notify_parse(msg, n, &m), NOTIFY_PHASE);
+        assert_string_equal(m.phase, good[i]);
+        assert_true(m.t_mono_ms > 0);
+        notify_msg_clear(&m);
+    }
+    assert_false(notify_next(&data, &len, &msg, &n));
+    arbor_worker_close(&w);
+    close(sv[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +434,8 @@ int main(void)
         cmocka_unit_test(test_reports_survive_an_unread_cancel),
         cmocka_unit_test(test_outside_arbor_every_call_is_a_no_op),
         cmocka_unit_test(test_long_errors_arrive_whole_or_marked),
+        cmocka_unit_test(test_next_splits_sequences_only),
+        cmocka_unit_test(test_phases_in_one_datagram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

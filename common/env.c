@@ -184,7 +184,8 @@ env_t *env_decode_raw(const void *data, size_t len, const char *member, env_err_
         cJSON_free(item->valuestring);
         item->valuestring = copy;
         copy = NULL;
-        cJSON_ReplaceItemInObjectCaseSensitive(e->body, member, item);
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(e->body, member, item))
+            cJSON_Delete(item); /* cannot be: the placeholder is there */
     } else if (e) {
         env_destroy(&e);
         env_err_set(err, "internal", "out of memory");

@@ -28,6 +28,7 @@
  *
  * Run with tests/fuzz/run.sh; corpus in tests/fuzz/corpus/envelope. */
 #include <czmq.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,8 +117,13 @@ static const char *s_guarded(const uint8_t *data, size_t size)
 
 static void s_send(int peer, const void *data, size_t size, bool more)
 {
-    if (zmq_send(zsock_resolve(s_peers[peer]), data, size, more ? ZMQ_SNDMORE : 0) < 0)
-        s_die("send to the broker failed");
+    /* libFuzzer's SIGALRM (its -timeout check) can interrupt a send that
+     * waits for room: that is no failure, send again. */
+    while (zmq_send(zsock_resolve(s_peers[peer]), data, size, more ? ZMQ_SNDMORE : 0) < 0)
+        if (zmq_errno() != EINTR) {
+            fprintf(stderr, "fuzz_envelope: peer %d: %s\n", peer, zmq_strerror(zmq_errno()));
+            s_die("send to the broker failed");
+        }
 }
 
 /* Let the broker handle exactly `expected` messages; never wait forever. */

@@ -843,6 +843,10 @@ def table(res, reps):
                      "| %s ms |" % each(c["arbor_report_ms"]))
         lines.append("| cancel floor (SIGKILL + reap 1110), each rep | %s ms |"
                      % each(c["floor_ms"]))
+        ratios = [x / y for x, y in zip(c["arbor_ms"], c["floor_ms"])]
+        lines.append("| cancel against the floor of the same rep, each rep (within 3x) | %s (%d of %d) |"
+                     % (" / ".join("%.2fx" % r for r in ratios), sum(r <= 3 for r in ratios),
+                        len(ratios)))
         lines.append("| cancel: nodes whose report has no cancel_requested phase (all reps) | %d |"
                      % c.get("nodes_without_cancel_requested", 0))
     if e:

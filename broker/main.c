@@ -22,6 +22,7 @@
 #include "sec.h"
 #include "sdnotify.h"
 #include "version.h"
+#include "stdfds.h"
 
 #define S_BINDS_MAX 16
 #define S_BATCH 256 /* messages per wakeup: amortises the poll, keeps timers fair */
@@ -419,6 +420,7 @@ static int s_run(zsock_t *router, brk_t *brk, int sigfd, const s_opts_t *o)
 
 int main(int argc, char **argv)
 {
+    stdfds_open(); /* first: a closed 0-2 must not be handed out (stdfds.h) */
     signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-broker", ALOG_INFO);
     oom_install("arbor-broker"); /* out of memory is fatal, loudly (oom.h) */

@@ -14,6 +14,7 @@
 #include "oom.h"
 #include "log.h"
 #include "version.h"
+#include "stdfds.h"
 
 static const char s_short[] =
     "usage: arborctl [--broker EP] [--curve-cert FILE --curve-server-key KEY] COMMAND [ARGS...]\n"
@@ -21,6 +22,7 @@ static const char s_short[] =
 
 int main(int argc, char **argv)
 {
+    stdfds_open(); /* first: a closed 0-2 must not be handed out (stdfds.h) */
     /* Our own signal handling (signalfd, ctl.c): CZMQ must not install its own. */
     zsys_handler_set(NULL);
     log_init("arborctl", ALOG_WARN);

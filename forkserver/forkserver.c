@@ -9,9 +9,11 @@
 #include "builtin.h"
 #include "fsrv.h"
 #include "version.h"
+#include "stdfds.h"
 
 int main(int argc, char **argv)
 {
+    stdfds_open(); /* first: a closed 0-2 must not be handed out (stdfds.h) */
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: arbor-forkserver   (started by arbor-supervisor, not by hand)\n"
                "The fork-server of one supervisor: forks and reaps its workers, runs\n"

@@ -20,6 +20,7 @@
 #include "super.h"
 #include "sdnotify.h"
 #include "version.h"
+#include "stdfds.h"
 
 static void s_usage(FILE *out)
 {
@@ -126,6 +127,7 @@ static int s_check_curve(const char *name)
 
 int main(int argc, char **argv)
 {
+    stdfds_open(); /* first: a closed 0-2 must not be handed out (stdfds.h) */
     signal(SIGPIPE, SIG_IGN); /* before the first log line: a closed log pipe must not kill us */
     log_init("arbor-supervisor", ALOG_INFO);
     oom_install("arbor-supervisor"); /* out of memory is fatal, loudly (oom.h) */

@@ -176,6 +176,60 @@ def test_daemons_survive_a_closed_log_pipe(run):
     check(sup.poll() is None, "the supervisor died writing to a closed pipe (%s)" % sup.returncode)
 
 
+def test_daemons_started_with_stdio_closed(run):
+    """arbor-broker, arbor-supervisor (and so its fork-server) and arborctl
+    started with fds 0, 1 and 2 closed (`<&- >&- 2>&-`): each opens
+    /dev/null there first, so no socket of theirs lands on fd 2 and no log
+    line goes into one. The supervisor used to exit 1 at once: its
+    fork-server's channel took fd 2 and the fork-server refused to start.
+    Builtins and an exec'd node that writes both run; the exec'd node's
+    output is still captured."""
+    def closed_stdio():
+        for fd in (0, 1, 2):
+            os.close(fd)
+
+    def daemon(name, argv):
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, preexec_fn=closed_stdio, env=run.env)
+        p.log_path = os.devnull
+        p.arbor_name = name
+        run.procs.append(p)
+        return p
+
+    def ready(p, pred):
+        deadline = time.monotonic() + T * SLOW
+        while True:
+            check(p.poll() is None, "%s died at start (exit %s)" % (p.arbor_name, p.returncode))
+            r = run.ctl("peers", "--json", timeout=T)
+            if r.returncode == 0 and pred(r.stdout):
+                return
+            check(time.monotonic() < deadline, "%s not ready: %s" % (p.arbor_name, r.stderr))
+            time.sleep(0.05)  # polling: there is no log to wait on
+
+    broker = daemon("broker", [os.path.join(BIN, "arbor-broker"), "--bind", run.broker_ep] +
+                    root_flag("arbor-broker"))
+    ready(broker, lambda out: True)
+    sup = daemon("sup1", [os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
+                          "--name", "sup1"] + root_flag("arbor-supervisor"))
+    ready(sup, lambda out: "sup1" in out)
+    fsrv = fork_server_of(sup.pid)
+    check(fsrv, "no fork-server")
+    for pid, who in ((broker.pid, "broker"), (sup.pid, "supervisor"), (fsrv, "fork-server")):
+        for fd in (0, 1, 2):
+            target = os.readlink("/proc/%d/fd/%d" % (pid, fd))
+            check(target == "/dev/null", "%s: fd %d is %s" % (who, fd, target))
+    code, rep = run.spawn_wait({"name": "root", "children": [
+        {"name": "s", "run": "sleep", "ms": 10},
+        {"name": "x", "run": "exec", "argv": ["sh", "-c", "echo out; echo err >&2"]}]}, timeout=T)
+    check(code == 0, "tree: exit %d %r" % (code, rep))
+    check(by_path(rep)["root/x"]["logs"]["lines"] == 2, "exec'd output: %r" % by_path(rep)["root/x"])
+    # arborctl too: its reply must reach a closed stdout's /dev/null, not a socket
+    r = subprocess.run([os.path.join(BIN, "arborctl"), "--broker", run.broker_ep, "peers"],
+                       preexec_fn=closed_stdio, env=run.env, timeout=T)
+    check(r.returncode == 0, "arborctl with stdio closed: exit %d" % r.returncode)
+    check(broker.poll() is None and sup.poll() is None, "a daemon died")
+
+
 # ------------------------------------------------------------ supervisor ----
 
 def test_supervisor_stop_signals(run):
@@ -480,7 +534,7 @@ def test_workers_start_with_clean_signals(run):
 
 if __name__ == "__main__":
     main([test_workers_start_with_clean_signals, test_broker_sighup_sigpipe, test_broker_stopped_while_workers_start,
-          test_daemons_survive_a_closed_log_pipe,
+          test_daemons_survive_a_closed_log_pipe, test_daemons_started_with_stdio_closed,
           test_supervisor_stop_signals, test_supervisor_second_signal_stops_at_once,
           test_supervisor_sigpipe_ignored, test_fork_server_signals,
           test_fork_server_stopped_while_a_tree_is_cancelled, test_worker_signals,

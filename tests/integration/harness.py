@@ -212,11 +212,16 @@ class Run:
             time.sleep(0.02)  # polling /proc: no event tells a stranger's end
 
     def kill_all(self):
+        """SIGTERM to each daemon in the reverse of their start, each waited
+        for before the next (supervisors before their broker), as a service
+        manager stops dependent services. Not all at once: a broker that
+        closes while a stopping supervisor's last messages wait to leave can
+        make libzmq 4.3.4's I/O thread abort that supervisor
+        (stream_engine_base.cpp:331, zeromq/libzmq#4841; docs/RELIABILITY.md)."""
+        deadline = time.monotonic() + 5 * SLOW
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 5 * SLOW
-        for p in reversed(self.procs):
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -135,13 +135,14 @@ def test_broker_stopped_while_workers_start(run):
               (n["path"], n["status"], [p["phase"] for p in n["phases"]]))
 
 
-def test_daemons_survive_a_closed_log_pipe(run):
-    """A daemon's stderr is a pipe whose reader went away (a log shipper
-    that died): writing a log line gets EPIPE, which must not kill it."""
+def start_logless_daemons(run, died_why, **popen):
+    """A broker and supervisor sup1 whose stdio is set by popen (no log file
+    to read): each started, then waited for by polling the broker's peers
+    (there is no log line to wait on). Returns (broker, supervisor)."""
     def daemon(name, argv):
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, env=run.env)
-        p.stderr.close()  # the reader is gone before the first line is written
+        p = subprocess.Popen(argv, env=run.env, **popen)
+        if p.stderr:
+            p.stderr.close()  # the reader is gone before the first line is written
         p.log_path = os.devnull
         p.arbor_name = name
         run.procs.append(p)
@@ -150,8 +151,7 @@ def test_daemons_survive_a_closed_log_pipe(run):
     def ready(p, pred):
         deadline = time.monotonic() + T * SLOW
         while True:
-            check(p.poll() is None, "%s died at start (%s): its first log line "
-                  "killed it (SIGPIPE)" % (p.arbor_name, p.returncode))
+            check(p.poll() is None, "%s died at start (%s)%s" % (p.arbor_name, p.returncode, died_why))
             r = run.ctl("peers", "--json", timeout=T)
             if r.returncode == 0 and pred(r.stdout):
                 return
@@ -164,6 +164,15 @@ def test_daemons_survive_a_closed_log_pipe(run):
     sup = daemon("sup1", [os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
                           "--name", "sup1"] + root_flag("arbor-supervisor"))
     ready(sup, lambda out: "sup1" in out)
+    return broker, sup
+
+
+def test_daemons_survive_a_closed_log_pipe(run):
+    """A daemon's stderr is a pipe whose reader went away (a log shipper
+    that died): writing a log line gets EPIPE, which must not kill it."""
+    broker, sup = start_logless_daemons(
+        run, ": its first log line killed it (SIGPIPE)", stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # Things that log: bad input at the broker, a failing tree at the supervisor.
     r = run.ctl("spawn", "-", input="{\"name\": \"bad name\"}")
     check(r.returncode == 2, "invalid spec: %d" % r.returncode)
@@ -176,6 +185,12 @@ def test_daemons_survive_a_closed_log_pipe(run):
     check(sup.poll() is None, "the supervisor died writing to a closed pipe (%s)" % sup.returncode)
 
 
+def closed_stdio():
+    """preexec_fn: the child runs with fds 0, 1 and 2 closed."""
+    for fd in (0, 1, 2):
+        os.close(fd)
+
+
 def test_daemons_started_with_stdio_closed(run):
     """arbor-broker, arbor-supervisor (and so its fork-server) and arborctl
     started with fds 0, 1 and 2 closed (`<&- >&- 2>&-`): each opens
@@ -184,34 +199,7 @@ def test_daemons_started_with_stdio_closed(run):
     fork-server's channel took fd 2 and the fork-server refused to start.
     Builtins and an exec'd node that writes both run; the exec'd node's
     output is still captured."""
-    def closed_stdio():
-        for fd in (0, 1, 2):
-            os.close(fd)
-
-    def daemon(name, argv):
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, preexec_fn=closed_stdio, env=run.env)
-        p.log_path = os.devnull
-        p.arbor_name = name
-        run.procs.append(p)
-        return p
-
-    def ready(p, pred):
-        deadline = time.monotonic() + T * SLOW
-        while True:
-            check(p.poll() is None, "%s died at start (exit %s)" % (p.arbor_name, p.returncode))
-            r = run.ctl("peers", "--json", timeout=T)
-            if r.returncode == 0 and pred(r.stdout):
-                return
-            check(time.monotonic() < deadline, "%s not ready: %s" % (p.arbor_name, r.stderr))
-            time.sleep(0.05)  # polling: there is no log to wait on
-
-    broker = daemon("broker", [os.path.join(BIN, "arbor-broker"), "--bind", run.broker_ep] +
-                    root_flag("arbor-broker"))
-    ready(broker, lambda out: True)
-    sup = daemon("sup1", [os.path.join(BIN, "arbor-supervisor"), "--broker", run.broker_ep,
-                          "--name", "sup1"] + root_flag("arbor-supervisor"))
-    ready(sup, lambda out: "sup1" in out)
+    broker, sup = start_logless_daemons(run, "", preexec_fn=closed_stdio)
     fsrv = fork_server_of(sup.pid)
     check(fsrv, "no fork-server")
     for pid, who in ((broker.pid, "broker"), (sup.pid, "supervisor"), (fsrv, "fork-server")):

@@ -13,32 +13,18 @@
 #include "oom.h"
 #include "render.h"
 
-typedef struct {
-    const char *key;
-    char *out;
-    size_t size;
-    bool found;
-} s_member_t;
-
-static void s_string_member(const jscan_span_t *key, const jscan_span_t *value, void *arg)
-{
-    s_member_t *m = arg;
-    if (!m->found && !key->escaped && key->len == strlen(m->key) &&
-        memcmp(key->start, m->key, key->len) == 0 && value->kind == JSCAN_STRING) {
-        m->found = true;
-        jscan_string(value, m->out, m->size);
-    }
-}
-
 /* A top-level string of a report, also of one still in its text (read
  * from the text into out, building nothing); NULL when absent. */
 static const char *s_report_str(const cJSON *report, const char *key, char *out, size_t size)
 {
     if (!cJSON_IsRaw(report))
         return env_str(report, key);
-    s_member_t m = {.key = key, .out = out, .size = size};
-    jscan(report->valuestring, strlen(report->valuestring), s_string_member, &m);
-    return m.found ? out : NULL;
+    jscan_span_t v;
+    if (!jscan_member(report->valuestring, strlen(report->valuestring), key, &v) ||
+        v.kind != JSCAN_STRING)
+        return NULL;
+    jscan_string(&v, out, size);
+    return out;
 }
 
 const char *query_status(const cJSON *report)

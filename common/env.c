@@ -129,42 +129,20 @@ env_t *env_decode(const void *data, size_t len, env_err_t *err)
     return e;
 }
 
-typedef struct {
-    const char *name;  /* the member sought */
-    jscan_span_t value; /* its value's span, the first time it appears */
-    bool found;
-} s_member_t;
-
-static void s_find_member(const jscan_span_t *key, const jscan_span_t *value, void *arg)
-{
-    s_member_t *m = arg;
-    size_t n = strlen(m->name);
-    char decoded[64] = ""; /* an escaped key, as cJSON reads it (up to a NUL) */
-    if (!m->found && key->escaped)
-        jscan_string(key, decoded, sizeof decoded);
-    if (!m->found && (key->escaped ? strcmp(decoded, m->name) == 0
-                                   : key->len == n && memcmp(key->start, m->name, n) == 0)) {
-        m->value = *value;
-        m->found = true;
-    }
-}
-
 env_t *env_decode_raw(const void *data, size_t len, const char *member, env_err_t *err)
 {
     const char *text = data;
-    s_member_t body = {.name = "body"}, raw = {.name = member};
+    jscan_span_t body, raw;
     /* One strict pass over the frame finds the body; a second over the body
      * finds the member (the first occurrence: the one cJSON would read). */
-    if (jscan(text, len, s_find_member, &body) != JSCAN_OBJECT || !body.found ||
-        body.value.kind != JSCAN_OBJECT ||
-        jscan(body.value.start, body.value.len, s_find_member, &raw) != JSCAN_OBJECT ||
-        !raw.found || raw.value.kind != JSCAN_OBJECT)
+    if (!jscan_member(text, len, "body", &body) || body.kind != JSCAN_OBJECT ||
+        !jscan_member(body.start, body.len, member, &raw) || raw.kind != JSCAN_OBJECT)
         return env_decode(data, len, err);
     /* The envelope without the member's value ({} in its place) is decoded
      * and checked as any other; then the text takes the placeholder's place. */
-    size_t head = (size_t) (raw.value.start - text), tail = len - head - raw.value.len;
+    size_t head = (size_t) (raw.start - text), tail = len - head - raw.len;
     char *rest = malloc(head + 2 + tail + 1);
-    char *copy = cJSON_malloc(raw.value.len + 1); /* freed by cJSON_Delete: its allocator */
+    char *copy = cJSON_malloc(raw.len + 1); /* freed by cJSON_Delete: its allocator */
     if (!rest || !copy) {
         free(rest);
         cJSON_free(copy);
@@ -173,12 +151,12 @@ env_t *env_decode_raw(const void *data, size_t len, const char *member, env_err_
     }
     memcpy(rest, text, head);
     memcpy(rest + head, "{}", 2);
-    memcpy(rest + head + 2, raw.value.start + raw.value.len, tail);
+    memcpy(rest + head + 2, raw.start + raw.len, tail);
     rest[head + 2 + tail] = 0;
     env_t *e = env_decode(rest, head + 2 + tail, err);
     free(rest);
-    memcpy(copy, raw.value.start, raw.value.len);
-    copy[raw.value.len] = 0;
+    memcpy(copy, raw.start, raw.len);
+    copy[raw.len] = 0;
     cJSON *item = e ? cJSON_CreateRaw("") : NULL;
     if (item) { /* the copy becomes its text: half a megabyte is not copied twice */
         cJSON_free(item->valuestring);

@@ -376,3 +376,32 @@ double jscan_number(const jscan_span_t *s)
     text[n] = 0;
     return strtod(text, NULL);
 }
+
+typedef struct {
+    const char *name;
+    jscan_span_t *value;
+    bool found;
+} s_sought_t;
+
+static void s_seek(const jscan_span_t *key, const jscan_span_t *value, void *arg)
+{
+    s_sought_t *m = arg;
+    if (m->found)
+        return;
+    size_t n = strlen(m->name);
+    if (key->escaped) {
+        char decoded[JSCAN_MEMBER_NAME_MAX + 1];
+        jscan_string(key, decoded, sizeof decoded);
+        m->found = strcmp(decoded, m->name) == 0;
+    } else {
+        m->found = key->len == n && memcmp(key->start, m->name, n) == 0;
+    }
+    if (m->found)
+        *m->value = *value;
+}
+
+bool jscan_member(const char *text, size_t len, const char *name, jscan_span_t *value)
+{
+    s_sought_t m = {.name = name, .value = value};
+    return jscan(text, len, s_seek, &m) == JSCAN_OBJECT && m.found;
+}

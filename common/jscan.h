@@ -63,4 +63,12 @@ size_t jscan_string(const jscan_span_t *s, char *buf, size_t size);
 /* The number a valid number span stands for, as cJSON reads it (strtod). */
 double jscan_number(const jscan_span_t *s);
 
+#define JSCAN_MEMBER_NAME_MAX 255 /* longest name jscan_member matches an escaped key to */
+
+/* The value of the first member named name of the top-level object of
+ * text[0..len), keys read as cJSON reads them (escapes resolved, up to a
+ * NUL): true and *value set when text is one valid JSON object that has
+ * it. One validating pass, nothing built. */
+bool jscan_member(const char *text, size_t len, const char *name, jscan_span_t *value);
+
 #endif

@@ -161,6 +161,27 @@ static void test_members(void **state)
     assert_int_equal(s.n, 0);
 }
 
+/* jscan_member: the first member of that name, keys as cJSON reads them. */
+static void test_member_by_name(void **state)
+{
+    (void) state;
+    jscan_span_t v;
+    const char *text = "{\"a\":{\"b\":1},\"st\\u0061tus\":\"ok\",\"status\":\"late\","
+                       "\"k\\u0000x\":2}";
+    assert_true(jscan_member(text, strlen(text), "a", &v));
+    assert_int_equal(v.kind, JSCAN_OBJECT);
+    assert_int_equal(v.len, 7);
+    assert_memory_equal(v.start, "{\"b\":1}", 7);
+    assert_true(jscan_member(text, strlen(text), "status", &v)); /* the escaped one, first */
+    assert_int_equal(v.kind, JSCAN_STRING);
+    assert_memory_equal(v.start, "ok", 2);
+    assert_true(jscan_member(text, strlen(text), "k", &v)); /* cut at its NUL, as cJSON */
+    assert_int_equal(v.kind, JSCAN_NUMBER);
+    assert_false(jscan_member(text, strlen(text), "b", &v)); /* not at the top */
+    assert_false(jscan_member("[{\"a\":1}]", 9, "a", &v));
+    assert_false(jscan_member("{\"a\":1", 6, "a", &v)); /* not one JSON text */
+}
+
 /* Strings are read a word at a time: a special byte at any position of a
  * word is found, and every other byte passes. */
 static void test_string_runs(void **state)
@@ -379,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_members),
+        cmocka_unit_test(test_member_by_name),
         cmocka_unit_test(test_string_runs),
         cmocka_unit_test(test_strings_and_numbers),
         cmocka_unit_test(test_head_reads_an_envelope),

@@ -71,12 +71,6 @@ static int s_wait(s_node_t *n, int64_t deadline, bool stop_on_cancel)
     }
 }
 
-static void s_phase(s_node_t *n, const char *phase)
-{
-    n->phase = phase;
-    arbor_worker_phase(n->w, phase);
-}
-
 /* Phases with nothing between them, in one write (arbor_worker_phases). */
 static void s_phases(s_node_t *n, const char *const *phases, size_t k)
 {
@@ -85,6 +79,8 @@ static void s_phases(s_node_t *n, const char *const *phases, size_t k)
     n->phase = phases[k - 1];
     arbor_worker_phases(n->w, phases, k);
 }
+
+static void s_phase(s_node_t *n, const char *phase) { s_phases(n, &phase, 1); }
 
 static void s_write_all(int fd, size_t bytes)
 {

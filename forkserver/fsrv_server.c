@@ -109,7 +109,6 @@ typedef struct {
     s_out_t *out_head, *out_tail; /* replies waiting for room in the socket */
     size_t unacked;                /* exit statuses sent but not acknowledged */
     int devnull;                   /* a child's stdin */
-    bool stderr_open;              /* fd 2 was open at start: quiet builtins share it */
     bool single_threaded;          /* checked once per batch of requests (rule 1) */
     int nhandled;                  /* signals whose disposition is not SIG_DFL here */
     int handled[NSIG];
@@ -630,10 +629,10 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     bool born_in;
     pid_t pid = s_fork_into(*join, &born_in);
     if (pid == 0) {
-        /* A quiet builtin's stdout is /dev/null; its stderr is ours, so
-         * that what it could still say (a bad payload) reaches the log. */
-        s_child_reset(s, self_pid, quiet ? s->devnull : out[1],
-                      !quiet ? err[1] : s->stderr_open ? STDERR_FILENO : s->devnull);
+        /* A quiet builtin's stdout is /dev/null; its stderr is ours (open:
+         * stdfds_open in main), so that what it could still say (a bad
+         * payload) reaches the log. */
+        s_child_reset(s, self_pid, quiet ? s->devnull : out[1], quiet ? STDERR_FILENO : err[1]);
         if (is_exec) {
             /* Into its node's cgroup first: all it starts is born there. */
             if (!born_in && contain_join(*join) != 0)
@@ -888,8 +887,6 @@ static void __attribute__((noreturn)) s_server_main(int sock, pid_t supervisor,
                                                      fsrv_builtin_fn builtin)
 {
     log_init("arbor-forkserver", ALOG_INFO);
-    /* Asked before any fd is made: a closed fd 2 would be reused below. */
-    bool stderr_open = fcntl(STDERR_FILENO, F_GETFD) >= 0;
     cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = s_arena_alloc, .free_fn = s_arena_free});
     prctl(PR_SET_NAME, "arbor-forksrv");
     sigset_t mask;
@@ -904,7 +901,6 @@ static void __attribute__((noreturn)) s_server_main(int sock, pid_t supervisor,
     if (!s)
         _exit(1);
     s->sock = sock;
-    s->stderr_open = stderr_open;
     s->supervisor = supervisor;
     s->builtin = builtin;
     s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -113,7 +113,7 @@ int arbor_worker_phases(arbor_worker_t *w, const char *const *phases, size_t n)
             return -1;
         }
     long long now = (long long) s_mono_ms();
-    if (n == 1)
+    if (n == 1) /* a plain datagram, as before sequences: every supervisor reads it */
         return s_send(w, (size_t) snprintf(w->buf, sizeof w->buf,
                                            "{\"phase\":\"%s\",\"t_mono_ms\":%lld}", phases[0],
                                            now));

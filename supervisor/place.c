@@ -155,14 +155,21 @@ int place_spawn(place_t *self, tree_t *t, tree_node_t *n)
     return 0;
 }
 
+/* A request about the placed subtree to the supervisor running it
+ * ({"tree": its id there}): "cancel" or "status". The message id. */
+static int64_t s_ask(place_t *self, const tree_node_t *n, const char *type)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "tree", n->remote_tree);
+    return peer_send(self->peer, n->remote_sup, type, body, -1);
+}
+
 void place_cancel(place_t *self, tree_t *t, tree_node_t *n)
 {
     s_placement_t *p = s_find_node(self, t, n);
     if (!p || !p->spawned)
         return; /* not answered yet: cancelled when it is (NEV_PLACED) */
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "tree", n->remote_tree);
-    peer_send(self->peer, n->remote_sup, "cancel", body, -1);
+    s_ask(self, n, "cancel");
     p->deadline_ms = clk_now_ms() + s_bound_ms(n) + PLACE_SLACK_MS;
 }
 
@@ -205,11 +212,8 @@ static void s_poll_lost(place_t *self, s_placement_t *p, placepoll_verdict_t v, 
 {
     char why[600];
     s_poll_why(self, p, v, now_ms, why, sizeof why);
-    if (v == PLACEPOLL_SILENT) {
-        cJSON *body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "tree", s_node(p)->remote_tree);
-        peer_send(self->peer, s_node(p)->remote_sup, "cancel", body, -1);
-    }
+    if (v == PLACEPOLL_SILENT)
+        s_ask(self, s_node(p), "cancel");
     s_lost(self, p, why);
 }
 
@@ -217,10 +221,7 @@ static void s_poll_lost(place_t *self, s_placement_t *p, placepoll_verdict_t v, 
  * been lost, and by the answers whether its supervisor is still there. */
 static void s_poll(place_t *self, s_placement_t *p, int64_t now_ms)
 {
-    tree_node_t *n = s_node(p);
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "tree", n->remote_tree);
-    int64_t id = peer_send(self->peer, n->remote_sup, "status", body, -1);
+    int64_t id = s_ask(self, s_node(p), "status");
     p->poll_ms = now_ms + PLACE_POLL_MS;
     placepoll_verdict_t v = placepoll_sent(&p->poll, id, now_ms, s_expiry_ms(self));
     if (v != PLACEPOLL_WAIT)

@@ -172,15 +172,26 @@ static void s_publish_on(super_t *s, const tree_t *t, const char *kind, cJSON *b
     peer_send(s->peer, to, "event", body, -1);
 }
 
-/* Whether a phase or status event of t is wanted: someone listens on its
- * tree/ID topic (interest.h). Asked before the event is built: an
+/* Node n's phase or status event on tree/ID: {"kind": KIND, "path",
+ * KIND: value, "t_ms" (when >= 0), "incarnation" (after a restart)}.
+ * Built and sent only when someone listens there (interest.h): an
  * unwatched 1111-node cancel would build and drop ~5500 of them. */
-static bool s_watched(super_t *s, const tree_t *t)
+static void s_node_event(super_t *s, const tree_t *t, const tree_node_t *n, const char *kind,
+                         const char *value, int64_t t_ms)
 {
-    if (interest_wanted(s->interest, t->id))
-        return true;
-    s->events_unwatched++;
-    return false;
+    if (!interest_wanted(s->interest, t->id)) {
+        s->events_unwatched++;
+        return;
+    }
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "kind", kind);
+    cJSON_AddStringToObject(body, "path", n->path);
+    cJSON_AddStringToObject(body, kind, value);
+    if (t_ms >= 0)
+        cJSON_AddNumberToObject(body, "t_ms", (double) t_ms);
+    if (n->incarnation)
+        cJSON_AddNumberToObject(body, "incarnation", n->incarnation);
+    s_publish_on(s, t, "tree", body);
 }
 
 /* Record a phase that happened at mono_ms (CLOCK_MONOTONIC, one clock per
@@ -193,16 +204,7 @@ static void s_phase_at(super_t *s, tree_t *t, tree_node_t *n, phase_t ph, int64_
         mono_ms = now;
     int64_t t_ms = mono_ms - t->started_ms;
     tree_node_phase(n, ph, t_ms);
-    if (!s_watched(s, t))
-        return;
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "kind", "phase");
-    cJSON_AddStringToObject(body, "path", n->path);
-    cJSON_AddStringToObject(body, "phase", phase_name(ph));
-    cJSON_AddNumberToObject(body, "t_ms", (double) t_ms);
-    if (n->incarnation)
-        cJSON_AddNumberToObject(body, "incarnation", n->incarnation);
-    s_publish_on(s, t, "tree", body);
+    s_node_event(s, t, n, "phase", phase_name(ph), t_ms);
 }
 
 #define S_GUARANTEES_MAX (8 * sizeof(int)) /* one bit each in s->guarantees */
@@ -562,15 +564,7 @@ static void s_tell_child_exited(super_t *s, tree_t *t, tree_node_t *p, const tre
 /* Node n has its terminal status: tell its watchers, its parent, the tree. */
 static void s_after_settle(super_t *s, tree_t *t, tree_node_t *n)
 {
-    if (s_watched(s, t)) {
-        cJSON *body = cJSON_CreateObject();
-        cJSON_AddStringToObject(body, "kind", "status");
-        cJSON_AddStringToObject(body, "path", n->path);
-        cJSON_AddStringToObject(body, "status", status_name(n->status));
-        if (n->incarnation)
-            cJSON_AddNumberToObject(body, "incarnation", n->incarnation);
-        s_publish_on(s, t, "tree", body);
-    }
+    s_node_event(s, t, n, "status", status_name(n->status), -1);
     if (n->status == ST_FAILED || n->status == ST_KILLED || n->status == ST_LOST)
         log_node(ALOG_INFO, t->id, n->path, "tree %s: %s %s", t->id, n->path, status_name(n->status));
     tree_node_t *p = n->parent;

@@ -19,8 +19,8 @@ static const char *s_report_str(const cJSON *report, const char *key, char *out,
 {
     if (!cJSON_IsRaw(report))
         return env_str(report, key);
-    jscan_span_t v;
-    if (!jscan_member(report->valuestring, strlen(report->valuestring), key, &v) ||
+    jscan_span_t v; /* env_decode_raw checked the text: stop at the member */
+    if (!jscan_find(report->valuestring, strlen(report->valuestring), key, &v) ||
         v.kind != JSCAN_STRING)
         return NULL;
     jscan_string(&v, out, size);

@@ -133,10 +133,11 @@ env_t *env_decode_raw(const void *data, size_t len, const char *member, env_err_
 {
     const char *text = data;
     jscan_span_t body, raw;
-    /* One strict pass over the frame finds the body; a second over the body
-     * finds the member (the first occurrence: the one cJSON would read). */
+    /* One strict pass over the frame finds the body; a second over the body,
+     * valid as part of it, finds the member (the first occurrence: the one
+     * cJSON would read) and stops at its end. */
     if (!jscan_member(text, len, "body", &body) || body.kind != JSCAN_OBJECT ||
-        !jscan_member(body.start, body.len, member, &raw) || raw.kind != JSCAN_OBJECT)
+        !jscan_find(body.start, body.len, member, &raw) || raw.kind != JSCAN_OBJECT)
         return env_decode(data, len, err);
     /* The envelope without the member's value ({} in its place) is decoded
      * and checked as any other; then the text takes the placeholder's place. */

@@ -160,7 +160,10 @@ static bool s_literal(s_buf_t *b, const char *word, size_t n, jscan_kind_t kind,
     return true;
 }
 
-jscan_kind_t jscan(const char *text, size_t len, jscan_member_fn *fn, void *arg)
+/* jscan, which with stop set returns JSCAN_OBJECT as soon as a call of fn
+ * has made *stop true, reading no further. */
+static jscan_kind_t s_scan(const char *text, size_t len, jscan_member_fn *fn, void *arg,
+                           const bool *stop)
 {
     if (!text)
         return JSCAN_INVALID;
@@ -246,6 +249,8 @@ jscan_kind_t jscan(const char *text, size_t len, jscan_member_fn *fn, void *arg)
                         member_start = NULL;
                     }
                     fn(&key, &value, arg);
+                    if (stop && *stop)
+                        return JSCAN_OBJECT;
                 }
                 s_ws(&b);
                 if (b.p >= b.end)
@@ -284,6 +289,11 @@ jscan_kind_t jscan(const char *text, size_t len, jscan_member_fn *fn, void *arg)
             }
         }
     }
+}
+
+jscan_kind_t jscan(const char *text, size_t len, jscan_member_fn *fn, void *arg)
+{
+    return s_scan(text, len, fn, arg, NULL);
 }
 
 /* UTF-8 of code point cp into out (room for 4): its length. */
@@ -404,4 +414,10 @@ bool jscan_member(const char *text, size_t len, const char *name, jscan_span_t *
 {
     s_sought_t m = {.name = name, .value = value};
     return jscan(text, len, s_seek, &m) == JSCAN_OBJECT && m.found;
+}
+
+bool jscan_find(const char *text, size_t len, const char *name, jscan_span_t *value)
+{
+    s_sought_t m = {.name = name, .value = value};
+    return s_scan(text, len, s_seek, &m, &m.found) == JSCAN_OBJECT && m.found;
 }

@@ -38,6 +38,7 @@
 
 #include "broker.h"
 #include "clock.h"
+#include "jscan.h"
 #include "env.h"
 #include "head.h"
 #include "log.h"
@@ -298,6 +299,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strcmp(herr.code, "bad_json") != 0 &&
             (strcmp(herr.code, err.code) != 0 || strcmp(herr.message, err.message) != 0))
             s_die("head_read and env_decode refuse the same input for different reasons");
+    }
+    /* jscan_find, bounded by the frame on any input (the guard page), finds
+     * in a valid text what jscan_member finds, for each top-level name. */
+    if (jscan(frame, size, NULL, NULL) == JSCAN_OBJECT) {
+        static const char *names[] = {"v", "type", "to", "from", "id", "re", "body"};
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+            jscan_span_t m, f;
+            bool found = jscan_member(frame, size, names[i], &m);
+            if (jscan_find(frame, size, names[i], &f) != found ||
+                (found && (f.kind != m.kind || f.start != m.start || f.len != m.len)))
+                s_die("jscan_find and jscan_member disagree on a valid text");
+        }
+    } else {
+        jscan_span_t f;
+        (void) jscan_find(frame, size, "body", &f);
     }
     if (hrc == 0) {
         route_t r;

@@ -182,6 +182,38 @@ static void test_member_by_name(void **state)
     assert_false(jscan_member("{\"a\":1", 6, "a", &v)); /* not one JSON text */
 }
 
+/* jscan_find: the member jscan_member finds in a valid text, read no
+ * further than it; nothing from text that is not valid up to the member. */
+static void test_find_stops_at_the_member(void **state)
+{
+    (void) state;
+    jscan_span_t v, w;
+    const char *text = "{\"a\":{\"b\":1},\"st\\u0061tus\":\"ok\",\"status\":\"late\","
+                       "\"k\\u0000x\":2,\"r\":[1,{\"x\":[]}]}";
+    const char *names[] = {"a", "status", "k", "r", "b", "zz"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        bool found = jscan_member(text, strlen(text), names[i], &v);
+        assert_int_equal(jscan_find(text, strlen(text), names[i], &w), found);
+        if (found) {
+            assert_int_equal(w.kind, v.kind);
+            assert_ptr_equal(w.start, v.start);
+            assert_int_equal(w.len, v.len);
+        }
+    }
+    /* What follows the member is not read: a report's status in front of
+     * half a megabyte is found at once (and garbage after it is not seen). */
+    const char *head = "{\"tree\":\"t\",\"status\":\"cancelled\",\"root\":{\"unfinished";
+    assert_true(jscan_find(head, strlen(head), "status", &w));
+    assert_memory_equal(w.start, "cancelled", 9);
+    assert_false(jscan_member(head, strlen(head), "status", &w));
+    /* Invalid before the member, or the member itself cut: not found. */
+    assert_false(jscan_find("{\"a\":01,\"s\":1}", 14, "s", &w));
+    assert_false(jscan_find("{\"s\":\"ab", 9, "s", &w));
+    assert_false(jscan_find("{\"s\":[1,2", 10, "s", &w));
+    assert_false(jscan_find("[{\"s\":1}]", 9, "s", &w)); /* not an object */
+    assert_false(jscan_find(NULL, 0, "s", &w));
+}
+
 /* Strings are read a word at a time: a special byte at any position of a
  * word is found, and every other byte passes. */
 static void test_string_runs(void **state)
@@ -401,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_members),
         cmocka_unit_test(test_member_by_name),
+        cmocka_unit_test(test_find_stops_at_the_member),
         cmocka_unit_test(test_string_runs),
         cmocka_unit_test(test_strings_and_numbers),
         cmocka_unit_test(test_head_reads_an_envelope),

@@ -163,7 +163,7 @@ static bool s_literal(s_buf_t *b, const char *word, size_t n, jscan_kind_t kind,
 /* jscan, which with stop set returns JSCAN_OBJECT as soon as a call of fn
  * has made *stop true, reading no further. */
 static jscan_kind_t s_scan(const char *text, size_t len, jscan_member_fn *fn, void *arg,
-                           const bool *stop)
+                           const bool *stop, bool elements)
 {
     if (!text)
         return JSCAN_INVALID;
@@ -179,6 +179,8 @@ static jscan_kind_t s_scan(const char *text, size_t len, jscan_member_fn *fn, vo
         /* A value at b.p. */
         if (b.p >= b.end)
             return JSCAN_INVALID;
+        if (depth == 1 && (*b.p == '{' || *b.p == '['))
+            member_start = b.p; /* a member or element that is a container */
         bool opened = false;
         switch (*b.p) {
         case '{':
@@ -240,7 +242,7 @@ static jscan_kind_t s_scan(const char *text, size_t len, jscan_member_fn *fn, vo
         } else {
             for (;;) {
                 /* A value at depth `depth` is complete. */
-                if (depth == 1 && top == JSCAN_OBJECT && fn) {
+                if (depth == 1) {
                     if (member_start) { /* it was a container: its whole text */
                         value = (jscan_span_t){.kind = *member_start == '{' ? JSCAN_OBJECT
                                                                            : JSCAN_ARRAY,
@@ -248,9 +250,11 @@ static jscan_kind_t s_scan(const char *text, size_t len, jscan_member_fn *fn, vo
                                                .len = (size_t) (b.p - member_start)};
                         member_start = NULL;
                     }
-                    fn(&key, &value, arg);
-                    if (stop && *stop)
-                        return JSCAN_OBJECT;
+                    if (fn && (top == JSCAN_OBJECT || elements)) {
+                        fn(top == JSCAN_OBJECT ? &key : NULL, &value, arg);
+                        if (stop && *stop)
+                            return top;
+                    }
                 }
                 s_ws(&b);
                 if (b.p >= b.end)
@@ -282,18 +286,20 @@ static jscan_kind_t s_scan(const char *text, size_t len, jscan_member_fn *fn, vo
                 return JSCAN_INVALID;
             b.p++;
             s_ws(&b);
-            if (depth == 1) {
+            if (depth == 1)
                 key = k;
-                if (b.p < b.end && (*b.p == '{' || *b.p == '['))
-                    member_start = b.p;
-            }
         }
     }
 }
 
 jscan_kind_t jscan(const char *text, size_t len, jscan_member_fn *fn, void *arg)
 {
-    return s_scan(text, len, fn, arg, NULL);
+    return s_scan(text, len, fn, arg, NULL, false);
+}
+
+jscan_kind_t jscan_each(const char *text, size_t len, jscan_member_fn *fn, void *arg)
+{
+    return s_scan(text, len, fn, arg, NULL, true);
 }
 
 /* UTF-8 of code point cp into out (room for 4): its length. */
@@ -419,5 +425,5 @@ bool jscan_member(const char *text, size_t len, const char *name, jscan_span_t *
 bool jscan_find(const char *text, size_t len, const char *name, jscan_span_t *value)
 {
     s_sought_t m = {.name = name, .value = value};
-    return s_scan(text, len, s_seek, &m, &m.found) == JSCAN_OBJECT && m.found;
+    return s_scan(text, len, s_seek, &m, &m.found, false) == JSCAN_OBJECT && m.found;
 }

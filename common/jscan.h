@@ -45,7 +45,8 @@ typedef struct {
     bool escaped;      /* strings: at least one backslash escape inside */
 } jscan_span_t;
 
-/* One member of the top-level object: key (a string span) and value. */
+/* One member of the top-level object: key (a string span) and value; or,
+ * for jscan_each, one element of the top-level array: key NULL. */
 typedef void(jscan_member_fn)(const jscan_span_t *key, const jscan_span_t *value, void *arg);
 
 /* Validate text[0..len) as one JSON text and return the kind of its value,
@@ -53,6 +54,10 @@ typedef void(jscan_member_fn)(const jscan_span_t *key, const jscan_span_t *value
  * for each of its members in order, as they are read: an invalid text may
  * have reported some members before it turned out invalid. */
 jscan_kind_t jscan(const char *text, size_t len, jscan_member_fn *fn, void *arg);
+
+/* jscan that also hands over the elements of a top-level array, with key
+ * NULL (the members of an object come with their key, as in jscan). */
+jscan_kind_t jscan_each(const char *text, size_t len, jscan_member_fn *fn, void *arg);
 
 /* The string a valid string span stands for, as cJSON decodes it (escapes
  * resolved, \u escapes as UTF-8) and as C reads it: up to its first NUL.

@@ -130,7 +130,10 @@ static void s_collect(const jscan_span_t *key, const jscan_span_t *value, void *
 {
     s_seen_t *s = arg;
     assert_true(s->n < 8);
-    snprintf(s->keys[s->n], sizeof s->keys[0], "%.*s", (int) key->len, key->start);
+    if (key)
+        snprintf(s->keys[s->n], sizeof s->keys[0], "%.*s", (int) key->len, key->start);
+    else
+        snprintf(s->keys[s->n], sizeof s->keys[0], "(element)");
     s->kinds[s->n] = value->kind;
     snprintf(s->values[s->n], sizeof s->values[0], "%.*s", (int) value->len, value->start);
     s->n++;
@@ -159,6 +162,34 @@ static void test_members(void **state)
     s = (s_seen_t){0};
     assert_int_equal(jscan("[{\"a\":1}]", 9, s_collect, &s), JSCAN_ARRAY);
     assert_int_equal(s.n, 0);
+}
+
+/* jscan_each: an object's members as jscan gives them, an array's
+ * elements (containers whole, nothing from inside them), key NULL. */
+static void test_each_element(void **state)
+{
+    (void) state;
+    const char *text = "[1, {\"a\":[2]}, \"s\", [], {}, [[3]], null, true]";
+    s_seen_t s = {0};
+    assert_int_equal(jscan_each(text, strlen(text), s_collect, &s), JSCAN_ARRAY);
+    const char *values[] = {"1", "{\"a\":[2]}", "s", "[]", "{}", "[[3]]", "null", "true"};
+    jscan_kind_t kinds[] = {JSCAN_NUMBER, JSCAN_OBJECT, JSCAN_STRING, JSCAN_ARRAY,
+                            JSCAN_OBJECT, JSCAN_ARRAY,  JSCAN_NULL,   JSCAN_TRUE};
+    assert_int_equal(s.n, 8);
+    for (int i = 0; i < 8; i++) {
+        assert_string_equal(s.keys[i], "(element)");
+        assert_int_equal(s.kinds[i], kinds[i]);
+        assert_string_equal(s.values[i], values[i]);
+    }
+    s = (s_seen_t){0};
+    assert_int_equal(jscan_each("{\"k\":[1]}", 9, s_collect, &s), JSCAN_OBJECT);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.keys[0], "k");
+    assert_string_equal(s.values[0], "[1]");
+    s = (s_seen_t){0};
+    assert_int_equal(jscan_each("[]", 2, s_collect, &s), JSCAN_ARRAY);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(jscan_each("[1,]", 4, NULL, NULL), JSCAN_INVALID);
 }
 
 /* jscan_member: the first member of that name, keys as cJSON reads them. */
@@ -433,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_members),
         cmocka_unit_test(test_member_by_name),
+        cmocka_unit_test(test_each_element),
         cmocka_unit_test(test_find_stops_at_the_member),
         cmocka_unit_test(test_string_runs),
         cmocka_unit_test(test_strings_and_numbers),

@@ -1,6 +1,5 @@
 #include "builtin.h"
 
-#include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,32 +10,37 @@
 #include "arbor_worker.h"
 #include "clock.h"
 #include "link.h"
+#include "payload.h"
 
 typedef struct {
-    cJSON *payload; /* owns spec, run, path */
     arbor_worker_t *w; /* the notify fd (link.h), as any worker uses it */
-    const cJSON *spec;
-    const char *run;
+    pl_t spec;         /* a span of the payload, in this child's copy of it */
+    char run[16];
+    char in[16];       /* "hang": the phase it hangs in */
     bool has_children;
     bool children_exited;
-    const char *path;
+    char *path;
     const char *phase; /* the last phase reported: an error happens in it */
 } s_node_t;
 
-static int64_t s_num(const cJSON *spec, const char *key, int64_t fallback)
+static int64_t s_num(const pl_t *spec, const char *key, int64_t fallback)
 {
-    const cJSON *v = cJSON_GetObjectItem(spec, key);
-    return cJSON_IsNumber(v) ? (int64_t) v->valuedouble : fallback;
+    double v;
+    return pl_num(spec, key, &v) ? (int64_t) v : fallback;
 }
 
-static int s_signal_of(const cJSON *spec)
+static int s_signal_of(const pl_t *spec)
 {
-    const cJSON *v = cJSON_GetObjectItem(spec, "signal");
-    if (cJSON_IsNumber(v))
-        return (int) v->valuedouble;
-    const char *name = cJSON_GetStringValue(v);
-    if (!name)
+    pl_t v;
+    char buf[16];
+    if (!pl_get(spec, "signal", &v))
         return SIGSEGV;
+    if (v.kind == JSCAN_NUMBER)
+        return (int) jscan_number(&v);
+    if (v.kind != JSCAN_STRING)
+        return SIGSEGV;
+    jscan_string(&v, buf, sizeof buf);
+    const char *name = buf;
     if (strncmp(name, "SIG", 3) == 0)
         name += 3;
     for (int s = 1; s < NSIG; s++)
@@ -99,14 +103,15 @@ static void s_write_all(int fd, size_t bytes)
 
 static void s_report_error(s_node_t *n, const char *default_type)
 {
-    const cJSON *e = cJSON_GetObjectItem(n->spec, "error");
-    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(e, "type"));
-    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
+    pl_t e, type_v, msg_v;
+    bool has_e = pl_get(&n->spec, "error", &e);
+    char *type = has_e && pl_get(&e, "type", &type_v) ? pl_dup(&type_v) : NULL;
+    char *msg = has_e && pl_get(&e, "message", &msg_v) ? pl_dup(&msg_v) : NULL;
     char fallback[200];
     snprintf(fallback, sizeof fallback, "%s failed as its spec says (run: %s)", n->path, n->run);
-    type = type ? type : default_type;
-    msg = msg ? msg : fallback;
-    arbor_worker_error(n->w, type, msg, NULL);
+    arbor_worker_error(n->w, type ? type : default_type, msg ? msg : fallback, NULL);
+    free(type);
+    free(msg);
 }
 
 /* The node's teardown, in the contract's phase order. Parents exit only
@@ -130,8 +135,7 @@ static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, in
         burst[k++] = "children_exited";
     }
     burst[k++] = "cleanup";
-    const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(n->spec, "in"));
-    if (strcmp(n->run, "hang") == 0 && in && strcmp(in, "cleanup") == 0) {
+    if (strcmp(n->run, "hang") == 0 && strcmp(n->in, "cleanup") == 0) {
         s_phases(n, burst, k);
         for (;;)
             pause(); /* stuck in cleanup: only SIGKILL ends it */
@@ -139,7 +143,7 @@ static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, in
     burst[k++] = "exiting";
     s_phases(n, burst, k);
     arbor_worker_close(&n->w);
-    cJSON_Delete(n->payload);
+    free(n->path);
     /* _exit, not exit: a fork of the fork-server must not run its atexit
      * handlers and library destructors, nor flush a second time what its
      * stdio held at the fork. No fflush either: builtins write only with
@@ -151,32 +155,31 @@ static void __attribute__((noreturn)) s_teardown(s_node_t *n, bool cancelled, in
 
 void builtin_run(const char *payload_text, size_t len)
 {
-    cJSON *payload = cJSON_ParseWithLength(payload_text, len);
     s_node_t n = {0};
-    n.payload = payload;
-    n.spec = cJSON_GetObjectItem(payload, "spec");
-    n.run = cJSON_GetStringValue(cJSON_GetObjectItem(n.spec, "run"));
-    if (!n.run)
-        n.run = "supervise";
-    n.path = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "path"));
-    n.has_children = cJSON_IsTrue(cJSON_GetObjectItem(payload, "has_children"));
-    n.w = arbor_worker_open_fd(LINK_FD);
+    pl_t payload, path_v;
+    bool ok = pl_parse(payload_text, len, &payload) && pl_get(&payload, "spec", &n.spec) &&
+              n.spec.kind == JSCAN_OBJECT && pl_get(&payload, "path", &path_v) &&
+              (n.path = pl_dup(&path_v));
+    if (!pl_str(&n.spec, "run", n.run, sizeof n.run))
+        snprintf(n.run, sizeof n.run, "supervise");
+    pl_str(&n.spec, "in", n.in, sizeof n.in);
+    n.has_children = pl_is(&payload, "has_children", JSCAN_TRUE);
+    n.w = ok ? arbor_worker_open_fd(LINK_FD) : NULL;
     n.phase = "spawned";
-    if (!n.spec || !n.path || !n.w) {
+    if (!ok || !n.w) {
         fprintf(stderr, "arbor worker: unusable spawn payload\n");
         _exit(126);
     }
-    const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(n.spec, "in"));
-    bool hang_running = strcmp(n.run, "hang") == 0 && (!in || strcmp(in, "running") == 0);
+    bool hang_running = strcmp(n.run, "hang") == 0 && (!*n.in || strcmp(n.in, "running") == 0);
     if (strcmp(n.run, "hang") == 0)
         signal(SIGTERM, SIG_IGN); /* the misbehaviour under test: only SIGKILL ends it */
     s_phase(&n, "ready");
     s_phase(&n, "running");
 
     int64_t start = clk_now_ms();
-    int64_t after = s_num(n.spec, "after_ms", 0);
+    int64_t after = s_num(&n.spec, "after_ms", 0);
     if (strcmp(n.run, "sleep") == 0) {
-        int64_t ms = s_num(n.spec, "ms", -1);
+        int64_t ms = s_num(&n.spec, "ms", -1);
         int ev = s_wait(&n, ms < 0 ? -1 : start + ms, true);
         while (ev == ARBOR_EV_CHILDREN_EXITED)
             ev = s_wait(&n, ms < 0 ? -1 : start + ms, true);
@@ -190,18 +193,18 @@ void builtin_run(const char *payload_text, size_t len)
         if (ev == ARBOR_EV_CANCEL)
             s_teardown(&n, true, 0);
         if (strcmp(n.run, "crash") == 0) {
-            int sig = s_signal_of(n.spec);
+            int sig = s_signal_of(&n.spec);
             signal(sig, SIG_DFL);
             raise(sig);
             abort(); /* a signal whose default is to continue: still a crash */
         }
         if (strcmp(n.run, "flood") == 0) {
-            size_t bytes = (size_t) s_num(n.spec, "bytes", 8 << 20);
+            size_t bytes = (size_t) s_num(&n.spec, "bytes", 8 << 20);
             s_write_all(1, bytes);
             s_write_all(2, bytes);
         }
         if (strcmp(n.run, "exit") == 0)
-            s_teardown(&n, false, (int) s_num(n.spec, "code", 0));
+            s_teardown(&n, false, (int) s_num(&n.spec, "code", 0));
         s_report_error(&n, strcmp(n.run, "flood") == 0 ? "FloodFailure" : "Failure");
         s_teardown(&n, false, 1);
     }

@@ -1,11 +1,9 @@
 #include "fsrv.h"
 
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
-#include <grp.h>
+#include <grp.h> /* setgroups */
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,36 +24,8 @@
 #include "contain.h"
 #include "link.h"
 #include "log.h"
+#include "payload.h"
 #include "ptree.h"
-
-/* ---- cJSON's memory: one small arena ---------------------------------------- */
-
-/* After each fork every page the fork-server writes is copied first (a
- * page fault each). glibc's malloc spreads one payload's parse over the
- * pages of several size bins; this arena keeps it in the fewest, and its
- * frees write nothing. Reset before each request, when no cJSON object
- * is alive (the payload is deleted before s_spawn returns); what does not
- * fit comes from malloc. A child keeps using its own copy. */
-static char s_arena[32768] __attribute__((aligned(16)));
-static size_t s_arena_used;
-
-static void *s_arena_alloc(size_t n)
-{
-    n = (n + 15) & ~(size_t) 15;
-    if (n <= sizeof s_arena - s_arena_used) {
-        void *p = s_arena + s_arena_used;
-        s_arena_used += n;
-        return p;
-    }
-    return malloc(n);
-}
-
-static void s_arena_free(void *p)
-{
-    if ((char *) p >= s_arena && (char *) p < s_arena + sizeof s_arena)
-        return;
-    free(p);
-}
 
 /* ---- the server ----------------------------------------------------------- */
 
@@ -210,9 +180,13 @@ static void s_child_fail(int status_fd, int err, const char *hint, const char *f
     _exit(127);
 }
 
-/* In the child, once its fds are in place: the spec's "rlimits" (checked
- * by spec.c), soft = hard. Failures go to status_fd (exec'd) or stderr. */
-static void s_child_rlimits(const cJSON *spec, int status_fd, const char *prog)
+/* One member of "rlimits" (name: number), set in the child. */
+typedef struct {
+    int status_fd;
+    const char *prog;
+} s_rlimits_t;
+
+static void s_child_rlimit(const jscan_span_t *key, const jscan_span_t *value, void *arg)
 {
     static const struct {
         const char *name;
@@ -220,16 +194,21 @@ static void s_child_rlimits(const cJSON *spec, int status_fd, const char *prog)
     } map[] = {{"as", RLIMIT_AS},         {"core", RLIMIT_CORE},     {"cpu", RLIMIT_CPU},
                {"data", RLIMIT_DATA},     {"fsize", RLIMIT_FSIZE},   {"memlock", RLIMIT_MEMLOCK},
                {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},   {"stack", RLIMIT_STACK}};
-    const cJSON *r;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItem(spec, "rlimits"))
+    const s_rlimits_t *a = arg;
+    int status_fd = a->status_fd;
+    const char *prog = a->prog;
+    char name[16];
+    if (!key || value->kind != JSCAN_NUMBER)
+        return; /* spec.c let no such through */
+    jscan_string(key, name, sizeof name);
+    double limit = jscan_number(value);
     {
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-            if (strcmp(r->string, map[i].name) != 0)
+            if (strcmp(name, map[i].name) != 0)
                 continue;
-            struct rlimit lim = {(rlim_t) r->valuedouble, (rlim_t) r->valuedouble};
+            struct rlimit lim = {(rlim_t) limit, (rlim_t) limit};
             if (setrlimit(map[i].resource, &lim) != 0)
-                s_child_fail(status_fd, errno, NULL, "setrlimit rlimits.%s=%.0f", r->string,
-                             r->valuedouble);
+                s_child_fail(status_fd, errno, NULL, "setrlimit rlimits.%s=%.0f", name, limit);
             if (map[i].resource != RLIMIT_NOFILE || status_fd < 0)
                 continue;
             /* A program must be able to open something (a dynamic one, its
@@ -247,11 +226,21 @@ static void s_child_rlimits(const cJSON *spec, int status_fd, const char *prog)
                          "rlimits.nofile=%.0f too low: no descriptor is left beyond stdin, "
                          "stdout and stderr, so it could not open any file, not even its "
                          "shared libraries",
-                         r->valuedouble);
+                         limit);
                 s_child_fail(status_fd, EMFILE, hint, "exec %s", prog);
             }
         }
     }
+}
+
+/* In the child, once its fds are in place: the spec's "rlimits" (checked
+ * by spec.c), soft = hard. Failures go to status_fd (exec'd) or stderr. */
+static void s_child_rlimits(const pl_t *spec, int status_fd, const char *prog)
+{
+    pl_t rlimits;
+    s_rlimits_t a = {status_fd, prog};
+    if (pl_get(spec, "rlimits", &rlimits))
+        pl_each(&rlimits, s_child_rlimit, &a);
 }
 
 /* execvp without its fallback of running a file that is not a valid
@@ -288,30 +277,42 @@ static int s_execvp(const char *file, char *const argv[])
     return denied ? EACCES : ENOENT;
 }
 
-/* "user"/"group" as an id: a JSON number or a string of digits. */
-static bool s_numeric_id(const cJSON *v, unsigned long *out)
+/* The supplementary groups of "creds", in the child (never freed: it execs). */
+typedef struct {
+    gid_t *v;
+    size_t n, cap;
+    bool failed;
+} s_gids_t;
+
+static void s_gid_add(const jscan_span_t *key, const jscan_span_t *value, void *arg)
 {
-    if (cJSON_IsNumber(v)) {
-        *out = (unsigned long) v->valuedouble;
-        return true;
+    (void) key;
+    s_gids_t *g = arg;
+    if (value->kind != JSCAN_NUMBER || g->failed)
+        return;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 16;
+        gid_t *grown = realloc(g->v, cap * sizeof *grown);
+        if (!grown) {
+            g->failed = true;
+            return;
+        }
+        g->v = grown;
+        g->cap = cap;
     }
-    const char *p = cJSON_GetStringValue(v);
-    if (!p || !*p || strspn(p, "0123456789") != strlen(p))
-        return false;
-    *out = strtoul(p, NULL, 10);
-    return true;
+    g->v[g->n++] = (gid_t) jscan_number(value);
 }
 
 /* In an exec'd child, before the exec: the exec options of the spec
  * (checked by supervisor/spec.c): "env_inherit": false starts from an
- * empty environment; "group" and "user" drop privileges (setgroups or
- * initgroups, setgid, setuid: in that order, while still allowed);
+ * empty environment; "group" and "user", as the ids the supervisor
+ * resolved (the payload's "creds", supervisor/creds.h), drop privileges
+ * (setgroups, setgid, setuid: in that order, while still allowed);
  * "cwd" is entered last, as the user the program runs as. 0, or an errno
  * with the failed step in what. */
-static int s_exec_setup(const cJSON *spec, char *what, size_t size)
+static int s_exec_setup(const pl_t *payload, const pl_t *spec, char *what, size_t size)
 {
-    const cJSON *inherit = cJSON_GetObjectItem(spec, "env_inherit");
-    if (cJSON_IsFalse(inherit)) {
+    if (pl_is(spec, "env_inherit", JSCAN_FALSE)) {
         /* arbor's own variables stay (the broker, CURVE keys for
          * libarbor_worker): the program's environment is arbor's, not the
          * supervisor's. putenv keeps the strings: they live until exec. */
@@ -327,42 +328,24 @@ static int s_exec_setup(const cJSON *spec, char *what, size_t size)
             if (keep[k])
                 putenv(keep[k]);
     }
-    const cJSON *user = cJSON_GetObjectItem(spec, "user");
-    const cJSON *group = cJSON_GetObjectItem(spec, "group");
-    unsigned long id;
-    struct passwd *pw = NULL;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    if (user) {
-        errno = 0;
-        pw = s_numeric_id(user, &id) ? getpwuid((uid_t) id) : getpwnam(user->valuestring);
-        if (!pw && !s_numeric_id(user, &id)) {
-            snprintf(what, size, "user \"%s\" does not exist", user->valuestring);
-            return errno ? errno : ENOENT;
+    /* "user" and "group" come resolved to numbers (supervisor/creds.h):
+     * no name is looked up in this static program. */
+    pl_t creds, groups_v;
+    double v;
+    if (pl_get(payload, "creds", &creds)) {
+        if (pl_num(&creds, "errno", &v)) {
+            pl_str(&creds, "what", what, size);
+            return (int) v;
         }
-        uid = pw ? pw->pw_uid : (uid_t) id;
-        gid = pw ? pw->pw_gid : 0;
-        if (!pw && !group) {
-            snprintf(what, size, "user %lu has no passwd entry: give \"group\" too", id);
-            return ENOENT;
+        s_gids_t gids = {0};
+        if (pl_get(&creds, "groups", &groups_v))
+            pl_each(&groups_v, s_gid_add, &gids);
+        gid_t gid = pl_num(&creds, "gid", &v) ? (gid_t) v : 0;
+        if (gids.failed) {
+            snprintf(what, size, "the supplementary groups");
+            return ENOMEM;
         }
-    }
-    if (group) {
-        struct group *gr = NULL;
-        errno = 0;
-        if (s_numeric_id(group, &id)) {
-            gid = (gid_t) id;
-        } else if ((gr = getgrnam(group->valuestring))) {
-            gid = gr->gr_gid;
-        } else {
-            snprintf(what, size, "group \"%s\" does not exist", group->valuestring);
-            return errno ? errno : ENOENT;
-        }
-    }
-    if (user || group) {
-        /* Supplementary groups: the user's own, else none but gid. */
-        int rc = pw && user ? initgroups(pw->pw_name, gid) : setgroups(1, &gid);
-        if (rc != 0) {
+        if (setgroups(gids.n, gids.v) != 0) {
             snprintf(what, size, "setgroups for gid %lu", (unsigned long) gid);
             return errno;
         }
@@ -370,19 +353,27 @@ static int s_exec_setup(const cJSON *spec, char *what, size_t size)
             snprintf(what, size, "setgid %lu", (unsigned long) gid);
             return errno;
         }
-    }
-    if (user) {
-        if (setuid(uid) != 0) {
-            snprintf(what, size, "setuid %lu", (unsigned long) uid);
-            return errno;
+        if (pl_num(&creds, "uid", &v)) {
+            if (setuid((uid_t) v) != 0) {
+                snprintf(what, size, "setuid %lu", (unsigned long) v);
+                return errno;
+            }
+            /* as login(1) and systemd's User= do; "env" may override */
+            pl_t home_v, name_v;
+            char *home = pl_get(&creds, "home", &home_v) ? pl_dup(&home_v) : NULL;
+            char *name = pl_get(&creds, "name", &name_v) ? pl_dup(&name_v) : NULL;
+            if (home)
+                setenv("HOME", home, 1);
+            if (name) {
+                setenv("USER", name, 1);
+                setenv("LOGNAME", name, 1);
+            }
+            free(home);
+            free(name);
         }
-        if (pw) { /* as login(1) and systemd's User= do; "env" may override */
-            setenv("HOME", pw->pw_dir, 1);
-            setenv("USER", pw->pw_name, 1);
-            setenv("LOGNAME", pw->pw_name, 1);
-        }
     }
-    const char *cwd = cJSON_GetStringValue(cJSON_GetObjectItem(spec, "cwd"));
+    pl_t cwd_v;
+    char *cwd = pl_get(spec, "cwd", &cwd_v) ? pl_dup(&cwd_v) : NULL;
     if (cwd && chdir(cwd) != 0) {
         snprintf(what, size, "cwd \"%s\"", cwd);
         return errno;
@@ -393,39 +384,79 @@ static int s_exec_setup(const cJSON *spec, char *what, size_t size)
 /* In the child: exec the user's program with its env and ARBOR_ vars; on
  * failure the step and errno go back through status_fd (CLOEXEC: a
  * successful exec closes it, the fork-server reads EOF). */
-static void s_child_exec(const cJSON *payload, int status_fd)
+/* argv of the spec, decoded (the strings of "argv", in order). */
+typedef struct {
+    char **v;
+    size_t n, cap;
+    bool failed;
+} s_argv_t;
+
+static void s_argv_add(const jscan_span_t *key, const jscan_span_t *value, void *arg)
 {
-    const cJSON *spec = cJSON_GetObjectItem(payload, "spec");
-    const cJSON *argv_json = cJSON_GetObjectItem(spec, "argv");
-    int argc = cJSON_GetArraySize(argv_json);
-    char **argv = calloc((size_t) argc + 1, sizeof *argv);
-    if (!argv || argc < 1)
-        s_child_fail(status_fd, argv ? EINVAL : ENOMEM, NULL, "exec: argv");
-    for (int i = 0; i < argc; i++)
-        argv[i] = cJSON_GetArrayItem(argv_json, i)->valuestring;
+    (void) key;
+    s_argv_t *a = arg;
+    char *word = pl_dup(value);
+    if (a->n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 8;
+        char **grown = realloc(a->v, cap * sizeof *grown);
+        if (!grown) {
+            a->failed = true;
+            return;
+        }
+        a->v = grown;
+        a->cap = cap;
+    }
+    a->failed |= !word;
+    a->v[a->n++] = word;
+    a->v[a->n] = NULL;
+}
+
+/* One member of "env" (name: string), set in the child. */
+static void s_env_set(const jscan_span_t *key, const jscan_span_t *value, void *arg)
+{
+    (void) arg;
+    char *name = key ? pl_dup(key) : NULL, *text = pl_dup(value);
+    if (name && text)
+        setenv(name, text, 1);
+    free(name);
+    free(text);
+}
+
+static void s_child_exec(const pl_t *payload, int status_fd)
+{
+    pl_t spec, argv_v;
+    s_argv_t argv = {0};
+    if (pl_get(payload, "spec", &spec) && pl_get(&spec, "argv", &argv_v))
+        pl_each(&argv_v, s_argv_add, &argv);
+    if (argv.failed || argv.n < 1)
+        s_child_fail(status_fd, argv.failed ? ENOMEM : EINVAL, NULL, "exec: argv");
     char what[200];
-    int err = s_exec_setup(spec, what, sizeof what);
+    int err = s_exec_setup(payload, &spec, what, sizeof what);
     if (err)
         s_child_fail(status_fd, err, NULL, "%s", what);
-    const cJSON *e;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItem(spec, "env")) setenv(e->string, e->valuestring, 1);
+    pl_t env;
+    if (pl_get(&spec, "env", &env))
+        pl_each(&env, s_env_set, NULL);
     static const char *vars[][2] = {{"ARBOR_BROKER", "broker"},   {"ARBOR_TREE", "tree"},
                                     {"ARBOR_NODE", "path"},       {"ARBOR_WORKER", "worker"},
                                     {"ARBOR_SUPERVISOR", "supervisor"}};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(payload, vars[i][1]));
-        if (v)
-            setenv(vars[i][0], v, 1);
+        pl_t v;
+        char *text = pl_get(payload, vars[i][1], &v) ? pl_dup(&v) : NULL;
+        if (text)
+            setenv(vars[i][0], text, 1);
+        free(text);
     }
+    char **args = argv.v;
     setenv(LINK_ENV, "3", 1); /* the notify fd (link.h) */
     /* The supervisor's secret key stays with the supervisor: a worker
      * reports over its notify fd and never needs the broker. */
     unsetenv("ARBOR_CURVE_CERT");
-    s_child_rlimits(spec, status_fd, argv[0]);
-    err = s_execvp(argv[0], argv);
+    s_child_rlimits(&spec, status_fd, args[0]);
+    err = s_execvp(args[0], args);
     s_child_fail(status_fd, err,
                  err == ENOEXEC ? "not a format this kernel runs, and no #! line" : NULL,
-                 "exec %s", argv[0]);
+                 "exec %s", args[0]);
 }
 
 /* The text of a child's failure: "exec /x: ENOEXEC (Exec format error)". */
@@ -570,21 +601,20 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         s_reply_failed(s, req, EDEADLK, "fork-server is not single-threaded");
         return;
     }
-    s_arena_used = 0; /* nothing of the last request's parse is alive */
-    cJSON *payload = cJSON_ParseWithLength(s->payload, len);
-    const cJSON *spec = cJSON_GetObjectItem(payload, "spec");
-    bool is_exec = cJSON_IsString(cJSON_GetObjectItem(spec, "run")) &&
-                   strcmp(cJSON_GetObjectItem(spec, "run")->valuestring, "exec") == 0;
-    if (!payload || !spec) {
-        cJSON_Delete(payload);
+    /* Only what the fork-server itself needs is read here; the child reads
+     * the rest from its copy of the buffer. */
+    pl_t payload, spec;
+    if (!pl_parse(s->payload, len, &payload) || !pl_get(&payload, "spec", &spec) ||
+        spec.kind != JSCAN_OBJECT) {
         s_reply_failed(s, req, EINVAL, "malformed spawn payload");
         return;
     }
+    char run[8];
+    bool is_exec = pl_str(&spec, "run", run, sizeof run) && strcmp(run, "exec") == 0;
     if (is_exec && s->npending == s->cappending) {
         size_t cap = s->cappending ? s->cappending * 2 : 64;
         s_pending_t *grown = realloc(s->pending, cap * sizeof *grown);
         if (!grown) {
-            cJSON_Delete(payload);
             s_reply_failed(s, req, ENOMEM, "fork-server pending table");
             return;
         }
@@ -595,7 +625,6 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         size_t cap = s->cap ? s->cap * 2 : 256;
         s_child_t *grown = realloc(s->children, cap * sizeof *grown);
         if (!grown) {
-            cJSON_Delete(payload);
             s_reply_failed(s, req, ENOMEM, "fork-server child table");
             return;
         }
@@ -607,7 +636,7 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
      * directory (exec, cgroup way). */
     int fd[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
     int *out = fd, *err = fd + 2, *status = fd + 4, *link = fd + 6, *join = fd + 8;
-    bool quiet = !is_exec && cJSON_IsFalse(cJSON_GetObjectItem(payload, "output"));
+    bool quiet = !is_exec && pl_is(&payload, "output", JSCAN_FALSE);
     uint32_t slot = 0;
     const char *step = "pipe2";
     bool ok = (quiet || (!pipe2(out, O_CLOEXEC) && !pipe2(err, O_CLOEXEC))) &&
@@ -620,7 +649,6 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
     if (!ok) {
         int e = errno;
         s_close_all(fd, 9);
-        cJSON_Delete(payload);
         s_reply_failed(s, req, e, step);
         return;
     }
@@ -650,19 +678,20 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
                 (sfd != 4 && dup3(sfd, 4, O_CLOEXEC) < 0))
                 s_child_fail(status[1], errno, NULL, "move the notify fd and exec status pipe");
             close_range(5, ~0U, 0);
-            s_child_exec(payload, 4);
+            s_child_exec(&payload, 4);
         }
         /* A builtin reports over its link, as fd 3 (LINK_FD). */
         if (link[1] != LINK_FD && dup3(link[1], LINK_FD, O_CLOEXEC) < 0)
             _exit(127);
         close_range(LINK_FD + 1, ~0U, 0);
-        s_child_rlimits(spec, -1, "");
+        s_child_rlimits(&spec, -1, "");
         s->builtin(s->payload, len);
         _exit(0);
     }
     int fork_errno = errno;
-    const char *tree = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "tree"));
-    const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "path"));
+    pl_t tree_v, path_v;
+    char *tree = is_exec && pl_get(&payload, "tree", &tree_v) ? pl_dup(&tree_v) : NULL;
+    char *path = is_exec && pl_get(&payload, "path", &path_v) ? pl_dup(&path_v) : NULL;
     /* The parent keeps only the read ends. */
     int child_ends[] = {out[1], err[1], status[1], link[1], *join};
     s_close_all(child_ends, 5);
@@ -670,7 +699,8 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         int mine[] = {out[0], err[0], status[0], link[0]};
         s_close_all(mine, 4);
         contain_abort(s->contain, slot);
-        cJSON_Delete(payload);
+        free(tree);
+        free(path);
         s_reply_failed(s, req, fork_errno, "fork");
         return;
     }
@@ -683,15 +713,18 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
         int mine[] = {out[0], err[0], status[0], link[0]};
         s_close_all(mine, 4);
         contain_abort(s->contain, slot);
-        cJSON_Delete(payload);
+        free(tree);
+        free(path);
         s_reply_failed(s, req, e, "pidfd_open");
         return;
     }
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     /* A worker from now on, for containment: a sweep while its verdict is
      * pending must not take it for an orphan of an ended node. */
-    if (contain_add(s->contain, pid, is_exec ? tree : NULL, is_exec ? path : NULL, slot) != 0)
+    if (contain_add(s->contain, pid, tree, path, slot) != 0)
         log_error("fork-server: out of memory: what %s starts is not contained", path ?: "?");
+    free(tree);
+    free(path);
     if (is_exec) {
         /* Its verdict comes later (s_pending_check): fork the next one now. */
         s_pending_t *p = &s->pending[s->npending++];
@@ -699,10 +732,8 @@ static void s_spawn(s_server_t *s, uint64_t req, size_t len)
                            .fds = {pidfd, out[0], err[0], link[0]},
                            .forked_at = forked_at,
                            .deadline = clk_now_ms() + FSRV_EXEC_DEADLINE_MS};
-        cJSON_Delete(payload);
         return;
     }
-    cJSON_Delete(payload);
     s_adopt_child(s, pid, req);
     fsrv_hdr_t hdr = {.type = FSRV_SPAWNED, .req = req, .pid = pid, .mono_ms = forked_at};
     int fds[FSRV_MAX_FDS] = {pidfd, out[0], err[0], link[0]};
@@ -887,7 +918,6 @@ static void __attribute__((noreturn)) s_server_main(int sock, pid_t supervisor,
                                                      fsrv_builtin_fn builtin)
 {
     log_init("arbor-forkserver", ALOG_INFO);
-    cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = s_arena_alloc, .free_fn = s_arena_free});
     prctl(PR_SET_NAME, "arbor-forksrv");
     sigset_t mask;
     sigemptyset(&mask);

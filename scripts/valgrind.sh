@@ -19,7 +19,9 @@ root=$(pwd)
 build=${ARBOR_VG_BUILD:-build-vg}
 
 # bootstrap.sh installs valgrind with everything else.
-scripts/bootstrap.sh "$build" -DCMAKE_BUILD_TYPE=Debug -DARBOR_SANITIZE=OFF
+# The fork-server dynamic: the pidfd shim below is an LD_PRELOAD.
+scripts/bootstrap.sh "$build" -DCMAKE_BUILD_TYPE=Debug -DARBOR_SANITIZE=OFF \
+    -DARBOR_STATIC_FORKSERVER=OFF
 
 logs=$root/$build/valgrind
 wrap=$root/$build/valgrind-bin

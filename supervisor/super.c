@@ -9,6 +9,7 @@
 #include "report.h"
 #include "super.h"
 #include "sweep.h"
+#include "creds.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -639,6 +640,11 @@ static char *s_payload(super_t *s, tree_t *t, tree_node_t *n)
     if (!run_writes_output(n->run))
         cJSON_AddFalseToObject(p, "output"); /* no pipes: see run_writes_output */
     cJSON_AddItemReferenceToObject(p, "spec", n->params);
+    if (n->run == RUN_EXEC) {
+        cJSON *creds = creds_resolve(n->params); /* ids, not names: creds.h */
+        if (creds)
+            cJSON_AddItemToObject(p, "creds", creds);
+    }
     char *text = cJSON_PrintUnformatted(p);
     cJSON_Delete(p);
     return text;

@@ -1,0 +1,103 @@
+#include "creds.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "user"/"group" as an id: a JSON number or a string of digits. */
+static bool s_numeric_id(const cJSON *v, unsigned long *out)
+{
+    if (cJSON_IsNumber(v)) {
+        *out = (unsigned long) v->valuedouble;
+        return true;
+    }
+    const char *p = cJSON_GetStringValue(v);
+    if (!p || !*p || strspn(p, "0123456789") != strlen(p))
+        return false;
+    *out = strtoul(p, NULL, 10);
+    return true;
+}
+
+static cJSON *s_failed(int err, const char *fmt, const char *name, unsigned long id)
+{
+    char what[300];
+    if (name)
+        snprintf(what, sizeof what, fmt, name);
+    else
+        snprintf(what, sizeof what, fmt, id);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "errno", err ? err : ENOENT);
+    cJSON_AddStringToObject(c, "what", what);
+    return c;
+}
+
+cJSON *creds_resolve(const cJSON *spec)
+{
+    const cJSON *user = cJSON_GetObjectItem(spec, "user");
+    const cJSON *group = cJSON_GetObjectItem(spec, "group");
+    if (!user && !group)
+        return NULL;
+    unsigned long id;
+    struct passwd *pw = NULL;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (user) {
+        bool numeric = s_numeric_id(user, &id);
+        errno = 0;
+        pw = numeric ? getpwuid((uid_t) id) : getpwnam(cJSON_GetStringValue(user));
+        if (!pw && !numeric)
+            return s_failed(errno, "user \"%s\" does not exist", cJSON_GetStringValue(user), 0);
+        uid = pw ? pw->pw_uid : (uid_t) id;
+        gid = pw ? pw->pw_gid : 0;
+        if (!pw && !group)
+            return s_failed(ENOENT, "user %lu has no passwd entry: give \"group\" too", NULL, id);
+    }
+    if (group) {
+        struct group *gr;
+        errno = 0;
+        if (s_numeric_id(group, &id))
+            gid = (gid_t) id;
+        else if ((gr = getgrnam(cJSON_GetStringValue(group))))
+            gid = gr->gr_gid;
+        else
+            return s_failed(errno, "group \"%s\" does not exist", cJSON_GetStringValue(group),
+                            0);
+    }
+    cJSON *c = cJSON_CreateObject();
+    if (user)
+        cJSON_AddNumberToObject(c, "uid", uid);
+    cJSON_AddNumberToObject(c, "gid", gid);
+    /* Supplementary groups: the user's own (as initgroups), else gid alone. */
+    cJSON *groups = cJSON_AddArrayToObject(c, "groups");
+    int n = 64;
+    gid_t *list = NULL;
+    if (pw && user) {
+        for (;;) {
+            gid_t *grown = realloc(list, (size_t) n * sizeof *list);
+            if (!grown)
+                break;
+            list = grown;
+            int want = n;
+            if (getgrouplist(pw->pw_name, gid, list, &want) >= 0) {
+                n = want;
+                break;
+            }
+            n = want > n ? want : n * 2;
+        }
+    }
+    if (list && pw && user)
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(groups, cJSON_CreateNumber(list[i]));
+    else
+        cJSON_AddItemToArray(groups, cJSON_CreateNumber(gid));
+    free(list);
+    if (pw && user) { /* as login(1) and systemd's User= do; "env" may override */
+        cJSON_AddStringToObject(c, "home", pw->pw_dir);
+        cJSON_AddStringToObject(c, "name", pw->pw_name);
+    }
+    return c;
+}

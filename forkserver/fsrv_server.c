@@ -196,39 +196,36 @@ static void s_child_rlimit(const jscan_span_t *key, const jscan_span_t *value, v
                {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},   {"stack", RLIMIT_STACK}};
     const s_rlimits_t *a = arg;
     int status_fd = a->status_fd;
-    const char *prog = a->prog;
     char name[16];
     if (!key || value->kind != JSCAN_NUMBER)
         return; /* spec.c let no such through */
     jscan_string(key, name, sizeof name);
     double limit = jscan_number(value);
-    {
-        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-            if (strcmp(name, map[i].name) != 0)
-                continue;
-            struct rlimit lim = {(rlim_t) limit, (rlim_t) limit};
-            if (setrlimit(map[i].resource, &lim) != 0)
-                s_child_fail(status_fd, errno, NULL, "setrlimit rlimits.%s=%.0f", name, limit);
-            if (map[i].resource != RLIMIT_NOFILE || status_fd < 0)
-                continue;
-            /* A program must be able to open something (a dynamic one, its
-             * libraries): some fd below the limit must be free once exec
-             * has closed the CLOEXEC ones. Else it would die of EMFILE
-             * before main, as "exit 127" and no word why. */
-            bool free_fd = false;
-            for (rlim_t fd = 0; fd < lim.rlim_cur && !free_fd; fd++) {
-                int fl = fcntl((int) fd, F_GETFD);
-                free_fd = fl < 0 || (fl & FD_CLOEXEC);
-            }
-            if (!free_fd) {
-                char hint[200];
-                snprintf(hint, sizeof hint,
-                         "rlimits.nofile=%.0f too low: no descriptor is left beyond stdin, "
-                         "stdout and stderr, so it could not open any file, not even its "
-                         "shared libraries",
-                         limit);
-                s_child_fail(status_fd, EMFILE, hint, "exec %s", prog);
-            }
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strcmp(name, map[i].name) != 0)
+            continue;
+        struct rlimit lim = {(rlim_t) limit, (rlim_t) limit};
+        if (setrlimit(map[i].resource, &lim) != 0)
+            s_child_fail(status_fd, errno, NULL, "setrlimit rlimits.%s=%.0f", name, limit);
+        if (map[i].resource != RLIMIT_NOFILE || status_fd < 0)
+            continue;
+        /* A program must be able to open something (a dynamic one, its
+         * libraries): some fd below the limit must be free once exec
+         * has closed the CLOEXEC ones. Else it would die of EMFILE
+         * before main, as "exit 127" and no word why. */
+        bool free_fd = false;
+        for (rlim_t fd = 0; fd < lim.rlim_cur && !free_fd; fd++) {
+            int fl = fcntl((int) fd, F_GETFD);
+            free_fd = fl < 0 || (fl & FD_CLOEXEC);
+        }
+        if (!free_fd) {
+            char hint[200];
+            snprintf(hint, sizeof hint,
+                     "rlimits.nofile=%.0f too low: no descriptor is left beyond stdin, "
+                     "stdout and stderr, so it could not open any file, not even its "
+                     "shared libraries",
+                     limit);
+            s_child_fail(status_fd, EMFILE, hint, "exec %s", a->prog);
         }
     }
 }
@@ -277,6 +274,23 @@ static int s_execvp(const char *file, char *const argv[])
     return denied ? EACCES : ENOENT;
 }
 
+/* Room for need elements of size elem in the array *v of capacity *cap
+ * (doubled as it grows); false when out of memory. */
+static bool s_room(void *v, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t grown_cap = *cap ? *cap : 8;
+    while (grown_cap < need)
+        grown_cap *= 2;
+    void *grown = realloc(*(void **) v, grown_cap * elem);
+    if (!grown)
+        return false;
+    *(void **) v = grown;
+    *cap = grown_cap;
+    return true;
+}
+
 /* The supplementary groups of "creds", in the child (never freed: it execs). */
 typedef struct {
     gid_t *v;
@@ -290,15 +304,9 @@ static void s_gid_add(const jscan_span_t *key, const jscan_span_t *value, void *
     s_gids_t *g = arg;
     if (value->kind != JSCAN_NUMBER || g->failed)
         return;
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 16;
-        gid_t *grown = realloc(g->v, cap * sizeof *grown);
-        if (!grown) {
-            g->failed = true;
-            return;
-        }
-        g->v = grown;
-        g->cap = cap;
+    if (!s_room(&g->v, &g->cap, g->n + 1, sizeof *g->v)) {
+        g->failed = true;
+        return;
     }
     g->v[g->n++] = (gid_t) jscan_number(value);
 }
@@ -333,8 +341,9 @@ static int s_exec_setup(const pl_t *payload, const pl_t *spec, char *what, size_
     pl_t creds, groups_v;
     double v;
     if (pl_get(payload, "creds", &creds)) {
-        if (pl_num(&creds, "errno", &v)) {
-            pl_str(&creds, "what", what, size);
+        if (pl_num(&creds, "errno", &v)) { /* a name that did not resolve */
+            if (!pl_str(&creds, "what", what, size))
+                snprintf(what, size, "user or group");
             return (int) v;
         }
         s_gids_t gids = {0};
@@ -381,9 +390,6 @@ static int s_exec_setup(const pl_t *payload, const pl_t *spec, char *what, size_
     return 0;
 }
 
-/* In the child: exec the user's program with its env and ARBOR_ vars; on
- * failure the step and errno go back through status_fd (CLOEXEC: a
- * successful exec closes it, the fork-server reads EOF). */
 /* argv of the spec, decoded (the strings of "argv", in order). */
 typedef struct {
     char **v;
@@ -396,15 +402,10 @@ static void s_argv_add(const jscan_span_t *key, const jscan_span_t *value, void 
     (void) key;
     s_argv_t *a = arg;
     char *word = pl_dup(value);
-    if (a->n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 8;
-        char **grown = realloc(a->v, cap * sizeof *grown);
-        if (!grown) {
-            a->failed = true;
-            return;
-        }
-        a->v = grown;
-        a->cap = cap;
+    if (!s_room(&a->v, &a->cap, a->n + 2, sizeof *a->v)) { /* the word and NULL */
+        free(word);
+        a->failed = true;
+        return;
     }
     a->failed |= !word;
     a->v[a->n++] = word;
@@ -422,6 +423,9 @@ static void s_env_set(const jscan_span_t *key, const jscan_span_t *value, void *
     free(text);
 }
 
+/* In the child: exec the user's program with its env and ARBOR_ vars; on
+ * failure the step and errno go back through status_fd (CLOEXEC: a
+ * successful exec closes it, the fork-server reads EOF). */
 static void s_child_exec(const pl_t *payload, int status_fd)
 {
     pl_t spec, argv_v;

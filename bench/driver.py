@@ -31,6 +31,30 @@ def loadavg():
         return [float(x) for x in f.read().split()[:3]]
 
 
+def busy_share(seconds):
+    """The share of both cores busy over the next `seconds` (/proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v) - v[3] - v[4], sum(v)
+    b0, t0 = sample()
+    time.sleep(seconds)
+    b1, t1 = sample()
+    return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def wait_quiet(limit_s=60):
+    """Before a part: wait (at most limit_s) until the machine is idle, so
+    that what ran before (another part's 1000 cgroups still being freed
+    by kernel workers, a build) is not measured with it. Returns the
+    seconds waited and the last busy share seen."""
+    t0 = time.monotonic()
+    while True:
+        share = busy_share(0.5)
+        if share < 0.10 or time.monotonic() - t0 >= limit_s:
+            return time.monotonic() - t0, share
+
+
 def best(xs):
     return min(xs) if xs else None
 
@@ -1013,6 +1037,12 @@ def table(res, reps):
                             " | %.0f" % c.get("others_ms", 0)))
     lines += ["", "Load average (1/5/15 min) at the start and end of each part: " + "; ".join(
         "%s %s" % (k, "/".join("%.2f" % x for x in v)) for k, v in res["load"].items())]
+    qw = res.get("quiet_wait")
+    if qw:
+        lines += ["", "Before each part the machine was let fall idle (under 10 % busy over "
+                  "half a second, at most 60 s): " + "; ".join(
+                      "%s after %.1f s (%.0f %% busy)" % (k, v["seconds"], 100 * v["busy"])
+                      for k, v in qw.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -1047,22 +1077,18 @@ def main():
     t0 = time.monotonic()
     try:
         # Memory first: the daemons' peak RSS is read right after the 1111-node tree.
-        if "tree" in parts:
-            b.tree_1111()
-        if "nested" in parts:
-            b.nested_errors()
-        if "nursery" in parts:
-            b.nursery()
-        if "exec" in parts:
-            b.exec_path()
-        if "cleaves" in parts:
-            b.cleaves()
-        if "broker" in parts:
-            b.broker()
-        if "breakdown" in parts:
-            b.breakdown()
-        if "scaling" in parts:
-            b.scaling()
+        steps = [("tree", b.tree_1111), ("nested", b.nested_errors), ("nursery", b.nursery),
+                 ("exec", b.exec_path), ("cleaves", b.cleaves), ("broker", b.broker),
+                 ("breakdown", b.breakdown), ("scaling", b.scaling)]
+        b.res["quiet_wait"] = {}
+        for name, run in steps:
+            if name not in parts:
+                continue
+            waited, share = wait_quiet()
+            b.res["quiet_wait"][name] = {"seconds": round(waited, 1), "busy": round(share, 3)}
+            log("%s: the machine %s after %.1f s (%.0f %% busy)"
+                % (name, "quiet" if share < 0.10 else "still busy", waited, 100 * share))
+            run()
     finally:
         b.c.close()
     b.res["seconds"] = time.monotonic() - t0

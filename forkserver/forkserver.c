@@ -1,6 +1,8 @@
 /* arbor-forkserver: the fork-server program (fsrv.h). arbor-supervisor
  * starts it with the channel as fd 3; it is not meant to be run by hand.
- * It links no ZeroMQ: the fewer mappings it has, the cheaper each fork. */
+ * It links no ZeroMQ and no JSON library and is static (forkserver/
+ * CMakeLists.txt): the fewer mappings it has, the cheaper each fork, and
+ * each exit of a worker it forked. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>

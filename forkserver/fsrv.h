@@ -1,12 +1,16 @@
 /* fsrv: the fork-server — the one process that forks workers and the one
  * reaper of them (docs/ARCHITECTURE.md, "Fork-server rules"). It is its own small
- * program, arbor-forkserver (forkserver/fsrv_server.c; no ZeroMQ linked at all), so
- * forking is cheap: few mappings to copy, nothing of the supervisor's.
+ * program, arbor-forkserver (forkserver/fsrv_server.c): static, libc alone, no
+ * ZeroMQ and no JSON library (payloads are read with jscan, payload.h), so
+ * forking is cheap: few mappings to copy and tear down, nothing of the
+ * supervisor's.
  *
  * The supervisor starts it first, before any thread or ZeroMQ context
  * exists, and talks to it over an inherited SOCK_SEQPACKET socketpair:
  *
- *   supervisor -> fsrv   SPAWN {req, payload JSON}      ACK_EXIT {status = count}
+ *   supervisor -> fsrv   SPAWN {req, payload JSON: the node's spec and names,
+ *                        and "creds", its user and group as ids (supervisor/creds.h)}
+ *                        ACK_EXIT {status = count}
  *   fsrv -> supervisor   SPAWNED {req, pid} + fds [pidfd, stdout, stderr, notify]
  *                        (an exec'd child's once it has exec'd), or
  *                        [pidfd, notify] for a builtin whose payload says

@@ -434,6 +434,49 @@ def test_fork_server_signals(run):
     check(sup.poll() is None, "the supervisor died")
 
 
+def s_has_interpreter(path):
+    """Whether the ELF executable at path asks for a dynamic loader (a
+    PT_INTERP program header): False for a static program."""
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(64)
+        check(head[:4] == b"\x7fELF" and head[4] == 2, "%s is not a 64-bit ELF file" % path)
+        phoff, = struct.unpack_from("<Q", head, 32)
+        phentsize, phnum = struct.unpack_from("<HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return any(struct.unpack_from("<I", table, i * phentsize)[0] == 3 for i in range(phnum))
+
+
+def s_libraries(pid):
+    """The shared libraries mapped in process pid (their file names)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return {os.path.basename(line.split()[5]) for line in f
+                if len(line.split()) >= 6 and ".so" in os.path.basename(line.split()[5])}
+
+
+def test_fork_server_maps_libc_alone(run):
+    """Every worker is a fork of the fork-server and pays, at the fork and
+    at its exit, for whatever the fork-server maps: it links neither
+    ZeroMQ nor a JSON library, and when built static (the default: not
+    under the sanitizers or valgrind) neither it nor a builtin worker maps
+    any shared library at all."""
+    run.broker()
+    sup = run.supervisor("sup1")
+    tree, rep = spawn_running(run, {"name": "root", "children": [
+        {"name": "leaf", "run": "sleep"}]})
+    fsrv = fork_server_of(sup.pid)
+    worker = by_path(rep)["root/leaf"]["pid"]
+    static = not s_has_interpreter(os.path.join(BIN, "arbor-forkserver"))
+    for who, pid in (("the fork-server", fsrv), ("a builtin worker", worker)):
+        libs = s_libraries(pid)
+        banned = sorted(l for l in libs if any(k in l for k in ("zmq", "cjson", "sodium")))
+        check(not banned, "%s maps %s" % (who, banned))
+        check(not static or not libs, "%s of a static fork-server maps %s" % (who, sorted(libs)))
+    r = run.ctl("cancel", tree, "--wait", "--json", timeout=T)
+    check(r.returncode == 4, "cancel: exit %d %s" % (r.returncode, r.stderr))
+
+
 def test_fork_server_stopped_while_a_tree_is_cancelled(run):
     """The fork-server stalls (SIGSTOP) with a spawn request pending; the
     tree is cancelled meanwhile, so its children are cancelled before they
@@ -527,4 +570,4 @@ if __name__ == "__main__":
           test_supervisor_sigpipe_ignored, test_fork_server_signals,
           test_fork_server_stopped_while_a_tree_is_cancelled, test_worker_signals,
           test_second_signal_still_hands_back_the_report, test_fork_server_death_releases_every_fd,
-          test_only_nodes_that_write_get_output_pipes])
+          test_only_nodes_that_write_get_output_pipes, test_fork_server_maps_libc_alone])

@@ -1,5 +1,7 @@
 #include "creds.h"
 
+#include "oom.h"
+
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -35,12 +37,69 @@ static cJSON *s_failed(int err, const char *fmt, const char *name, unsigned long
     return c;
 }
 
-cJSON *creds_resolve(const cJSON *spec)
+struct creds_t {
+    cJSON *user, *group; /* the names (or ids) last asked for; NULL: absent */
+    cJSON *answer;       /* what they resolved to */
+    int64_t at_ms;
+};
+
+creds_t *creds_new(void)
+{
+    creds_t *self = calloc(1, sizeof *self);
+    if (!self)
+        oom_die(sizeof *self);
+    return self;
+}
+
+static void s_forget(creds_t *self)
+{
+    cJSON_Delete(self->user);
+    cJSON_Delete(self->group);
+    cJSON_Delete(self->answer);
+    self->user = self->group = self->answer = NULL;
+}
+
+void creds_destroy(creds_t **self)
+{
+    if (!*self)
+        return;
+    s_forget(*self);
+    free(*self);
+    *self = NULL;
+}
+
+/* Both absent, or both there and equal. */
+static bool s_same(const cJSON *a, const cJSON *b)
+{
+    return (!a && !b) || (a && b && cJSON_Compare(a, b, true));
+}
+
+static cJSON *s_lookup(const cJSON *user, const cJSON *group);
+
+cJSON *creds_resolve(creds_t *self, const cJSON *spec, int64_t now_ms)
 {
     const cJSON *user = cJSON_GetObjectItem(spec, "user");
     const cJSON *group = cJSON_GetObjectItem(spec, "group");
     if (!user && !group)
         return NULL;
+    if (!self->answer || now_ms - self->at_ms >= CREDS_TTL_MS || now_ms < self->at_ms ||
+        !s_same(user, self->user) || !s_same(group, self->group)) {
+        s_forget(self);
+        self->answer = s_lookup(user, group);
+        self->user = user ? cJSON_Duplicate(user, true) : NULL;
+        self->group = group ? cJSON_Duplicate(group, true) : NULL;
+        self->at_ms = now_ms;
+        if (!self->answer || (user && !self->user) || (group && !self->group))
+            oom_die(sizeof(cJSON));
+    }
+    cJSON *copy = cJSON_Duplicate(self->answer, true);
+    if (!copy)
+        oom_die(sizeof(cJSON));
+    return copy;
+}
+
+static cJSON *s_lookup(const cJSON *user, const cJSON *group)
+{
     unsigned long id;
     struct passwd *pw = NULL;
     uid_t uid = 0;

@@ -14,11 +14,22 @@
 
 #include <cjson/cJSON.h>
 
-/* The payload's "creds" for spec (a checked exec node), or NULL when it
- * names neither user nor group (or out of memory):
+#include <stdint.h>
+
+#define CREDS_TTL_MS 1000 /* how long an answer is reused for the same names */
+
+/* The last answer, reused for CREDS_TTL_MS: a tree of 1000 exec'd nodes
+ * that run as one user costs one lookup (~47 µs with "files"), not 1000. */
+typedef struct creds_t creds_t;
+
+creds_t *creds_new(void);
+void creds_destroy(creds_t **self);
+
+/* The payload's "creds" for spec (a checked exec node), a new item the
+ * caller owns, or NULL when it names neither user nor group:
  *   {"uid": U, "gid": G, "groups": [G, ...], "home": H, "name": N}
  *   (uid only with "user"; home and name when the user has a passwd entry)
  * or {"errno": E, "what": "user \"x\" does not exist"}. */
-cJSON *creds_resolve(const cJSON *spec);
+cJSON *creds_resolve(creds_t *self, const cJSON *spec, int64_t now_ms);
 
 #endif

@@ -73,6 +73,7 @@ struct super_t {
     int64_t timer_at;          /* the deadline the timerfd is set for; -1: disarmed */
     drain_t *drain;
     spawnq_t *spawnq;
+    creds_t *creds; /* user and group names resolved for the fork-server */
     int inflight;              /* spawn requests the fork-server has not answered */
     uint32_t exits_unacked;    /* exit statuses read, not acknowledged yet */
     bool token_timer;          /* a pump is due when the next spawn token is */
@@ -641,7 +642,7 @@ static char *s_payload(super_t *s, tree_t *t, tree_node_t *n)
         cJSON_AddFalseToObject(p, "output"); /* no pipes: see run_writes_output */
     cJSON_AddItemReferenceToObject(p, "spec", n->params);
     if (n->run == RUN_EXEC) {
-        cJSON *creds = creds_resolve(n->params); /* ids, not names: creds.h */
+        cJSON *creds = creds_resolve(s->creds, n->params, clk_now_ms()); /* creds.h */
         if (creds)
             cJSON_AddItemToObject(p, "creds", creds);
     }
@@ -1667,6 +1668,7 @@ super_t *super_new(const super_cfg_t *cfg, fsrv_t fsrv)
     if (s->trees)
         zlistx_set_destructor(s->trees, s_tree_free);
     s->spawnq = spawnq_new(cfg->spawn_rate);
+    s->creds = creds_new();
     s->deadlines = dl_new();
     s->drain = drain_new(s_on_output, s);
     if (s->drain)
@@ -1705,6 +1707,7 @@ void super_destroy(super_t **self)
     peer_destroy(&s->peer);
     zlistx_destroy(&s->trees);
     spawnq_destroy(&s->spawnq);
+    creds_destroy(&s->creds);
     dl_destroy(&s->deadlines);
     drain_destroy(&s->drain);
     if (s->timerfd >= 0)

@@ -12,12 +12,22 @@
 
 #include "creds.h"
 
-static cJSON *s_resolve(const char *spec_text)
+static cJSON *s_resolve_at(creds_t *creds, const char *spec_text, int64_t now_ms)
 {
     cJSON *spec = cJSON_Parse(spec_text);
     assert_non_null(spec);
-    cJSON *c = creds_resolve(spec);
+    cJSON *c = creds_resolve(creds, spec, now_ms);
     cJSON_Delete(spec);
+    return c;
+}
+
+/* A fresh lookup each time (a new cache). */
+static cJSON *s_resolve(const char *spec_text)
+{
+    creds_t *creds = creds_new();
+    cJSON *c = s_resolve_at(creds, spec_text, 0);
+    creds_destroy(&creds);
+    assert_null(creds);
     return c;
 }
 
@@ -108,6 +118,33 @@ static void test_unresolved(void **state)
     cJSON_Delete(c);
 }
 
+/* An answer is reused for the same names within CREDS_TTL_MS, as a copy
+ * the caller owns; other names, or later, are looked up again. */
+static void test_answers_reused_briefly(void **state)
+{
+    (void) state;
+    creds_t *creds = creds_new();
+    cJSON *a = s_resolve_at(creds, "{\"user\":\"root\"}", 1000);
+    cJSON *b = s_resolve_at(creds, "{\"user\":\"root\",\"argv\":[\"x\"]}", 1500);
+    assert_true(a != b && cJSON_Compare(a, b, true));
+    cJSON_Delete(a); /* each its own copy */
+    cJSON *c = s_resolve_at(creds, "{\"user\":\"root\",\"group\":7}", 1600);
+    assert_int_equal(s_num(c, "gid"), 7); /* not the cached answer */
+    cJSON *d = s_resolve_at(creds, "{\"user\":\"root\"}", 1700);
+    assert_int_equal(s_num(d, "gid"), 0);
+    cJSON *e = s_resolve_at(creds, "{\"user\":\"no-such-user-arbor\"}", 1800);
+    cJSON *f = s_resolve_at(creds, "{\"user\":\"no-such-user-arbor\"}", 1800 + CREDS_TTL_MS);
+    assert_true(cJSON_Compare(e, f, true));
+    assert_null(s_resolve_at(creds, "{\"run\":\"exec\"}", 1900));
+    cJSON_Delete(b);
+    cJSON_Delete(c);
+    cJSON_Delete(d);
+    cJSON_Delete(e);
+    cJSON_Delete(f);
+    creds_destroy(&creds);
+    creds_destroy(&creds); /* twice: nothing */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_user_by_name_and_number),
         cmocka_unit_test(test_group),
         cmocka_unit_test(test_unresolved),
+        cmocka_unit_test(test_answers_reused_briefly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

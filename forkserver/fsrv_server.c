@@ -394,7 +394,7 @@ static int s_exec_setup(const pl_t *payload, const pl_t *spec, char *what, size_
 typedef struct {
     char **v;
     size_t n, cap;
-    bool failed;
+    bool failed, not_strings;
 } s_argv_t;
 
 static void s_argv_add(const jscan_span_t *key, const jscan_span_t *value, void *arg)
@@ -408,6 +408,7 @@ static void s_argv_add(const jscan_span_t *key, const jscan_span_t *value, void 
         return;
     }
     a->failed |= !word;
+    a->not_strings |= value->kind != JSCAN_STRING; /* spec.c lets none through */
     a->v[a->n++] = word;
     a->v[a->n] = NULL;
 }
@@ -433,7 +434,8 @@ static void s_child_exec(const pl_t *payload, int status_fd)
     if (pl_get(payload, "spec", &spec) && pl_get(&spec, "argv", &argv_v))
         pl_each(&argv_v, s_argv_add, &argv);
     if (argv.failed || argv.n < 1)
-        s_child_fail(status_fd, argv.failed ? ENOMEM : EINVAL, NULL, "exec: argv");
+        s_child_fail(status_fd, argv.n < 1 || argv.not_strings ? EINVAL : ENOMEM, NULL,
+                     "exec: argv");
     char what[200];
     int err = s_exec_setup(payload, &spec, what, sizeof what);
     if (err)

@@ -7,7 +7,10 @@
  * A refused spec must say where and why; an accepted one must be a
  * consistent tree within the limits (every node reachable once from the
  * root, breadth-first, unique valid sibling names, paths that match), and
- * its report (report_text) must be valid JSON and hold every node.
+ * its report (report_text) must be valid JSON and hold every node. And
+ * every text that is a JSON object is also read as the fork-server reads a
+ * spawn payload (forkserver/payload.h, with jscan): it must read what cJSON
+ * reads, member by member, two levels deep.
  *
  * Run with tests/fuzz/run.sh; corpus in tests/fuzz/corpus/spec. */
 #include <stdint.h>
@@ -19,6 +22,7 @@
 
 #include "env.h"
 #include "report.h"
+#include "payload.h"
 #include "spec.h"
 #include "tree.h"
 
@@ -108,6 +112,68 @@ static void s_check_tree(const tree_t *t)
     cJSON_Delete(report);
 }
 
+/* What the fork-server reads of a payload with jscan (payload.h) is what
+ * cJSON reads of it, for every member of an object jscan accepts, one
+ * level down too (a spec's argv, env, rlimits): kind, strings as C reads
+ * them, numbers, how many members or elements. */
+typedef struct {
+    const cJSON *obj; /* the same container, as cJSON read it */
+    int n;
+} s_pl_walk_t;
+
+static void s_pl_same(const pl_t *v, const cJSON *c, int depth);
+
+static void s_pl_member(const jscan_span_t *key, const jscan_span_t *value, void *arg)
+{
+    s_pl_walk_t *w = arg;
+    const cJSON *c = cJSON_GetArrayItem(w->obj, w->n++);
+    if (!c)
+        s_die("payload.h saw more members than cJSON", NULL);
+    if (key) {
+        char *name = pl_dup(key);
+        if (!name || strcmp(name, c->string ? c->string : "") != 0)
+            s_die("payload.h read a member name cJSON did not", NULL);
+        free(name);
+    }
+    s_pl_same(value, c, 1);
+}
+
+static void s_pl_same(const pl_t *v, const cJSON *c, int depth)
+{
+    static const int kinds[] = {[JSCAN_OBJECT] = cJSON_Object, [JSCAN_ARRAY] = cJSON_Array,
+                                [JSCAN_STRING] = cJSON_String, [JSCAN_NUMBER] = cJSON_Number,
+                                [JSCAN_TRUE] = cJSON_True,     [JSCAN_FALSE] = cJSON_False,
+                                [JSCAN_NULL] = cJSON_NULL};
+    if ((c->type & 0xFF) != kinds[v->kind])
+        s_die("payload.h and cJSON read a value of different kinds", NULL);
+    if (v->kind == JSCAN_STRING) {
+        char *text = pl_dup(v);
+        if (!text || strcmp(text, c->valuestring) != 0)
+            s_die("payload.h decoded a string otherwise than cJSON", NULL);
+        free(text);
+    }
+    if (v->kind == JSCAN_NUMBER && jscan_number(v) != c->valuedouble)
+        s_die("payload.h read a number otherwise than cJSON", NULL);
+    if ((v->kind == JSCAN_OBJECT || v->kind == JSCAN_ARRAY) && depth < 2) {
+        s_pl_walk_t w = {c, 0};
+        pl_each(v, s_pl_member, &w);
+        if (w.n != cJSON_GetArraySize(c))
+            s_die("payload.h saw fewer members than cJSON", NULL);
+    }
+}
+
+static void s_payload_agrees(const char *text, size_t size)
+{
+    pl_t root;
+    if (!pl_parse(text, size, &root))
+        return;
+    cJSON *c = cJSON_ParseWithLength(text, size);
+    if (!c)
+        s_die("jscan accepted an object cJSON cannot parse", NULL);
+    s_pl_same(&root, c, 0);
+    cJSON_Delete(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!s_arena)
@@ -117,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = s_arena + S_ARENA - size;
     if (size)
         memcpy(text, data, size);
+    s_payload_agrees(text, size);
     spec_limits_t limits = {.max_depth = S_MAX_DEPTH, .max_nodes = S_MAX_NODES};
     spec_err_t err;
     memset(&err, 0, sizeof err);

@@ -208,7 +208,10 @@ def test_exec_user_and_group(run):
     spec = {"name": "root", "children": [
         {"name": "x", "run": "exec", "cwd": d, "user": "nobody", "group": 65534,
          "argv": ["sh", "-c", "id -u > u.txt; id -g > g.txt; id -G > G.txt; "
-                              "echo $HOME > home.txt"]}]}
+                              "echo $HOME $USER $LOGNAME > home.txt"]},
+        # a uid without a passwd entry: runs with "group", HOME left as it was
+        {"name": "y", "run": "exec", "cwd": d, "user": 4242, "group": 4243,
+         "argv": ["sh", "-c", "id -u > u2.txt; id -G > G2.txt; echo $HOME > home2.txt"]}]}
     code, report = run.spawn_wait(spec, timeout=T)
     check(code == 0, "exit %d: %s" % (code, report and by_path(report)["root/x"]))
 
@@ -220,6 +223,14 @@ def test_exec_user_and_group(run):
     check(read("u.txt") == nobody_uid, "uid %s" % read("u.txt"))
     check(read("g.txt") == "65534", "gid %s" % read("g.txt"))
     check("0" not in read("G.txt").split(), "root's group kept: %s" % read("G.txt"))
+    import pwd
+    home = pwd.getpwnam("nobody").pw_dir
+    check(read("home.txt") == "%s nobody nobody" % home,
+          "HOME USER LOGNAME: %r, want %r" % (read("home.txt"), "%s nobody nobody" % home))
+    check(read("u2.txt") == "4242" and read("G2.txt") == "4243",
+          "uid %s, groups %s (want 4242, 4243)" % (read("u2.txt"), read("G2.txt")))
+    check(read("home2.txt") == os.environ.get("HOME", ""),
+          "HOME %s, not the supervisor's %s" % (read("home2.txt"), os.environ.get("HOME")))
 
 
 def test_exec_options_that_fail_at_spawn(run):

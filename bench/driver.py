@@ -31,15 +31,19 @@ def loadavg():
         return [float(x) for x in f.read().split()[:3]]
 
 
+def machine_cpu():
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
 def busy_share(seconds):
-    """The share of both cores busy over the next `seconds` (/proc/stat)."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v) - v[3] - v[4], sum(v)
-    b0, t0 = sample()
+    """The share of both cores busy over the next `seconds`."""
+    b0, t0 = machine_cpu()
     time.sleep(seconds)
-    b1, t1 = sample()
+    b1, t1 = machine_cpu()
     return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
 
 
@@ -445,14 +449,6 @@ class Bench:
         except (OSError, IndexError, ValueError):
             return (0.0, 0.0)
 
-    @staticmethod
-    def machine_cpu():
-        """(busy, total) jiffies of all CPUs from /proc/stat."""
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        idle = v[3] + v[4]
-        return sum(v) - idle, sum(v)
-
     def cpu_snapshot(self):
         fsrv = self.children(self.a.supervisor_pid)
         return {"broker": self.proc_cpu(self.a.broker_pid)[0],
@@ -460,7 +456,7 @@ class Bench:
                 "forkserver": self.proc_cpu(fsrv[0])[0] if fsrv else 0.0,
                 "workers": self.proc_cpu(fsrv[0])[1] if fsrv else 0.0,
                 "driver": time.process_time() * 1000.0,
-                "machine": self.machine_cpu()}
+                "machine": machine_cpu()}
 
     @staticmethod
     def cpu_delta(a, b, n, workers_ms):

@@ -3,6 +3,7 @@
 #include "oom.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>
@@ -24,13 +25,13 @@ static bool s_numeric_id(const cJSON *v, unsigned long *out)
     return true;
 }
 
-static cJSON *s_failed(int err, const char *fmt, const char *name, unsigned long id)
+static cJSON *__attribute__((format(printf, 2, 3))) s_failed(int err, const char *fmt, ...)
 {
     char what[300];
-    if (name)
-        snprintf(what, sizeof what, fmt, name);
-    else
-        snprintf(what, sizeof what, fmt, id);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "errno", err ? err : ENOENT);
     cJSON_AddStringToObject(c, "what", what);
@@ -109,11 +110,11 @@ static cJSON *s_lookup(const cJSON *user, const cJSON *group)
         errno = 0;
         pw = numeric ? getpwuid((uid_t) id) : getpwnam(cJSON_GetStringValue(user));
         if (!pw && !numeric)
-            return s_failed(errno, "user \"%s\" does not exist", cJSON_GetStringValue(user), 0);
+            return s_failed(errno, "user \"%s\" does not exist", cJSON_GetStringValue(user));
         uid = pw ? pw->pw_uid : (uid_t) id;
         gid = pw ? pw->pw_gid : 0;
         if (!pw && !group)
-            return s_failed(ENOENT, "user %lu has no passwd entry: give \"group\" too", NULL, id);
+            return s_failed(ENOENT, "user %lu has no passwd entry: give \"group\" too", id);
     }
     if (group) {
         struct group *gr;
@@ -123,38 +124,36 @@ static cJSON *s_lookup(const cJSON *user, const cJSON *group)
         else if ((gr = getgrnam(cJSON_GetStringValue(group))))
             gid = gr->gr_gid;
         else
-            return s_failed(errno, "group \"%s\" does not exist", cJSON_GetStringValue(group),
-                            0);
+            return s_failed(errno, "group \"%s\" does not exist", cJSON_GetStringValue(group));
     }
     cJSON *c = cJSON_CreateObject();
     if (user)
         cJSON_AddNumberToObject(c, "uid", uid);
     cJSON_AddNumberToObject(c, "gid", gid);
-    /* Supplementary groups: the user's own (as initgroups), else gid alone. */
+    /* Supplementary groups: the user's own (as initgroups), else gid alone.
+     * (pw is only ever set for a user.) */
     cJSON *groups = cJSON_AddArrayToObject(c, "groups");
-    int n = 64;
-    gid_t *list = NULL;
-    if (pw && user) {
+    if (pw) {
+        int n = 64;
+        gid_t *list = NULL;
         for (;;) {
-            gid_t *grown = realloc(list, (size_t) n * sizeof *list);
-            if (!grown)
-                break;
-            list = grown;
+            list = realloc(list, (size_t) n * sizeof *list);
+            if (!list)
+                oom_die((size_t) n * sizeof *list);
             int want = n;
             if (getgrouplist(pw->pw_name, gid, list, &want) >= 0) {
                 n = want;
                 break;
             }
-            n = want > n ? want : n * 2;
+            n = want > n ? want : n * 2; /* too few: it said how many there are */
         }
-    }
-    if (list && pw && user)
         for (int i = 0; i < n; i++)
             cJSON_AddItemToArray(groups, cJSON_CreateNumber(list[i]));
-    else
+        free(list);
+    } else {
         cJSON_AddItemToArray(groups, cJSON_CreateNumber(gid));
-    free(list);
-    if (pw && user) { /* as login(1) and systemd's User= do; "env" may override */
+    }
+    if (pw) { /* as login(1) and systemd's User= do; "env" may override */
         cJSON_AddStringToObject(c, "home", pw->pw_dir);
         cJSON_AddStringToObject(c, "name", pw->pw_name);
     }

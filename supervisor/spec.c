@@ -102,8 +102,8 @@ bool spec_signal_ends_process(int signo)
 }
 
 /* "user"/"group": a name ([A-Za-z0-9_.-], not starting with '-', as
- * useradd takes) or a numeric id. Whether it exists is known only where
- * the worker starts: the fork-server says spawn_failed if not. */
+ * useradd takes) or a numeric id. Whether it exists is known only when the
+ * node starts (creds.c resolves it then): the node is spawn_failed if not. */
 static bool s_id_valid(const cJSON *v)
 {
     if (cJSON_IsNumber(v))
